@@ -1,0 +1,77 @@
+"""agentkit: a small, fast framework for tool-calling agents over OpenAI-compatible APIs.
+
+>>> from agentkit import Agent, tool
+>>> @tool
+... def get_weather(city: str) -> str:
+...     '''Get the current weather.
+...
+...     Args:
+...         city: City name.
+...     '''
+...     return "Sunny, 22 C"
+>>> agent = Agent("test", tools=[get_weather])
+>>> agent.run_sync("Weather in Paris?").output
+"Tool results: get_weather -> Sunny, 22 C"
+"""
+
+from __future__ import annotations
+
+from .agent import Agent, RunResult
+from .context import RunContext
+from .errors import (
+    AgentkitError,
+    AgentRunError,
+    MaxTurnsExceeded,
+    MissingAPIKeyError,
+    ModelRetry,
+    OutputValidationError,
+    ProviderError,
+    ToolDefinitionError,
+    ToolRetriesExceeded,
+    UserError,
+)
+from .messages import (
+    AssistantMessage,
+    Message,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+    UserMessage,
+    dump_messages,
+    load_messages,
+)
+from .settings import ModelSettings
+from .tools import Tool, ToolDefinition, tool
+from .usage import Usage
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Agent",
+    "RunResult",
+    "RunContext",
+    "tool",
+    "Tool",
+    "ToolDefinition",
+    "ModelSettings",
+    "Usage",
+    "Message",
+    "SystemMessage",
+    "UserMessage",
+    "AssistantMessage",
+    "ToolMessage",
+    "ToolCall",
+    "dump_messages",
+    "load_messages",
+    "ModelRetry",
+    "AgentkitError",
+    "UserError",
+    "ToolDefinitionError",
+    "MissingAPIKeyError",
+    "AgentRunError",
+    "MaxTurnsExceeded",
+    "ToolRetriesExceeded",
+    "OutputValidationError",
+    "ProviderError",
+    "__version__",
+]

@@ -1,0 +1,240 @@
+"""JSON-schema helpers: pydantic → wire schema, the strict transformer, and null stripping.
+
+``to_strict`` is the one place that knows OpenAI's strict subset (every object closed with
+``additionalProperties: false``, every property required, optional ones made nullable, no
+``default`` and no unsupported keywords). Constraints the subset cannot express are not lost:
+they move into the property's description (and pydantic still enforces them when the arguments
+are validated), while shapes it cannot express at all (free-form dicts, tuples, ``not``) raise
+:class:`StrictSchemaError` naming the path.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+__all__ = ["StrictSchemaError", "clean_schema", "to_strict", "strip_strict_nulls", "accepts_null"]
+
+JsonSchema = dict[str, Any]
+
+# Keywords OpenAI's strict mode rejects but that only narrow what is valid: moved to the
+# description, still enforced by pydantic after the call.
+_NARROWING = (
+    "minLength",
+    "maxLength",
+    "minProperties",
+    "maxProperties",
+    "uniqueItems",
+    "contains",
+    "minContains",
+    "maxContains",
+    "propertyNames",
+    "contentEncoding",
+    "contentMediaType",
+)
+_FORMATS = frozenset({"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"})
+_IMPOSSIBLE = {
+    "not": "'not' schemas",
+    "if": "if/then/else schemas",
+    "patternProperties": "patternProperties (dicts with patterned keys)",
+    "dependentSchemas": "dependentSchemas",
+    "dependentRequired": "dependentRequired",
+    "unevaluatedProperties": "unevaluatedProperties",
+}
+
+
+class StrictSchemaError(ValueError):
+    """A schema cannot be expressed in the strict subset; ``path`` says where."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{reason} at {path or '(root)'}")
+
+
+def clean_schema(schema: JsonSchema) -> JsonSchema:
+    """Drop pydantic's generated ``title`` keys (noise that costs tokens), in place; returns it."""
+    _drop_titles(schema)
+    return schema
+
+
+def _drop_titles(node: Any) -> None:
+    if isinstance(node, dict):
+        node.pop("title", None)
+        for key, value in node.items():
+            if key in ("properties", "$defs", "definitions", "patternProperties") and isinstance(value, dict):
+                for sub in value.values():
+                    _drop_titles(sub)
+            elif key not in ("enum", "const", "default", "examples", "required"):
+                _drop_titles(value)
+    elif isinstance(node, list):
+        for item in node:
+            _drop_titles(item)
+
+
+def to_strict(schema: JsonSchema) -> JsonSchema:
+    """Return the strict-subset version of an object ``schema`` (the input is not modified).
+
+    Raises :class:`StrictSchemaError` when the schema cannot be made strict.
+    """
+    out = copy.deepcopy(schema)
+    if out.get("type") != "object":
+        raise StrictSchemaError("", "the root of a strict schema must be an object")
+    defs = out.get("$defs", {})
+    for name, sub in defs.items():
+        _strict(sub, f"$defs.{name}", defs)
+    _strict(out, "", defs)
+    return out
+
+
+def _strict(node: Any, path: str, defs: dict[str, Any]) -> None:
+    if not isinstance(node, dict):
+        return
+    for keyword, what in _IMPOSSIBLE.items():
+        if keyword in node:
+            raise StrictSchemaError(path, f"strict mode cannot express {what}")
+    if "prefixItems" in node:
+        raise StrictSchemaError(path, "strict mode cannot express fixed-length tuples; use list[...] instead")
+    if "$ref" in node and len(node) > 1:
+        # A $ref with siblings: inline the target so the siblings keep their meaning.
+        target = _resolve(node["$ref"], defs, path)
+        ref = node.pop("$ref")
+        merged = {**copy.deepcopy(target), **node}
+        node.clear()
+        node.update(merged)
+        if "$ref" in node and node["$ref"] == ref:  # pragma: no cover - defensive
+            raise StrictSchemaError(path, "self-referencing $ref")
+    node.pop("default", None)
+    hints = []
+    for keyword in _NARROWING:
+        if keyword in node:
+            hints.append(f"{keyword}: {node.pop(keyword)}")
+    fmt = node.get("format")
+    if fmt is not None and fmt not in _FORMATS:
+        hints.append(f"format: {node.pop('format')}")
+    if hints:
+        note = "(" + ", ".join(hints) + ")"
+        node["description"] = f"{node['description']} {note}" if node.get("description") else note
+    if "allOf" in node:
+        parts = node.pop("allOf")
+        if len(parts) != 1:
+            raise StrictSchemaError(path, "strict mode cannot express allOf with several schemas")
+        for key, value in parts[0].items():
+            node.setdefault(key, value)
+        _strict(node, path, defs)
+        return
+    if "oneOf" in node:
+        node["anyOf"] = node.pop("oneOf")
+    for i, sub in enumerate(node.get("anyOf", ())):
+        _strict(sub, f"{path}.anyOf[{i}]", defs)
+    types = node.get("type")
+    is_object = types == "object" or (isinstance(types, list) and "object" in types) or "properties" in node
+    if is_object:
+        extra = node.get("additionalProperties")
+        if extra not in (None, False):
+            raise StrictSchemaError(
+                path,
+                "strict mode cannot express objects with free-form keys (dict[str, ...]); "
+                "use a pydantic model, dataclass or TypedDict with named fields",
+            )
+        node["additionalProperties"] = False
+        props: dict[str, Any] = node.setdefault("properties", {})
+        required = set(node.get("required", ()))
+        for name, sub in props.items():
+            _strict(sub, f"{path}.{name}" if path else name, defs)
+            if name not in required and not accepts_null(sub, defs):
+                props[name] = _nullable(sub)
+        node["required"] = list(props)
+    if "items" in node:
+        if node["items"] is False:
+            node.pop("items")
+        else:
+            _strict(node["items"], f"{path}[]", defs)
+
+
+def _nullable(sub: JsonSchema) -> JsonSchema:
+    kind = sub.get("type")
+    if isinstance(kind, str) and "enum" not in sub and "const" not in sub:
+        return {**sub, "type": [kind, "null"]}
+    if "anyOf" in sub:
+        return {**sub, "anyOf": [*sub["anyOf"], {"type": "null"}]}
+    wrapped: JsonSchema = {"anyOf": [sub, {"type": "null"}]}
+    if "description" in sub:
+        inner = dict(sub)
+        wrapped = {"anyOf": [inner, {"type": "null"}], "description": inner.pop("description")}
+    return wrapped
+
+
+def _resolve(ref: str, defs: dict[str, Any], path: str = "") -> JsonSchema:
+    prefix = "#/$defs/"
+    if not ref.startswith(prefix) or ref[len(prefix) :] not in defs:
+        raise StrictSchemaError(path, f"unresolvable $ref {ref!r}")
+    target: JsonSchema = defs[ref[len(prefix) :]]
+    return target
+
+
+def accepts_null(schema: Any, defs: dict[str, Any]) -> bool:
+    """Whether ``schema`` accepts ``null`` (a shallow check: type, const, enum, anyOf, $ref)."""
+    if not isinstance(schema, dict):
+        return schema is True
+    if "$ref" in schema:
+        try:
+            return accepts_null(_resolve(schema["$ref"], defs), defs)
+        except StrictSchemaError:
+            return False
+    kind = schema.get("type")
+    if kind == "null" or (isinstance(kind, list) and "null" in kind):
+        return True
+    if "enum" in schema and None in schema["enum"]:
+        return True
+    if "const" in schema and schema["const"] is None:
+        return True
+    return any(accepts_null(sub, defs) for sub in schema.get("anyOf", schema.get("oneOf", ())))
+
+
+def strip_strict_nulls(data: Any, schema: JsonSchema, defs: dict[str, Any] | None = None) -> Any:
+    """Undo the strict transform's "optional → required but nullable" on a value, in place.
+
+    Walks ``data`` along the *original* (non-strict) ``schema`` and removes object keys whose
+    value is ``None`` where the original property was optional and does not accept null, so the
+    field's default applies when the value is validated.
+    """
+    if defs is None:
+        defs = schema.get("$defs", {})
+    if "$ref" in schema:
+        try:
+            schema = _resolve(schema["$ref"], defs)
+        except StrictSchemaError:
+            return data
+    if isinstance(data, dict):
+        props = schema.get("properties")
+        if props is None:
+            for branch in schema.get("anyOf", schema.get("oneOf", ())):
+                branch = _resolve(branch["$ref"], defs) if "$ref" in branch else branch
+                branch_props = branch.get("properties")
+                if branch_props is not None and set(data) <= set(branch_props):
+                    return strip_strict_nulls(data, branch, defs)
+            return data
+        required = set(schema.get("required", ()))
+        for key in list(data):
+            sub = props.get(key)
+            if sub is None:
+                continue
+            value = data[key]
+            if value is None:
+                if key not in required and not accepts_null(sub, defs):
+                    del data[key]
+            else:
+                strip_strict_nulls(value, sub, defs)
+    elif isinstance(data, list):
+        items = schema.get("items")
+        if isinstance(items, dict):
+            for value in data:
+                strip_strict_nulls(value, items, defs)
+        else:
+            for branch in schema.get("anyOf", ()):
+                if isinstance(branch, dict) and isinstance(branch.get("items"), dict):
+                    for value in data:
+                        strip_strict_nulls(value, branch["items"], defs)
+                    break
+    return data

@@ -1,0 +1,438 @@
+"""Agent and the loop: request → tool calls → results → … → final answer.
+
+The whole path of a run is in :meth:`Agent.run`; each step delegates to one module:
+``models`` sends the request, ``tools`` validates and executes calls, ``output`` checks the
+final answer. Nothing here knows which provider it talks to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar, overload
+
+from ._sync import run_sync
+from .context import RunContext
+from .errors import (
+    MaxTurnsExceeded,
+    ModelRetry,
+    OutputValidationError,
+    ToolRetriesExceeded,
+    UserError,
+)
+from .messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage, dump_messages
+from .models.base import Model, ModelRequest
+from .models.registry import infer_model
+from .output import OutputInvalid, OutputMode, OutputSchema
+from .settings import ModelSettings
+from .tools import Tool, ToolArgumentsError, ToolDefinition, ToolLike, serialize_result
+from .usage import Usage
+
+__all__ = ["Agent", "RunResult"]
+
+DepsT = TypeVar("DepsT")
+OutputT = TypeVar("OutputT")
+
+_UNKNOWN_TOOL = "<unknown tool>"
+_AUTO = ModelSettings(tool_choice="auto")
+
+
+@dataclass
+class RunResult(Generic[OutputT]):
+    """The outcome of a run.
+
+    Attributes:
+        output: the final answer: text, or a value of the agent's ``output_type``.
+        messages: the whole conversation, including any history passed in (round-trips through
+            JSON with :meth:`messages_json` / :func:`agentkit.messages.load_messages`).
+        usage: tokens, requests and tool calls, summed across the run's turns.
+        new_message_index: where this run's messages start in ``messages``.
+    """
+
+    output: OutputT
+    messages: list[Message]
+    usage: Usage
+    new_message_index: int = 0
+    model_name: str | None = None
+    turns: int = 0
+
+    @property
+    def new_messages(self) -> list[Message]:
+        """The messages this run added (its prompt, the model's turns, tool results)."""
+        return self.messages[self.new_message_index :]
+
+    def messages_json(self) -> str:
+        """``messages`` as JSON text, to store a conversation and continue it later."""
+        return dump_messages(self.messages)
+
+
+@dataclass
+class _Run(Generic[DepsT]):
+    """The mutable state of one run."""
+
+    messages: list[Message]
+    deps: DepsT
+    settings: ModelSettings
+    usage: Usage = field(default_factory=Usage)
+    turn: int = 0
+    tool_failures: dict[str, int] = field(default_factory=dict)
+    output_failures: int = 0
+
+
+class Agent(Generic[DepsT, OutputT]):
+    """A model, tools and instructions, run as a loop until the model gives a final answer.
+
+    Args:
+        model: a :class:`~agentkit.models.Model`, or a string: ``"openai:gpt-4o-mini"``, ``"test"``.
+        tools: tools (``@tool`` functions, ``Tool`` objects or plain functions).
+        instructions: the system message, added at the start of a new conversation.
+        output_type: ``str`` (default) or a type to parse the final answer into (pydantic
+            model, dataclass, TypedDict, ``list[...]``, Literal, Enum, primitives).
+        output_mode: ``"native"`` (``response_format`` json_schema) or ``"tool"`` (a
+            ``final_result`` tool, for servers without json_schema support).
+        output_retries: how many times an invalid final answer is sent back for correction.
+        output_strict: force (True) or forbid (False) strict output schemas; None: when possible.
+        settings: default request parameters; ``run(settings=...)`` overrides them per run.
+        max_turns: the most model requests a run may make.
+        tool_retries: default retry budget of each tool (consecutive failed calls allowed).
+        reset_tool_choice: after a forced ``tool_choice`` was answered with a call, use
+            ``auto`` for the rest of the run (so a forced choice cannot loop forever).
+        deps_type: the type of ``deps`` (for type checkers; not enforced at run time).
+        name: a name for logs and reprs.
+    """
+
+    @overload
+    def __init__(
+        self: Agent[Any, str],
+        model: Model | str,
+        *,
+        tools: Sequence[ToolLike] = (),
+        instructions: str | None = None,
+        output_type: None = None,
+        output_mode: OutputMode = "native",
+        output_retries: int = 2,
+        output_strict: bool | None = None,
+        settings: ModelSettings | None = None,
+        max_turns: int = 10,
+        tool_retries: int = 1,
+        reset_tool_choice: bool = True,
+        deps_type: Any = None,
+        name: str | None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: Agent[Any, OutputT],
+        model: Model | str,
+        *,
+        tools: Sequence[ToolLike] = (),
+        instructions: str | None = None,
+        output_type: type[OutputT],
+        output_mode: OutputMode = "native",
+        output_retries: int = 2,
+        output_strict: bool | None = None,
+        settings: ModelSettings | None = None,
+        max_turns: int = 10,
+        tool_retries: int = 1,
+        reset_tool_choice: bool = True,
+        deps_type: Any = None,
+        name: str | None = None,
+    ) -> None: ...
+
+    def __init__(
+        self,
+        model: Model | str,
+        *,
+        tools: Sequence[ToolLike] = (),
+        instructions: str | None = None,
+        output_type: Any = None,
+        output_mode: OutputMode = "native",
+        output_retries: int = 2,
+        output_strict: bool | None = None,
+        settings: ModelSettings | None = None,
+        max_turns: int = 10,
+        tool_retries: int = 1,
+        reset_tool_choice: bool = True,
+        deps_type: Any = None,
+        name: str | None = None,
+    ) -> None:
+        self.model: Model = infer_model(model)
+        if not isinstance(max_turns, int) or max_turns < 1:
+            raise UserError(f"max_turns must be a positive int, not {max_turns!r}.")
+        for label, value in (("output_retries", output_retries), ("tool_retries", tool_retries)):
+            if not isinstance(value, int) or value < 0:
+                raise UserError(f"{label} must be an int >= 0, not {value!r}.")
+        if settings is not None and not isinstance(settings, ModelSettings):
+            raise UserError(f"settings must be a ModelSettings, not {type(settings).__name__}.")
+        self.instructions = instructions
+        self.max_turns = max_turns
+        self.output_retries = output_retries
+        self.tool_retries = tool_retries
+        self.reset_tool_choice = reset_tool_choice
+        self.settings = settings or ModelSettings()
+        self.deps_type = deps_type
+        self.name = name
+        self.output_type: Any = str if output_type is None else output_type
+        self._output: OutputSchema[Any] | None = None
+        if self.output_type is not str:
+            self._output = OutputSchema(self.output_type, mode=output_mode, strict=output_strict)
+        self._tools: dict[str, Tool[Any, Any]] = {}
+        for item in tools:
+            t = item if isinstance(item, Tool) else Tool(item)
+            if t.name in self._tools:
+                raise UserError(f"Two tools are named {t.name!r}; pass name=... to one of them.")
+            self._tools[t.name] = t
+        definitions: list[ToolDefinition] = [t.definition for t in self._tools.values()]
+        self._output_tool: str | None = None
+        if self._output is not None and self._output.tool_definition is not None:
+            self._output_tool = self._output.name
+            if self._output_tool in self._tools:
+                raise UserError(f"A tool is named {self._output_tool!r}, which the output tool uses; rename the tool.")
+            definitions.append(self._output.tool_definition)
+        self._tool_defs = tuple(definitions)
+        self._check_tool_choice(self.settings)
+
+    @property
+    def tools(self) -> list[Tool[Any, Any]]:
+        """The agent's tools, in order."""
+        return list(self._tools.values())
+
+    def __repr__(self) -> str:
+        label = f"{self.name!r}, " if self.name else ""
+        return f"Agent({label}model={self.model!r}, tools={list(self._tools)}, output_type={getattr(self.output_type, '__name__', self.output_type)!r})"
+
+    # -- running ----------------------------------------------------------------------------
+    def run_sync(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Sequence[Message] | None = None,
+        deps: DepsT = None,  # type: ignore[assignment]
+        settings: ModelSettings | None = None,
+    ) -> RunResult[OutputT]:
+        """:meth:`run`, for synchronous code (also works where an event loop is running)."""
+        return run_sync(self.run(prompt, messages=messages, deps=deps, settings=settings))
+
+    async def run(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Sequence[Message] | None = None,
+        deps: DepsT = None,  # type: ignore[assignment]
+        settings: ModelSettings | None = None,
+    ) -> RunResult[OutputT]:
+        """Run the loop until a final answer.
+
+        Args:
+            prompt: the user's message; None continues ``messages`` as they are.
+            messages: an earlier conversation to continue (e.g. ``result.messages``).
+            deps: anything the tools need, handed to them as ``RunContext.deps``.
+            settings: request parameters for this run, over the agent's defaults.
+
+        Raises:
+            MaxTurnsExceeded, ToolRetriesExceeded, OutputValidationError: the run could not
+                finish; each carries the messages so far.
+            ProviderError: the provider failed (after retries).
+        """
+        if prompt is not None and not isinstance(prompt, str):
+            raise UserError(f"prompt must be a string, not {type(prompt).__name__}.")
+        run_settings = self.settings.merge(settings)
+        if settings is not None:
+            if not isinstance(settings, ModelSettings):
+                raise UserError(f"settings must be a ModelSettings, not {type(settings).__name__}.")
+            self._check_tool_choice(run_settings)
+        history: list[Message] = list(messages) if messages else []
+        if self.instructions and not (history and isinstance(history[0], SystemMessage)):
+            history.insert(0, SystemMessage(content=self.instructions))
+        start = len(history) if messages else 0
+        if prompt is not None:
+            history.append(UserMessage(content=prompt))
+        if not history:
+            raise UserError("Nothing to send: give a prompt or messages.")
+        state = _Run(messages=history, deps=deps, settings=run_settings)
+        forced = run_settings.tool_choice not in (None, "auto", "none")
+        output = self._output
+
+        while state.turn < self.max_turns:
+            state.turn += 1
+            request = ModelRequest(history, self._tool_defs, state.settings, output.format if output and output.mode == "native" else None, self._output_tool)
+            response = await self.model.request(request)
+            state.usage.add(response.usage)
+            if response.usage.requests == 0:
+                state.usage.requests += 1
+            message = response.message
+            history.append(message)
+
+            if message.tool_calls:
+                if forced and self.reset_tool_choice:
+                    state.settings = state.settings.merge(_AUTO)
+                    forced = False
+                done, value = await self._handle_calls(message.tool_calls, state)
+                if done:
+                    return self._result(value, state, start, response.model_name)
+                continue
+
+            if output is None:
+                return self._result(message.content or "", state, start, response.model_name)
+            try:
+                if output.mode == "tool":
+                    raise OutputInvalid([f"Call the {output.name!r} tool to give your final answer."])
+                if message.refusal and not message.content:
+                    raise OutputInvalid([f"The model refused: {message.refusal}"])
+                value = output.parse(message.content)
+            except OutputInvalid as e:
+                self._count_output_failure(state, e, message.content)
+                history.append(UserMessage(content=output.retry_prompt(e.errors)))
+                continue
+            return self._result(value, state, start, response.model_name)
+
+        raise MaxTurnsExceeded(
+            f"The run reached max_turns={self.max_turns} without a final answer.",
+            messages=history,
+            usage=state.usage,
+        )
+
+    # -- tool calls ---------------------------------------------------------------------------
+    async def _handle_calls(self, calls: list[ToolCall], state: _Run[Any]) -> tuple[bool, Any]:
+        """Execute one turn's calls; append their results in call order.
+
+        Returns ``(True, value)`` when the output tool delivered a valid final answer.
+        """
+        results: list[ToolMessage | None] = [None] * len(calls)
+        jobs: list[tuple[int, Tool[Any, Any], ToolCall]] = []
+        failed: set[str] = set()
+        succeeded: set[str] = set()
+        final: tuple[bool, Any] = (False, None)
+        output_error: OutputInvalid | None = None
+        output_raw: str | None = None
+        for i, call in enumerate(calls):
+            if self._output_tool is not None and call.name == self._output_tool and self._output is not None:
+                if final[0] or output_raw is not None:
+                    results[i] = _tool_message(call, "Only one final result is used; this one was ignored.", error=True)
+                    continue
+                output_raw = call.arguments
+                try:
+                    final = (True, self._output.parse(call.arguments))
+                    results[i] = _tool_message(call, "Final result received.")
+                except OutputInvalid as e:
+                    output_error = e
+                    results[i] = _tool_message(call, self._output.retry_prompt(e.errors), error=True)
+                continue
+            t = self._tools.get(call.name)
+            if t is None:
+                known = ", ".join(self._tools) or "(none)"
+                results[i] = _tool_message(call, f"Unknown tool {call.name!r}. Available tools: {known}.", error=True)
+                failed.add(_UNKNOWN_TOOL)
+                continue
+            jobs.append((i, t, call))
+
+        if final[0]:  # the run is over: don't start side effects the model no longer waits for
+            for i, _t, call in jobs:
+                results[i] = _tool_message(call, "Not executed: the final result was given in the same turn.")
+            jobs = []
+
+        if jobs:
+            state.usage.tool_calls += len(jobs)
+            if len(jobs) == 1:
+                outcomes = [await self._call(jobs[0][1], jobs[0][2], state)]
+            else:
+                outcomes = list(await asyncio.gather(*(self._call(t, c, state) for _i, t, c in jobs)))
+            for (i, t, call), (text, is_error) in zip(jobs, outcomes):
+                results[i] = _tool_message(call, text, error=is_error)
+                (failed if is_error else succeeded).add(t.name)
+
+        state.messages.extend(m for m in results if m is not None)
+        if output_error is not None:
+            self._count_output_failure(state, output_error, output_raw)
+        for name in succeeded - failed:
+            state.tool_failures.pop(name, None)
+        for name in failed:
+            count = state.tool_failures.get(name, 0) + 1
+            state.tool_failures[name] = count
+            t = self._tools.get(name)
+            budget = t.retries if t is not None and t.retries is not None else self.tool_retries
+            if count > budget:
+                last = next((m.content for m in reversed(results) if m is not None and m.is_error), "")
+                what = "calling unknown tools" if name == _UNKNOWN_TOOL else f"tool {name!r} failed"
+                raise ToolRetriesExceeded(
+                    f"The model kept {what} ({count} turns in a row; retry budget {budget}). Last error: {last}",
+                    tool_name=name,
+                    last_error=last,
+                    messages=state.messages,
+                    usage=state.usage,
+                )
+        return final
+
+    async def _call(self, t: Tool[Any, Any], call: ToolCall, state: _Run[Any]) -> tuple[str, bool]:
+        ctx = RunContext(
+            deps=state.deps,
+            usage=state.usage,
+            messages=state.messages,
+            turn=state.turn,
+            tool_name=t.name,
+            tool_call_id=call.id,
+            retry=state.tool_failures.get(t.name, 0),
+            model_name=self.model.model_name,
+        )
+        try:
+            value = await t.call(call.arguments, ctx)
+        except ToolArgumentsError as e:
+            return e.message, True
+        except ModelRetry as e:
+            return e.message, True
+        except Exception as e:  # a tool's failure is reported to the model, not raised
+            return (
+                f"Error: tool {t.name!r} raised {type(e).__name__}: {e}. "
+                f"Fix the arguments and call it again, or continue without it.",
+                True,
+            )
+        return serialize_result(value), False
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _count_output_failure(self, state: _Run[Any], error: OutputInvalid, raw: str | None) -> None:
+        state.output_failures += 1
+        if state.output_failures > self.output_retries:
+            raise OutputValidationError(
+                f"The final answer did not match {getattr(self.output_type, '__name__', self.output_type)!s} "
+                f"after {self.output_retries} re-asks: " + "; ".join(error.errors),
+                raw_text=raw,
+                errors=error.errors,
+                messages=state.messages,
+                usage=state.usage,
+            )
+
+    def _check_tool_choice(self, settings: ModelSettings) -> None:
+        choice = settings.tool_choice
+        if choice is None or choice in ("auto", "none", "required"):
+            return
+        if choice not in self._tools:
+            known = ", ".join(self._tools) or "(the agent has no tools)"
+            raise UserError(f"tool_choice={choice!r} names no tool of this agent; tools: {known}.")
+
+    def _result(self, value: Any, state: _Run[Any], start: int, model_name: str | None) -> RunResult[OutputT]:
+        return RunResult(
+            output=value,
+            messages=state.messages,
+            usage=state.usage,
+            new_message_index=start,
+            model_name=model_name or self.model.model_name,
+            turns=state.turn,
+        )
+
+    async def aclose(self) -> None:
+        """Close the model's connections."""
+        await self.model.aclose()
+
+    async def __aenter__(self) -> Agent[DepsT, OutputT]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def _tool_message(call: ToolCall, content: str, *, error: bool = False) -> ToolMessage:
+    return ToolMessage(tool_call_id=call.id, content=content, name=call.name, is_error=error)
+
+
+_ = AssistantMessage  # re-exported type used in annotations of subclasses

@@ -1,0 +1,275 @@
+"""One exception hierarchy for everything agentkit raises.
+
+Three families, so callers can catch exactly what they mean:
+
+* :class:`UserError` — the caller used agentkit wrongly (bad model string, missing API key,
+  a function that cannot become a tool). Raised at once, before any request.
+* :class:`AgentRunError` — a run could not finish: the model kept misbehaving past its retry
+  budgets, or the run hit ``max_turns``. Each carries the messages so far, so nothing is lost.
+* :class:`ProviderError` — the provider answered with an error (or could not be reached). Each
+  carries the HTTP status, the provider's own message, code and type, ``retry_after`` and the
+  request id. API keys never appear in them.
+
+:class:`ModelRetry` is not an error of agentkit's: tools raise it to ask the model for a correction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .messages import Message
+    from .usage import Usage
+
+__all__ = [
+    "AgentkitError",
+    "UserError",
+    "ToolDefinitionError",
+    "MissingAPIKeyError",
+    "ModelRetry",
+    "AgentRunError",
+    "MaxTurnsExceeded",
+    "ToolRetriesExceeded",
+    "OutputValidationError",
+    "UnexpectedModelBehavior",
+    "ProviderError",
+    "BadRequestError",
+    "AuthenticationError",
+    "PaymentRequiredError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "RequestTimeoutError",
+    "RequestTooLargeError",
+    "RateLimitError",
+    "ProviderUnavailableError",
+    "APIConnectionError",
+    "APITimeoutError",
+    "ResponseParseError",
+    "error_class_for_status",
+]
+
+
+class AgentkitError(Exception):
+    """Base class of every exception agentkit raises (except :class:`ModelRetry`)."""
+
+
+# --- user mistakes -------------------------------------------------------------------------
+
+
+class UserError(AgentkitError, ValueError):
+    """agentkit was used wrongly; the message says what to do instead."""
+
+
+class ToolDefinitionError(UserError, TypeError):
+    """A function cannot become a tool (raised when it is decorated, not when it is called)."""
+
+
+class MissingAPIKeyError(UserError):
+    """No API key was given and the environment variable that provides one is not set."""
+
+    def __init__(self, provider: str, env_var: str) -> None:
+        self.provider = provider
+        self.env_var = env_var
+        super().__init__(
+            f"No API key for {provider}: set the environment variable {env_var} "
+            f"or pass api_key=... to the model."
+        )
+
+
+# --- tools asking for a correction ----------------------------------------------------------
+
+
+class ModelRetry(Exception):
+    """Raise inside a tool to send ``message`` back to the model and let it try again.
+
+    Each tool has a retry budget (``Tool(retries=...)``, default from ``Agent(tool_retries=...)``);
+    when the model keeps failing past it, the run ends with :class:`ToolRetriesExceeded`.
+    """
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+# --- a run that could not finish -------------------------------------------------------------
+
+
+class AgentRunError(AgentkitError):
+    """A run ended without a result. ``messages`` holds the conversation up to that point."""
+
+    def __init__(self, message: str, *, messages: Sequence[Message] = (), usage: Usage | None = None) -> None:
+        super().__init__(message)
+        self.messages: list[Message] = list(messages)
+        self.usage = usage
+
+
+class MaxTurnsExceeded(AgentRunError):
+    """The run made ``max_turns`` model requests without reaching a final answer."""
+
+
+class ToolRetriesExceeded(AgentRunError):
+    """The model kept calling a tool wrongly (or the tool kept failing) past its retry budget."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tool_name: str,
+        last_error: str,
+        messages: Sequence[Message] = (),
+        usage: Usage | None = None,
+    ) -> None:
+        super().__init__(message, messages=messages, usage=usage)
+        self.tool_name = tool_name
+        self.last_error = last_error
+
+
+class OutputValidationError(AgentRunError):
+    """The final answer never matched ``output_type`` within ``output_retries`` re-asks.
+
+    ``raw_text`` is the model's last answer as sent; ``errors`` the validation errors for it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        raw_text: str | None,
+        errors: Sequence[str],
+        messages: Sequence[Message] = (),
+        usage: Usage | None = None,
+    ) -> None:
+        super().__init__(message, messages=messages, usage=usage)
+        self.raw_text = raw_text
+        self.errors = list(errors)
+
+
+class UnexpectedModelBehavior(AgentRunError):
+    """The model answered in a way the loop cannot continue from (e.g. an empty response)."""
+
+
+# --- provider errors -------------------------------------------------------------------------
+
+
+class ProviderError(AgentkitError):
+    """The provider answered with an error, or could not be reached.
+
+    Attributes: ``status`` (HTTP status, or None for connection problems), ``provider``,
+    ``message`` (the provider's own words), ``code`` and ``type`` (the provider's error code and
+    type, when it sends them), ``retry_after`` (seconds, from ``Retry-After``), ``request_id``
+    (from the response headers) and ``body`` (the decoded error body, or its text).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        provider: str = "",
+        code: str | int | None = None,
+        type: str | None = None,
+        retry_after: float | None = None,
+        request_id: str | None = None,
+        body: Any = None,
+    ) -> None:
+        self.message = message
+        self.status = status
+        self.provider = provider
+        self.code = code
+        self.type = type
+        self.retry_after = retry_after
+        self.request_id = request_id
+        self.body = body
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        where = f"{self.provider} " if self.provider else ""
+        status = f"HTTP {self.status}" if self.status is not None else "no response"
+        extra = []
+        if self.code is not None:
+            extra.append(f"code={self.code}")
+        if self.type:
+            extra.append(f"type={self.type}")
+        if self.request_id:
+            extra.append(f"request_id={self.request_id}")
+        tail = f" ({', '.join(extra)})" if extra else ""
+        return f"{where}{status}: {self.message}{tail}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+
+class BadRequestError(ProviderError):
+    """HTTP 400 or 422: the provider rejected the request as invalid."""
+
+
+class AuthenticationError(ProviderError):
+    """HTTP 401: the API key is missing, wrong or revoked."""
+
+
+class PaymentRequiredError(ProviderError):
+    """HTTP 402: out of credits (OpenRouter also says this when max_tokens is too large)."""
+
+
+class PermissionDeniedError(ProviderError):
+    """HTTP 403: not allowed, including moderation refusals."""
+
+
+class NotFoundError(ProviderError):
+    """HTTP 404: unknown model or endpoint."""
+
+
+class RequestTimeoutError(ProviderError):
+    """HTTP 408 or 524: the provider timed out."""
+
+
+class RequestTooLargeError(ProviderError):
+    """HTTP 413: the request body is too large."""
+
+
+class RateLimitError(ProviderError):
+    """HTTP 429: rate limited; ``retry_after`` says how long to wait when the provider says."""
+
+
+class ProviderUnavailableError(ProviderError):
+    """HTTP 5xx or 529: the provider (or every upstream it routes to) is unavailable."""
+
+
+class APIConnectionError(ProviderError):
+    """The provider could not be reached, or the connection broke before a full answer."""
+
+
+class APITimeoutError(APIConnectionError):
+    """Connecting to the provider or reading its answer took longer than the timeout."""
+
+
+class ResponseParseError(ProviderError):
+    """The provider answered 2xx with a body that is not the JSON agentkit expects."""
+
+
+_BY_STATUS: dict[int, type[ProviderError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    402: PaymentRequiredError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    408: RequestTimeoutError,
+    413: RequestTooLargeError,
+    422: BadRequestError,
+    429: RateLimitError,
+    524: RequestTimeoutError,
+    529: ProviderUnavailableError,
+}
+
+
+def error_class_for_status(status: int) -> type[ProviderError]:
+    """The :class:`ProviderError` subclass for an HTTP status."""
+    cls = _BY_STATUS.get(status)
+    if cls is not None:
+        return cls
+    if status >= 500:
+        return ProviderUnavailableError
+    if status >= 400:
+        return BadRequestError
+    return ProviderError

@@ -1,0 +1,110 @@
+"""The conversation: typed messages that round-trip through JSON.
+
+These are agentkit's own, provider-neutral types. A model client turns them into its
+provider's wire format and parses answers back into them, so a conversation started with one
+provider can continue with another.
+
+>>> from agentkit.messages import dump_messages, load_messages
+>>> text = dump_messages(result.messages)        # JSON text
+>>> messages = load_messages(text)               # back to typed messages
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+__all__ = [
+    "ToolCall",
+    "SystemMessage",
+    "UserMessage",
+    "AssistantMessage",
+    "ToolMessage",
+    "Message",
+    "message_list_adapter",
+    "dump_messages",
+    "load_messages",
+]
+
+
+class _Base(BaseModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+
+class ToolCall(_Base):
+    """A call the model asked for. ``arguments`` is the JSON text exactly as the model sent it
+    (it may be invalid; the loop reports that back to the model)."""
+
+    id: str
+    name: str
+    arguments: str = ""
+
+
+class SystemMessage(_Base):
+    """Instructions for the model (the agent's ``instructions`` become one)."""
+
+    role: Literal["system"] = "system"
+    content: str
+
+
+class UserMessage(_Base):
+    """A user turn: text, or a list of content parts (e.g. images) passed to the provider as is."""
+
+    role: Literal["user"] = "user"
+    content: Union[str, list[dict[str, Any]]]
+
+
+class AssistantMessage(_Base):
+    """A model turn: text, tool calls, or both.
+
+    ``reasoning`` holds the model's reasoning text when the provider returns it (kept apart from
+    ``content``); ``refusal`` a refusal message; ``provider_details`` provider-specific fields kept
+    verbatim (e.g. OpenRouter's ``provider``, ``native_finish_reason``, ``reasoning_details``).
+    """
+
+    role: Literal["assistant"] = "assistant"
+    content: Union[str, None] = None
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    reasoning: Union[str, None] = None
+    refusal: Union[str, None] = None
+    provider_details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ToolMessage(_Base):
+    """The result of one tool call, linked to it by ``tool_call_id``.
+
+    ``is_error`` marks results that report a failure back to the model (bad arguments, unknown
+    tool, the tool raised); it is agentkit's bookkeeping and is not sent on the wire.
+    """
+
+    role: Literal["tool"] = "tool"
+    tool_call_id: str
+    content: str
+    name: Union[str, None] = None
+    is_error: bool = False
+
+
+Message = Annotated[
+    Union[SystemMessage, UserMessage, AssistantMessage, ToolMessage],
+    Field(discriminator="role"),
+]
+"""Any message of a conversation, discriminated by ``role``."""
+
+
+@lru_cache(maxsize=1)
+def message_list_adapter() -> TypeAdapter[list[Message]]:
+    """A pydantic ``TypeAdapter`` for ``list[Message]`` (``dump_json`` / ``validate_json``)."""
+    return TypeAdapter(list[Message])
+
+
+def dump_messages(messages: Sequence[Message]) -> str:
+    """Serialize a conversation to JSON text."""
+    return message_list_adapter().dump_json(list(messages)).decode()
+
+
+def load_messages(data: str | bytes) -> list[Message]:
+    """Parse a conversation from JSON text made by :func:`dump_messages`."""
+    return message_list_adapter().validate_json(data)

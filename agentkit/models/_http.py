@@ -1,0 +1,278 @@
+"""HTTP for model clients: one httpx client per event loop, retries, and error mapping.
+
+* Retries with exponential backoff and jitter on 408, 409, 429, 5xx, 529, connection errors
+  and timeouts, honouring ``Retry-After`` / ``retry-after-ms`` (capped). Never on other 4xx.
+* Errors become :mod:`agentkit.errors` exceptions carrying the provider's own message; an error
+  object inside an HTTP 200 body is an error too.
+* The API key is redacted from every message that leaves this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import re
+import time
+from typing import Any
+
+import httpx
+
+from ..errors import (
+    APIConnectionError,
+    APITimeoutError,
+    ProviderError,
+    ResponseParseError,
+    error_class_for_status,
+)
+
+__all__ = ["HTTPClient", "error_from_response", "parse_retry_after", "DEFAULT_TIMEOUT"]
+
+DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529})
+_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-kong-request-id", "openai-request-id", "cf-ray")
+_TAG = re.compile(r"<[^>]+>")
+_SPACE = re.compile(r"\s+")
+
+
+class HTTPClient:
+    """POSTs JSON to one provider, with retries and typed errors.
+
+    Args:
+        base_url: the API root, e.g. ``https://api.openai.com/v1``.
+        headers: headers for every request (the Authorization header among them).
+        provider: the provider's name, for errors.
+        secret: the API key, redacted from any error text.
+        timeout: seconds or an ``httpx.Timeout`` (connect and read timeouts apart).
+        max_retries: retries after the first attempt (0 turns retrying off).
+        max_retry_wait: cap in seconds on any single wait, including ``Retry-After``.
+        http_client: an ``httpx.AsyncClient`` of the caller's, used as is (not closed by us).
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        headers: dict[str, str],
+        provider: str,
+        secret: str | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int = 2,
+        max_retry_wait: float = 60.0,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.headers = headers
+        self.provider = provider
+        self._secret = secret
+        self.timeout = timeout if isinstance(timeout, httpx.Timeout) else (DEFAULT_TIMEOUT if timeout is None else httpx.Timeout(timeout))
+        if max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        self.max_retries = max_retries
+        self.max_retry_wait = max_retry_wait
+        self._user_client = http_client
+        self._client: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def client(self) -> httpx.AsyncClient:
+        """The httpx client for the running event loop (created on first use)."""
+        if self._user_client is not None:
+            return self._user_client
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop or self._client.is_closed:
+            self._client = httpx.AsyncClient(
+                timeout=self.timeout,
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=1000, keepalive_expiry=30),
+            )
+            self._loop = loop
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the client we own (a caller's client is left open)."""
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+    async def post_json(self, path: str, body: dict[str, Any], extra_headers: dict[str, str] | None = None) -> Any:
+        """POST ``body`` to ``path`` and return the decoded JSON answer, retrying as configured."""
+        url = self.base_url + path
+        headers = {**self.headers, **extra_headers} if extra_headers else self.headers
+        content = json.dumps(body, ensure_ascii=False).encode()
+        attempt = 0
+        while True:
+            try:
+                response = await self.client().post(url, content=content, headers=headers)
+            except httpx.TimeoutException as e:
+                error: ProviderError = APITimeoutError(self.redact(f"{type(e).__name__}: {e or 'timed out'}"), provider=self.provider)
+            except httpx.TransportError as e:
+                error = APIConnectionError(self.redact(f"{type(e).__name__}: {e or 'connection failed'}"), provider=self.provider)
+            else:
+                if response.status_code < 300:
+                    return self.decode(response)
+                error = error_from_response(response.status_code, response.content, response.headers, self.provider, self._secret)
+            if attempt >= self.max_retries or not _retryable(error):
+                raise error
+            await asyncio.sleep(self.backoff(attempt, error.retry_after))
+            attempt += 1
+
+    def decode(self, response: httpx.Response) -> Any:
+        """Decode a 2xx body; an ``error`` object inside it becomes the matching exception."""
+        try:
+            data = json.loads(response.content)
+        except ValueError:
+            raise ResponseParseError(
+                self.redact(f"the response is not JSON: {_snippet(response.content)}"),
+                status=response.status_code,
+                provider=self.provider,
+                request_id=_request_id(response.headers),
+            ) from None
+        if isinstance(data, dict) and data.get("error") and not data.get("choices"):
+            code = data["error"].get("code") if isinstance(data["error"], dict) else None
+            status = code if isinstance(code, int) and 400 <= code < 600 else response.status_code
+            raise error_from_response(status, response.content, response.headers, self.provider, self._secret, data=data)
+        return data
+
+    def backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds to wait before retry ``attempt`` (0-based): Retry-After, else 0.5·2^n with jitter."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_retry_wait)
+        return min(0.5 * (2**attempt) * (0.5 + random.random() / 2), self.max_retry_wait)
+
+    def redact(self, text: str) -> str:
+        """``text`` with the API key replaced by ``***``."""
+        return _redact(text, self._secret)
+
+
+def _retryable(error: ProviderError) -> bool:
+    if isinstance(error, APIConnectionError):
+        return True
+    return error.status in RETRY_STATUSES
+
+
+def _redact(text: str, secret: str | None) -> str:
+    if secret and len(secret) >= 4:
+        text = text.replace(secret, "***")
+    return text
+
+
+def error_from_response(
+    status: int,
+    content: bytes,
+    headers: httpx.Headers | dict[str, str],
+    provider: str,
+    secret: str | None = None,
+    *,
+    data: Any = None,
+) -> ProviderError:
+    """Map an error answer to the right :class:`ProviderError`, with the provider's own words.
+
+    Understands OpenAI ``{error: {message, type, param, code}}``, OpenRouter ``{error: {code,
+    message, metadata: {raw, provider_name}}}``, Mistral ``{message, type, code}`` (``message``
+    may be an object) and FastAPI-style ``{detail: ...}``; anything else (an HTML page from a
+    proxy, say) is reported by its text.
+    """
+    if data is None:
+        try:
+            data = json.loads(content)
+        except ValueError:
+            data = None
+    message, code, kind = _extract(data)
+    if message is None:
+        message = f"HTTP {status} with a non-JSON body: {_snippet(content)}" if content else f"HTTP {status} with an empty body"
+    cls = error_class_for_status(status)
+    hdrs = httpx.Headers(headers)
+    return cls(
+        _redact(message, secret),
+        status=status,
+        provider=provider,
+        code=code,
+        type=kind,
+        retry_after=parse_retry_after(hdrs),
+        request_id=_request_id(hdrs),
+        body=data if data is not None else _redact(content.decode("utf-8", "replace")[:2000], secret),
+    )
+
+
+def _extract(data: Any) -> tuple[str | None, Any, str | None]:
+    if not isinstance(data, dict):
+        return None, None, None
+    err = data.get("error")
+    if isinstance(err, dict):
+        message = _text(err.get("message")) or _text(err)
+        metadata = err.get("metadata")
+        if isinstance(metadata, dict):
+            raw = metadata.get("raw")
+            who = metadata.get("provider_name")
+            if raw:
+                message = f"{message}: {_text(raw)}"
+            if who:
+                message = f"{message} (upstream provider: {who})"
+        kind = err.get("type")
+        if kind is None and isinstance(metadata, dict):
+            kind = metadata.get("error_type")
+        return message, err.get("code"), kind
+    if isinstance(err, str):
+        return err, data.get("code"), data.get("type")
+    if "message" in data:
+        return _text(data["message"]), data.get("code"), data.get("type")
+    if "detail" in data:
+        return _text(data["detail"]), None, None
+    return None, None, None
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("detail"), list):
+        value = value["detail"]
+    if isinstance(value, list):
+        parts = []
+        for item in value:
+            if isinstance(item, dict) and "msg" in item:
+                loc = ".".join(str(p) for p in item.get("loc", ()))
+                parts.append(f"{loc}: {item['msg']}" if loc else str(item["msg"]))
+            else:
+                parts.append(_text(item))
+        return "; ".join(parts)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _snippet(content: bytes) -> str:
+    text = content.decode("utf-8", "replace")
+    if "<" in text and ">" in text:
+        text = _TAG.sub(" ", text)
+    text = _SPACE.sub(" ", text).strip()
+    return text[:300] + ("..." if len(text) > 300 else "")
+
+
+def _request_id(headers: httpx.Headers) -> str | None:
+    for name in _REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return value
+    return None
+
+
+def parse_retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(float(ms) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)

@@ -1,0 +1,346 @@
+"""The one chat-completions client: neutral request → provider body → neutral response.
+
+Every OpenAI-compatible provider (OpenAI, OpenRouter, Mistral, vLLM, llama.cpp, Ollama) goes
+through :class:`OpenAIChatModel`; what differs between them is a :class:`~.profiles.Profile`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from ..errors import MissingAPIKeyError, ResponseParseError, UserError
+from ..messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
+from ..settings import ModelSettings
+from ..tools import ToolDefinition
+from ..usage import Usage
+from ._http import HTTPClient
+from .base import Model, ModelRequest, ModelResponse
+from .profiles import OPENAI, OPENAI_COMPATIBLE, Profile, warn_dropped
+
+__all__ = ["OpenAIChatModel", "OpenAICompatible", "OpenAI", "parse_usage"]
+
+
+class OpenAIChatModel(Model):
+    """A model behind a chat-completions endpoint, speaking the dialect its profile describes.
+
+    Args:
+        model_name: the provider's model id.
+        base_url: the API root (``.../v1``); ``/chat/completions`` is appended.
+        api_key: sent as ``Authorization: Bearer ...``; never shown in reprs or errors.
+        headers: extra headers for every request.
+        http_client: an ``httpx.AsyncClient`` of yours to send requests with.
+        profile: the provider dialect (see :mod:`agentkit.models.profiles`).
+        provider: the provider's name, for errors.
+        max_retries: retries on 408/429/5xx/connection errors (0 turns them off).
+        timeout: seconds, or an ``httpx.Timeout`` to set connect/read timeouts apart.
+        strict_settings: raise instead of warning when a setting is not accepted by the provider.
+    """
+
+    def __init__(
+        self,
+        model_name: str,
+        *,
+        base_url: str,
+        api_key: str | None = None,
+        headers: dict[str, str] | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        profile: Profile = OPENAI_COMPATIBLE,
+        provider: str | None = None,
+        max_retries: int = 2,
+        timeout: float | httpx.Timeout | None = None,
+        strict_settings: bool = False,
+    ) -> None:
+        if not isinstance(model_name, str) or not model_name:
+            raise UserError(f"model_name must be a non-empty string, not {model_name!r}.")
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise UserError(f"base_url must be an http(s) URL such as 'http://127.0.0.1:8000/v1', not {base_url!r}.")
+        self.model_name = model_name
+        self.profile = profile
+        self.provider = provider or profile.name
+        self.strict_settings = strict_settings
+        all_headers = {"content-type": "application/json", "accept": "application/json"}
+        if api_key:
+            all_headers["authorization"] = f"Bearer {api_key}"
+        all_headers.update(headers or {})
+        self._http = HTTPClient(
+            base_url=base_url,
+            headers=all_headers,
+            provider=self.provider,
+            secret=api_key,
+            timeout=timeout,
+            max_retries=max_retries,
+            http_client=http_client,
+        )
+        self._tools_cache: tuple[tuple[ToolDefinition, ...], list[dict[str, Any]]] | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The API root requests go to."""
+        return self._http.base_url
+
+    async def request(self, request: ModelRequest) -> ModelResponse:
+        """Send one chat-completions request and parse the answer."""
+        body = self.build_body(request)
+        data = await self._http.post_json("/chat/completions", body, request.settings.extra_headers)
+        return self.parse_response(data)
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections this model opened."""
+        await self._http.aclose()
+
+    # -- request -------------------------------------------------------------------------
+    def build_body(self, request: ModelRequest, *, stream: bool = False) -> dict[str, Any]:
+        """The JSON body this model would send for ``request``."""
+        profile = self.profile
+        settings = request.settings
+        body: dict[str, Any] = {"model": self.model_name, "messages": self.wire_messages(request.messages)}
+        if request.tools:
+            body["tools"] = self._wire_tools(request.tools)
+            if settings.tool_choice is not None:
+                body["tool_choice"] = self._wire_tool_choice(settings.tool_choice)
+            if settings.parallel_tool_calls is not None:
+                body["parallel_tool_calls"] = settings.parallel_tool_calls
+        if request.output is not None:
+            schema: dict[str, Any] = {"name": request.output.name, "schema": request.output.schema, "strict": request.output.strict}
+            if request.output.description:
+                schema["description"] = request.output.description
+            body["response_format"] = {"type": "json_schema", "json_schema": schema}
+        dropped = []
+        for key, value in settings.request_fields().items():
+            if key in profile.unsupported:
+                dropped.append(key)
+                continue
+            wire = profile.max_tokens_field if key == "max_tokens" else profile.renames.get(key, key)
+            body[wire] = value
+        if dropped:
+            if self.strict_settings:
+                raise UserError(f"{self.provider} does not accept {', '.join(dropped)}; remove them from ModelSettings.")
+            warn_dropped(self.provider, dropped)
+        if stream:
+            body["stream"] = True
+            if profile.stream_usage_option:
+                body["stream_options"] = {"include_usage": True}
+        if settings.extra_body:
+            body.update(settings.extra_body)
+        if profile.allowed_fields is not None:
+            extra = [k for k in body if k not in profile.allowed_fields]
+            if extra:
+                if self.strict_settings:
+                    raise UserError(f"{self.provider} does not accept {', '.join(extra)}.")
+                warn_dropped(self.provider, extra)
+                for key in extra:
+                    del body[key]
+        return body
+
+    def wire_messages(self, messages: Sequence[Message]) -> list[dict[str, Any]]:
+        """Neutral messages → the provider's message dicts (ids mapped, order fixed)."""
+        map_id = self.profile.map_tool_call_id
+        out: list[dict[str, Any]] = []
+        for m in messages:
+            if isinstance(m, ToolMessage):
+                out.append({"role": "tool", "tool_call_id": map_id(m.tool_call_id) if map_id else m.tool_call_id, "content": m.content})
+            elif isinstance(m, AssistantMessage):
+                d: dict[str, Any] = {"role": "assistant"}
+                if m.content is not None or not m.tool_calls:
+                    d["content"] = m.content or ""
+                if m.tool_calls:
+                    d["tool_calls"] = [
+                        {
+                            "id": map_id(c.id) if map_id else c.id,
+                            "type": "function",
+                            "function": {"name": c.name, "arguments": c.arguments if c.arguments.strip() else "{}"},
+                        }
+                        for c in m.tool_calls
+                    ]
+                out.append(d)
+            elif isinstance(m, (UserMessage, SystemMessage)):
+                out.append({"role": m.role, "content": m.content})
+            else:  # pragma: no cover - Message is a closed union
+                raise UserError(f"not a message: {m!r}")
+        if self.profile.fix_messages is not None:
+            out = self.profile.fix_messages(out)
+        return out
+
+    def _wire_tools(self, tools: tuple[ToolDefinition, ...]) -> list[dict[str, Any]]:
+        cached = self._tools_cache
+        if cached is not None and cached[0] is tools:
+            return cached[1]
+        wire = []
+        for t in tools:
+            function: dict[str, Any] = {"name": t.name, "description": t.description, "parameters": t.parameters}
+            if t.strict is not None and self.profile.send_tool_strict:
+                function["strict"] = t.strict
+            wire.append({"type": "function", "function": function})
+        self._tools_cache = (tools, wire)
+        return wire
+
+    def _wire_tool_choice(self, choice: str) -> Any:
+        if choice in ("auto", "none", "required"):
+            return self.profile.tool_choice_map.get(choice, choice)
+        return {"type": "function", "function": {"name": choice}}
+
+    # -- response ------------------------------------------------------------------------
+    def parse_response(self, data: Any) -> ModelResponse:
+        """A decoded chat-completions answer → :class:`ModelResponse`."""
+        try:
+            choice = data["choices"][0]
+        except (KeyError, IndexError, TypeError):
+            raise ResponseParseError(
+                f"the response has no choices: {json.dumps(data)[:300]}", provider=self.provider, body=data
+            ) from None
+        message = choice.get("message") or {}
+        content, reasoning = _split_content(message.get("content"))
+        reasoning = message.get("reasoning") or message.get("reasoning_content") or reasoning
+        calls = [_tool_call(c, i) for i, c in enumerate(message.get("tool_calls") or ())]
+        details: dict[str, Any] = {}
+        for source, key in ((data, "provider"), (choice, "native_finish_reason"), (message, "reasoning_details")):
+            value = source.get(key)
+            if value:
+                details[key] = value
+        assistant = AssistantMessage(
+            content=content,
+            tool_calls=calls,
+            reasoning=reasoning or None,
+            refusal=message.get("refusal") or None,
+            provider_details=details,
+        )
+        return ModelResponse(
+            message=assistant,
+            usage=parse_usage(data.get("usage")),
+            finish_reason=choice.get("finish_reason"),
+            model_name=data.get("model"),
+            response_id=data.get("id"),
+        )
+
+
+def _split_content(content: Any) -> tuple[str | None, str | None]:
+    """``content`` as a string, "", null, or a list of text/thinking chunks → (text, reasoning)."""
+    if content is None or isinstance(content, str):
+        return content, None
+    if not isinstance(content, list):
+        return str(content), None
+    texts: list[str] = []
+    thoughts: list[str] = []
+    for part in content:
+        if isinstance(part, str):
+            texts.append(part)
+        elif isinstance(part, dict):
+            kind = part.get("type")
+            if kind == "text":
+                texts.append(str(part.get("text", "")))
+            elif kind in ("thinking", "reasoning"):
+                inner = part.get("thinking", part.get("text", ""))
+                thoughts.append(_split_content(inner)[0] or "" if isinstance(inner, list) else str(inner))
+    return "".join(texts), ("".join(thoughts) or None)
+
+
+def _tool_call(raw: Any, position: int) -> ToolCall:
+    function = raw.get("function") or {}
+    arguments = function.get("arguments")
+    if arguments is None:
+        arguments = ""
+    elif not isinstance(arguments, str):
+        arguments = json.dumps(arguments, ensure_ascii=False)
+    call_id = raw.get("id") or f"call_{position}_{uuid.uuid4().hex[:12]}"
+    return ToolCall(id=str(call_id), name=str(function.get("name") or ""), arguments=arguments)
+
+
+def parse_usage(raw: Any) -> Usage:
+    """A provider's ``usage`` object → :class:`Usage` (one request)."""
+    if not isinstance(raw, dict):
+        return Usage(requests=1)
+    prompt = int(raw.get("prompt_tokens") or 0)
+    completion = int(raw.get("completion_tokens") or 0)
+    usage = Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=int(raw.get("total_tokens") or prompt + completion),
+        requests=1,
+    )
+    cost = raw.get("cost")
+    if isinstance(cost, (int, float)):
+        usage.cost = float(cost)
+    for group in ("prompt_tokens_details", "completion_tokens_details"):
+        values = raw.get(group)
+        if isinstance(values, dict):
+            for key, value in values.items():
+                if isinstance(value, int) and value:
+                    usage.details[key] = usage.details.get(key, 0) + value
+    cached = raw.get("num_cached_tokens")
+    if isinstance(cached, int) and cached:
+        usage.details["cached_tokens"] = cached
+    return usage
+
+
+# --- configured classes ----------------------------------------------------------------------
+
+
+class OpenAICompatible(OpenAIChatModel):
+    """Any OpenAI-compatible chat-completions server (vLLM, llama.cpp, Ollama, LM Studio, ...).
+
+    >>> OpenAICompatible("qwen2.5", base_url="http://127.0.0.1:8000/v1")
+    """
+
+    def __init__(
+        self,
+        model_name: str,
+        base_url: str,
+        api_key: str | None = None,
+        headers: dict[str, str] | None = None,
+        *,
+        http_client: httpx.AsyncClient | None = None,
+        max_retries: int = 2,
+        timeout: float | httpx.Timeout | None = None,
+        profile: Profile = OPENAI_COMPATIBLE,
+        strict_settings: bool = False,
+    ) -> None:
+        super().__init__(
+            model_name,
+            base_url=base_url,
+            api_key=api_key,
+            headers=headers,
+            http_client=http_client,
+            profile=profile,
+            max_retries=max_retries,
+            timeout=timeout,
+            strict_settings=strict_settings,
+        )
+
+
+class OpenAI(OpenAIChatModel):
+    """OpenAI's chat-completions API. Key from ``api_key`` or ``OPENAI_API_KEY``; base URL from
+    ``base_url``, ``OPENAI_BASE_URL`` or ``https://api.openai.com/v1``."""
+
+    def __init__(
+        self,
+        model_name: str,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        max_retries: int = 2,
+        timeout: float | httpx.Timeout | None = None,
+        strict_settings: bool = False,
+    ) -> None:
+        key = api_key or os.environ.get("OPENAI_API_KEY")
+        if not key:
+            raise MissingAPIKeyError("OpenAI", "OPENAI_API_KEY")
+        super().__init__(
+            model_name,
+            base_url=base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1",
+            api_key=key,
+            headers=headers,
+            http_client=http_client,
+            profile=OPENAI,
+            provider="openai",
+            max_retries=max_retries,
+            timeout=timeout,
+            strict_settings=strict_settings,
+        )

@@ -1,0 +1,161 @@
+"""Structured output: ``output_type`` → a wire schema, and the model's answer → a typed value.
+
+Two modes:
+
+* ``"native"`` (default): the schema is sent as ``response_format`` (json_schema) and the final
+  message's text is parsed.
+* ``"tool"``: a ``final_result`` tool carries the schema, for servers without json_schema
+  support; the arguments of that call are parsed.
+
+Either way the value is checked twice: against the wire schema (jsonschema, what the provider
+was told) and against the Python type (pydantic, what the caller gets). Errors are phrased for
+the model, which is asked again up to ``output_retries`` times.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
+
+import pydantic
+from pydantic import TypeAdapter
+
+from ._schema import StrictSchemaError, clean_schema, strip_strict_nulls, to_strict
+from .errors import UserError
+from .tools import ToolDefinition, format_validation_errors
+
+__all__ = ["OutputFormat", "OutputSchema", "OutputMode", "OutputInvalid"]
+
+T = TypeVar("T")
+OutputMode = Literal["native", "tool"]
+
+_FENCE = re.compile(r"^\s*```(?:json|JSON)?\s*\n(.*?)\n?\s*```\s*$", re.DOTALL)
+_NAME_OK = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """A JSON-schema output request in neutral form (a model turns it into ``response_format``)."""
+
+    name: str
+    schema: dict[str, Any]
+    strict: bool
+    description: str | None = None
+
+
+class OutputInvalid(Exception):
+    """An answer did not match the output type; ``errors`` are phrased for the model."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(errors))
+
+
+class OutputSchema(Generic[T]):
+    """How one ``output_type`` is asked for and checked.
+
+    Args:
+        output_type: a pydantic model, dataclass, TypedDict, ``list[...]``, Literal, Enum or primitive.
+        mode: ``"native"`` (response_format) or ``"tool"`` (a final-result tool).
+        name: the schema (or tool) name; defaults to the type's name, or ``final_result`` in tool mode.
+        strict: True/False forces strict mode; None (default) uses it when the schema allows.
+    """
+
+    def __init__(
+        self,
+        output_type: Any,
+        *,
+        mode: OutputMode = "native",
+        name: str | None = None,
+        strict: bool | None = None,
+    ) -> None:
+        if mode not in ("native", "tool"):
+            raise UserError(f"output_mode must be 'native' or 'tool', not {mode!r}.")
+        self.output_type = output_type
+        self.mode: OutputMode = mode
+        try:
+            self._adapter: TypeAdapter[T] = TypeAdapter(output_type)
+            schema = clean_schema(self._adapter.json_schema())
+        except Exception as e:
+            raise UserError(f"output_type {output_type!r} cannot be described as JSON schema: {e}") from None
+        self.wrapped = schema.get("type") != "object"
+        if self.wrapped:  # providers want an object at the root: {"result": <value>}
+            defs = schema.pop("$defs", None)
+            schema = {
+                "type": "object",
+                "properties": {"result": schema},
+                "required": ["result"],
+                "additionalProperties": False,
+            }
+            if defs:
+                schema["$defs"] = defs
+        self._schema = schema
+        self.strict = False
+        wire = schema
+        if strict is not False:
+            try:
+                wire = to_strict(schema)
+                self.strict = True
+            except StrictSchemaError as e:
+                if strict:
+                    raise UserError(f"output_type {output_type!r} cannot be strict: {e}") from None
+        self.wire_schema = wire
+        self._strip_nulls = self.strict and wire != schema
+        default_name = "final_result" if mode == "tool" else getattr(output_type, "__name__", "result")
+        self.name = _NAME_OK.sub("_", name or default_name)[:64] or "result"
+        description = schema.get("description") if not self.wrapped else None
+        self.format = OutputFormat(self.name, wire, self.strict, description)
+        self.tool_definition: ToolDefinition | None = None
+        if mode == "tool":
+            text = "Give your final answer by calling this tool."
+            if description:
+                text += f" {description}"
+            self.tool_definition = ToolDefinition(self.name, text, wire, True if self.strict else None)
+        self._validator: Any = None
+
+    def parse(self, text: str | None) -> T:
+        """Parse and validate an answer (message text or tool arguments); raises :class:`OutputInvalid`."""
+        if text is None or not text.strip():
+            raise OutputInvalid(["The answer was empty; a JSON value matching the schema is required."])
+        match = _FENCE.match(text)
+        if match:
+            text = match.group(1)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise OutputInvalid([f"The answer is not valid JSON ({e.msg} at line {e.lineno} column {e.colno})."]) from None
+        errors = self._schema_errors(data)
+        if errors:
+            raise OutputInvalid(errors)
+        if self._strip_nulls:
+            strip_strict_nulls(data, self._schema)
+        if self.wrapped:
+            data = data["result"]
+        try:
+            return self._adapter.validate_python(data)
+        except pydantic.ValidationError as e:
+            raise OutputInvalid(format_validation_errors("The answer failed validation", e.errors(include_url=False)).splitlines()[1:-1]) from None
+
+    def retry_prompt(self, errors: list[str]) -> str:
+        """The message that asks the model to correct an invalid answer."""
+        listed = "\n".join(e if e.startswith("- ") else f"- {e}" for e in errors)
+        if self.mode == "tool":
+            how = f"Call the {self.name!r} tool again with corrected arguments."
+        else:
+            how = "Answer again with only the corrected JSON."
+        return f"Your answer did not match the required output schema:\n{listed}\n{how}"
+
+    def _schema_errors(self, data: Any) -> list[str]:
+        if self._validator is None:
+            import jsonschema
+
+            self._validator = jsonschema.Draft202012Validator(self.wire_schema)
+        found = []
+        for error in self._validator.iter_errors(data):
+            where = ".".join(str(p) for p in error.absolute_path)
+            found.append(f"{where or '(root)'}: {error.message}"[:500])
+            if len(found) >= 20:
+                break
+        return found

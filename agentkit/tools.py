@@ -1,0 +1,405 @@
+"""Tools: Python functions that become JSON schemas the model can call.
+
+``@tool`` reads a function's signature and docstring once, at decoration time, and builds:
+
+* the JSON schema of its parameters (via a pydantic model of the signature),
+* the description (docstring summary, long description, Returns and Raises sections),
+* a validator for the model's arguments, used before every call.
+
+Calling, argument errors and result serialization also live here; the agent loop only decides
+*when* to call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import re
+import types
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar, Union, cast, get_args, get_origin, get_type_hints, overload
+
+import pydantic
+import pydantic_core
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.fields import FieldInfo
+from typing_extensions import ParamSpec
+
+from ._schema import StrictSchemaError, clean_schema, strip_strict_nulls, to_strict
+from .context import RunContext
+from .errors import ToolDefinitionError
+
+__all__ = ["tool", "Tool", "ToolDefinition", "ToolArgumentsError", "serialize_result"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class ToolDefinition:
+    """What the model is told about a tool: name, description, JSON schema, strictness.
+
+    ``strict`` is None when the tool did not ask either way (the field is then not sent).
+    """
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    strict: bool | None = None
+
+
+class ToolArgumentsError(Exception):
+    """The model's arguments for a tool were not valid JSON or failed validation.
+
+    ``message`` is written for the model: it says what was wrong and how to fix it.
+    """
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+class Tool(Generic[P, R]):
+    """A function the model can call.
+
+    Build one with ``@tool`` / ``@tool(...)`` or ``Tool(fn, ...)``. Works on sync and async
+    functions and bound methods. A ``Tool`` stays callable like the function it wraps.
+
+    Args:
+        function: the function. Parameters need type hints; ``*args``/``**kwargs`` are refused.
+        name: the name the model sees (default: the function's name).
+        description: overrides the docstring-derived description.
+        strict: True emits the strict schema subset (raises here if the types cannot be
+            strict); False sends ``strict: false``; None (default) sends nothing.
+        retries: how many failed calls in a row (bad arguments, ``ModelRetry``, exceptions)
+            the model gets before the run fails; None uses the agent's ``tool_retries``.
+    """
+
+    def __init__(
+        self,
+        function: Callable[P, R],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        strict: bool | None = None,
+        retries: int | None = None,
+    ) -> None:
+        self.function = function
+        self.name = name if name is not None else getattr(function, "__name__", "")
+        if not _NAME_RE.match(self.name):
+            raise ToolDefinitionError(
+                f"Tool name {self.name!r} is not allowed: use 1-64 letters, digits, '_' or '-' "
+                f"(pass name=... to @tool)."
+            )
+        self.retries = retries
+        self.strict = strict
+        self.is_async = _is_async(function)
+        spec = _describe(function, self.name)
+        self.description = description if description is not None else spec.description
+        self._args_model = spec.args_model
+        self._params = spec.params
+        self._ctx_param = spec.ctx_param
+        self.takes_ctx = spec.ctx_param is not None
+        self.method_self = spec.method_self
+        self._schema = spec.schema
+        self._strip_nulls = False
+        parameters = spec.schema
+        if strict:
+            try:
+                parameters = to_strict(spec.schema)
+            except StrictSchemaError as e:
+                raise ToolDefinitionError(
+                    f"Tool {self.name!r} cannot be strict: {e}. Change the parameter's type or use strict=False."
+                ) from None
+            self._strip_nulls = parameters != spec.schema
+        self.definition = ToolDefinition(self.name, self.description, parameters, strict)
+        functools.update_wrapper(self, function)  # type: ignore[arg-type]
+
+    # -- the function is still callable -------------------------------------------------
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.function(*args, **kwargs)
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Tool[Any, Any]:
+        """Bind a tool defined on a class body to an instance (``obj.my_tool``)."""
+        if obj is None or not self.method_self:
+            return self
+        bound: Tool[Any, Any] = object.__new__(Tool)
+        bound.__dict__.update(self.__dict__)
+        bound.function = types.MethodType(self.function, obj)
+        bound.method_self = False
+        return bound
+
+    def __repr__(self) -> str:
+        return f"Tool({self.name!r})"
+
+    # -- validating and calling ---------------------------------------------------------
+    def validate_arguments(self, arguments: str) -> tuple[list[Any], dict[str, Any]]:
+        """Parse and validate the model's JSON ``arguments`` into positional and keyword args.
+
+        ``""`` counts as ``{}``. Raises :class:`ToolArgumentsError` with a message for the model.
+        """
+        text = arguments.strip() or "{}"
+        try:
+            if self._strip_nulls:
+                data = pydantic_core.from_json(text)
+                if isinstance(data, dict):
+                    strip_strict_nulls(data, self._schema)
+                validated = self._args_model.model_validate(data)
+            else:
+                validated = self._args_model.model_validate_json(text)
+        except ValueError as e:
+            if isinstance(e, pydantic.ValidationError):
+                errors = e.errors(include_url=False)
+                if errors and errors[0]["type"] == "json_invalid":
+                    raise ToolArgumentsError(_invalid_json_message(self.name, errors[0]["msg"])) from None
+                raise ToolArgumentsError(format_validation_errors(f"Invalid arguments for tool {self.name!r}", errors)) from None
+            raise ToolArgumentsError(_invalid_json_message(self.name, str(e))) from None
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
+        for param, field_name, positional in self._params:
+            if positional:
+                args.append(getattr(validated, field_name))
+            else:
+                kwargs[param] = getattr(validated, field_name)
+        return args, kwargs
+
+    async def call(self, arguments: str, ctx: RunContext[Any]) -> Any:
+        """Validate ``arguments`` and run the function (sync functions in a worker thread).
+
+        Raises :class:`ToolArgumentsError` for bad arguments; whatever the function raises
+        propagates.
+        """
+        args, kwargs = self.validate_arguments(arguments)
+        if self._ctx_param is not None:
+            kwargs[self._ctx_param] = ctx
+        if self.is_async:
+            return await cast("Callable[..., Awaitable[Any]]", self.function)(*args, **kwargs)
+        return await asyncio.to_thread(self.function, *args, **kwargs)
+
+
+@overload
+def tool(function: Callable[P, R], /) -> Tool[P, R]: ...
+
+
+@overload
+def tool(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    strict: bool | None = None,
+    retries: int | None = None,
+) -> Callable[[Callable[P, R]], Tool[P, R]]: ...
+
+
+def tool(
+    function: Callable[P, R] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    strict: bool | None = None,
+    retries: int | None = None,
+) -> Tool[P, R] | Callable[[Callable[P, R]], Tool[P, R]]:
+    """Turn a function into a :class:`Tool`: ``@tool`` or ``@tool(name=..., strict=True)``.
+
+    The schema comes from the type hints, the descriptions from the docstring (Google, NumPy,
+    reST or Epydoc style, detected automatically). A parameter typed ``RunContext`` is injected
+    by the agent and is not part of the schema.
+    """
+    if function is not None:
+        return Tool(function, name=name, description=description, strict=strict, retries=retries)
+
+    def decorate(fn: Callable[P, R]) -> Tool[P, R]:
+        return Tool(fn, name=name, description=description, strict=strict, retries=retries)
+
+    return decorate
+
+
+# --- results -----------------------------------------------------------------------------
+
+
+def serialize_result(value: Any) -> str:
+    """A tool's return value as tool-message text: str as is, everything else as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, BaseModel):
+        return value.model_dump_json()
+    try:
+        return pydantic_core.to_json(value).decode()
+    except pydantic_core.PydanticSerializationError:
+        return str(value)
+
+
+def format_validation_errors(title: str, errors: Any) -> str:
+    """pydantic errors as a short list the model can act on."""
+    lines = [f"{title}:"]
+    for err in list(errors)[:20]:
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "(arguments)"
+        got = err.get("input")
+        shown = "" if err.get("type") == "missing" else f" (got {_short(got)})"
+        lines.append(f"- {loc}: {err.get('msg', 'invalid')}{shown}")
+    lines.append("Call the tool again with corrected arguments.")
+    return "\n".join(lines)
+
+
+def _invalid_json_message(name: str, detail: str) -> str:
+    return (
+        f"The arguments for tool {name!r} are not valid JSON ({detail}). "
+        f"Call the tool again with the arguments as one JSON object matching its schema."
+    )
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# --- signature + docstring → schema ------------------------------------------------------
+
+
+@dataclass
+class _Spec:
+    description: str
+    args_model: type[BaseModel]
+    schema: dict[str, Any]
+    params: list[tuple[str, str, bool]]  # (parameter name, model field name, positional-only)
+    ctx_param: str | None
+    method_self: bool
+
+
+_RESERVED = frozenset(dir(BaseModel))
+
+
+def _describe(function: Callable[..., Any], name: str) -> _Spec:
+    if not callable(function):
+        raise ToolDefinitionError(f"Tool {name!r}: {function!r} is not callable.")
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError) as e:
+        raise ToolDefinitionError(f"Tool {name!r}: cannot read the signature of {function!r}: {e}") from None
+    target: Any = function.__func__ if isinstance(function, types.MethodType) else function
+    if not (inspect.isfunction(target) or inspect.isbuiltin(target)):
+        target = getattr(type(target), "__call__", target)  # a callable object or a partial
+    try:
+        hints = get_type_hints(target, include_extras=True) if inspect.isfunction(target) else {}
+    except Exception as e:
+        raise ToolDefinitionError(
+            f"Tool {name!r}: cannot resolve its type hints ({e}). Import the types the annotations name "
+            f"at module level."
+        ) from None
+    doc = _parse_docstring(inspect.getdoc(function) or "")
+    params = list(signature.parameters.values())
+    method_self = False
+    if (
+        params
+        and params[0].name in ("self", "cls")
+        and inspect.isfunction(function)
+        and "." in function.__qualname__
+        and "<locals>" not in function.__qualname__.rsplit(".", 2)[-2]
+    ):
+        params = params[1:]  # a function in a class body: bound later via __get__
+        method_self = True
+
+    fields: dict[str, Any] = {}
+    mapping: list[tuple[str, str, bool]] = []
+    ctx_param: str | None = None
+    for param in params:
+        if param.kind is inspect.Parameter.VAR_POSITIONAL or param.kind is inspect.Parameter.VAR_KEYWORD:
+            star = "*" if param.kind is inspect.Parameter.VAR_POSITIONAL else "**"
+            raise ToolDefinitionError(
+                f"Tool {name!r}: {star}{param.name} cannot be described to a model; declare each "
+                f"parameter with its own name and type."
+            )
+        annotation = hints.get(param.name, Any if param.annotation is inspect.Parameter.empty else param.annotation)
+        if _is_run_context(annotation):
+            ctx_param = param.name
+            continue
+        field_name = param.name
+        alias: str | None = None
+        if param.name.startswith("_") or param.name in _RESERVED:
+            field_name, alias = f"param_{param.name.lstrip('_')}_{len(mapping)}", param.name
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        extra: dict[str, Any] = {}
+        if alias is not None:
+            extra["alias"] = alias
+        if param.name in doc.params and not _has_own_description(annotation):
+            extra["description"] = doc.params[param.name]
+        fields[field_name] = (annotation, Field(default, **extra))
+        mapping.append((param.name, field_name, param.kind is inspect.Parameter.POSITIONAL_ONLY))
+
+    try:
+        model = pydantic.create_model(  # type: ignore[call-overload]
+            f"{name}_arguments",
+            __config__=ConfigDict(extra="forbid", populate_by_name=True, arbitrary_types_allowed=False),
+            **fields,
+        )
+        schema = model.model_json_schema()
+    except Exception as e:  # pydantic's schema-generation errors: name the parameter
+        culprit = _find_bad_parameter(fields)
+        where = f"parameter {culprit!r}" if culprit else "its parameters"
+        raise ToolDefinitionError(
+            f"Tool {name!r}: {where} cannot be described as JSON schema ({type(e).__name__}: {e}). "
+            f"Use JSON-friendly types (str, int, float, bool, lists, dicts, Literal, Enum, pydantic models, "
+            f"dataclasses, TypedDict, datetime, UUID, Decimal, Path)."
+        ) from None
+    clean_schema(schema)
+    schema.setdefault("properties", {})
+    return _Spec(doc.description, model, schema, mapping, ctx_param, method_self)
+
+
+def _find_bad_parameter(fields: dict[str, Any]) -> str | None:
+    for field_name, (annotation, info) in fields.items():
+        try:
+            pydantic.TypeAdapter(annotation).json_schema()
+        except Exception:
+            return str(info.alias or field_name)
+    return None
+
+
+def _is_run_context(annotation: Any) -> bool:
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return annotation is RunContext or get_origin(annotation) is RunContext
+
+
+def _has_own_description(annotation: Any) -> bool:
+    if get_origin(annotation) is not Annotated:
+        return False
+    return any(isinstance(m, FieldInfo) and m.description for m in get_args(annotation)[1:])
+
+
+def _is_async(function: Any) -> bool:
+    while isinstance(function, functools.partial):
+        function = function.func
+    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(getattr(function, "__call__", None))
+
+
+@dataclass
+class _Doc:
+    description: str
+    params: dict[str, str]
+
+
+def _parse_docstring(text: str) -> _Doc:
+    if not text.strip():
+        return _Doc("", {})
+    import docstring_parser
+
+    parsed = docstring_parser.parse(text)
+    parts = [p for p in (parsed.short_description, parsed.long_description) if p]
+    if parsed.returns is not None and parsed.returns.description:
+        parts.append(f"Returns: {parsed.returns.description}")
+    raises = [r for r in parsed.raises if r.description or r.type_name]
+    if raises:
+        lines = [f"- {r.type_name}: {r.description}" if r.type_name else f"- {r.description}" for r in raises]
+        parts.append("Raises:\n" + "\n".join(lines))
+    params = {p.arg_name: p.description for p in parsed.params if p.description}
+    return _Doc("\n\n".join(parts), params)
+
+
+ToolLike = Union[Tool[Any, Any], Callable[..., Any]]
+"""A :class:`Tool`, or a plain function that :class:`Agent` wraps with ``Tool(fn)``."""

@@ -1,0 +1,50 @@
+"""Validate request bodies against the providers' official request schemas.
+
+The schemas are trimmed copies of ``components.schemas`` from the OpenAPI specs (see
+``scripts/trim_spec.py``), stored in ``tests/data/specs/``.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from referencing import Registry, Resource
+
+SPECS = Path(__file__).parent.parent / "data" / "specs"
+
+REQUEST_SCHEMAS = {
+    ("openai", "chat"): ("openai.json", "CreateChatCompletionRequest"),
+    ("openai", "responses"): ("openai.json", "CreateResponse"),
+    ("openai", "embeddings"): ("openai.json", "CreateEmbeddingRequest"),
+    ("mistral", "chat"): ("mistral.json", "ChatCompletionRequest"),
+    ("mistral", "embeddings"): ("mistral.json", "EmbeddingRequest"),
+    ("openrouter", "chat"): ("openrouter.json", "ChatRequest"),
+}
+
+
+@lru_cache(maxsize=None)
+def validator(provider: str, kind: str = "chat") -> jsonschema.Draft202012Validator:
+    filename, name = REQUEST_SCHEMAS[(provider, kind)]
+    document = json.loads((SPECS / filename).read_text())
+    uri = f"urn:agentkit-test:{filename}"
+    registry: Registry[Any] = Registry().with_resource(uri, Resource.from_contents(document))
+    return jsonschema.Draft202012Validator({"$ref": f"{uri}#/components/schemas/{name}"}, registry=registry)
+
+
+def spec_errors(body: Any, provider: str = "openai", kind: str = "chat") -> list[str]:
+    """Why ``body`` is not a valid request for ``provider`` (empty when it is)."""
+    errors = []
+    for error in validator(provider, kind).iter_errors(body):
+        where = "/".join(str(p) for p in error.absolute_path)
+        best = jsonschema.exceptions.best_match([error])
+        errors.append(f"{where or '(root)'}: {best.message[:300]}")
+    return errors
+
+
+def assert_valid_request(body: Any, provider: str = "openai", kind: str = "chat") -> None:
+    errors = spec_errors(body, provider, kind)
+    assert not errors, f"request body is not valid for {provider} {kind}:\n" + "\n".join(errors) + f"\nbody: {json.dumps(body)[:2000]}"
