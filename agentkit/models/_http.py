@@ -130,7 +130,7 @@ class HTTPClient:
         if isinstance(data, dict) and data.get("error") and not data.get("choices"):
             code = data["error"].get("code") if isinstance(data["error"], dict) else None
             status = code if isinstance(code, int) and 400 <= code < 600 else response.status_code
-            raise error_from_response(status, response.content, response.headers, self.provider, self._secret, data=data)
+            raise error_from_response(status, response.content, response.headers, self.provider, self._secret)
         return data
 
     def backoff(self, attempt: int, retry_after: float | None) -> float:
@@ -162,8 +162,6 @@ def error_from_response(
     headers: httpx.Headers | dict[str, str],
     provider: str,
     secret: str | None = None,
-    *,
-    data: Any = None,
 ) -> ProviderError:
     """Map an error answer to the right :class:`ProviderError`, with the provider's own words.
 
@@ -172,14 +170,14 @@ def error_from_response(
     may be an object) and FastAPI-style ``{detail: ...}``; anything else (an HTML page from a
     proxy, say) is reported by its text.
     """
-    if data is None:
-        try:
-            data = json.loads(content)
-        except ValueError:
-            data = None
+    text = _redact(content.decode("utf-8", "replace"), secret)  # the body may echo the key
+    try:
+        data: Any = json.loads(text)
+    except ValueError:
+        data = None
     message, code, kind = _extract(data)
     if message is None:
-        message = f"HTTP {status} with a non-JSON body: {_snippet(content)}" if content else f"HTTP {status} with an empty body"
+        message = f"HTTP {status} with a non-JSON body: {_snippet(text)}" if text else f"HTTP {status} with an empty body"
     cls = error_class_for_status(status)
     hdrs = httpx.Headers(headers)
     return cls(
@@ -190,7 +188,7 @@ def error_from_response(
         type=kind,
         retry_after=parse_retry_after(hdrs),
         request_id=_request_id(hdrs),
-        body=data if data is not None else _redact(content.decode("utf-8", "replace")[:2000], secret),
+        body=data if data is not None else text[:2000],
     )
 
 
@@ -240,8 +238,8 @@ def _text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _snippet(content: bytes) -> str:
-    text = content.decode("utf-8", "replace")
+def _snippet(content: bytes | str) -> str:
+    text = content if isinstance(content, str) else content.decode("utf-8", "replace")
     if "<" in text and ">" in text:
         text = _TAG.sub(" ", text)
     text = _SPACE.sub(" ", text).strip()
