@@ -200,7 +200,8 @@ class Agent(Generic[DepsT, OutputT]):
 
     def __repr__(self) -> str:
         label = f"{self.name!r}, " if self.name else ""
-        return f"Agent({label}model={self.model!r}, tools={list(self._tools)}, output_type={getattr(self.output_type, '__name__', self.output_type)!r})"
+        output = getattr(self.output_type, "__name__", self.output_type)
+        return f"Agent({label}model={self.model!r}, tools={list(self._tools)}, output_type={output!r})"
 
     # -- running ----------------------------------------------------------------------------
     def run_sync(
@@ -256,7 +257,13 @@ class Agent(Generic[DepsT, OutputT]):
 
         while state.turn < self.max_turns:
             state.turn += 1
-            request = ModelRequest(history, self._tool_defs, state.settings, output.format if output and output.mode == "native" else None, self._output_tool)
+            request = ModelRequest(
+                history,
+                self._tool_defs,
+                state.settings,
+                output.format if output and output.mode == "native" else None,
+                self._output_tool,
+            )
             response = await self.model.request(request)
             state.usage.add(response.usage)
             if response.usage.requests == 0:
@@ -338,7 +345,7 @@ class Agent(Generic[DepsT, OutputT]):
                 outcomes = [await self._call(jobs[0][1], jobs[0][2], state)]
             else:
                 outcomes = list(await asyncio.gather(*(self._call(t, c, state) for _i, t, c in jobs)))
-            for (i, t, call), (text, is_error) in zip(jobs, outcomes):
+            for (i, t, call), (text, is_error) in zip(jobs, outcomes, strict=True):
                 results[i] = _tool_message(call, text, error=is_error)
                 (failed if is_error else succeeded).add(t.name)
 

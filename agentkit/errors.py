@@ -71,10 +71,7 @@ class MissingAPIKeyError(UserError):
     def __init__(self, provider: str, env_var: str) -> None:
         self.provider = provider
         self.env_var = env_var
-        super().__init__(
-            f"No API key for {provider}: set the environment variable {env_var} "
-            f"or pass api_key=... to the model."
-        )
+        super().__init__(f"No API key for {provider}: set the environment variable {env_var} or pass api_key=... to the model.")
 
 
 # --- tools asking for a correction ----------------------------------------------------------

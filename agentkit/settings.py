@@ -64,11 +64,7 @@ class ModelSettings(BaseModel):
 
     def request_fields(self) -> dict[str, Any]:
         """The set sampling fields, by their neutral names (no tool_choice/extras)."""
-        return {
-            k: v
-            for k, v in self.__dict__.items()
-            if v is not None and k not in _NOT_SAMPLING
-        }
+        return {k: v for k, v in self.__dict__.items() if v is not None and k not in _NOT_SAMPLING}
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items() if v is not None)

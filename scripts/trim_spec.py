@@ -31,11 +31,7 @@ def _refs(node: Any, found: set[str]) -> None:
 
 def _strip(node: Any, *, in_properties: bool = False) -> Any:
     if isinstance(node, dict):
-        return {
-            k: _strip(v, in_properties=(k == "properties"))
-            for k, v in node.items()
-            if in_properties or k not in _DROP
-        }
+        return {k: _strip(v, in_properties=(k == "properties")) for k, v in node.items() if in_properties or k not in _DROP}
     if isinstance(node, list):
         return [_strip(v) for v in node]
     return node

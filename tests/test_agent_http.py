@@ -11,7 +11,16 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel
 
-from agentkit import Agent, MaxTurnsExceeded, ModelRetry, ModelSettings, OutputValidationError, RunContext, ToolRetriesExceeded, tool
+from agentkit import (
+    Agent,
+    MaxTurnsExceeded,
+    ModelRetry,
+    ModelSettings,
+    OutputValidationError,
+    RunContext,
+    ToolRetriesExceeded,
+    tool,
+)
 from agentkit.messages import AssistantMessage, ToolMessage, UserMessage, load_messages
 from agentkit.models import OpenAICompatible
 from tests.support.server import Reply, call, chat_completion
@@ -33,10 +42,16 @@ def model_for(server, **kw):
 
 
 def test_full_loop_tool_call_then_answer(loopback):
-    server = loopback([
-        Reply(body=chat_completion(None, [call("get_weather", {"city": "Paris"}, "call_a")])),
-        Reply(body=chat_completion("It is sunny in Paris.", usage={"prompt_tokens": 30, "completion_tokens": 7, "total_tokens": 37})),
-    ])
+    server = loopback(
+        [
+            Reply(body=chat_completion(None, [call("get_weather", {"city": "Paris"}, "call_a")])),
+            Reply(
+                body=chat_completion(
+                    "It is sunny in Paris.", usage={"prompt_tokens": 30, "completion_tokens": 7, "total_tokens": 37}
+                )
+            ),
+        ]
+    )
     agent = Agent(model_for(server), tools=[get_weather], instructions="Be brief.", settings=ModelSettings(temperature=0.2))
     result = agent.run_sync("Weather in Paris?")
 
@@ -72,10 +87,12 @@ def test_parallel_async_tools_run_concurrently_and_results_keep_call_order(loopb
         await asyncio.wait_for(both_started.wait(), timeout=5)  # sequential execution would time out
         return f"done {name}"
 
-    server = loopback([
-        Reply(body=chat_completion(None, [call("slow", {"name": "first"}, "c1"), call("slow", {"name": "second"}, "c2")])),
-        Reply(body=chat_completion("ok")),
-    ])
+    server = loopback(
+        [
+            Reply(body=chat_completion(None, [call("slow", {"name": "first"}, "c1"), call("slow", {"name": "second"}, "c2")])),
+            Reply(body=chat_completion("ok")),
+        ]
+    )
     result = Agent(model_for(server), tools=[slow]).run_sync("go")
     assert result.output == "ok"
     tool_messages = [m for m in result.messages if isinstance(m, ToolMessage)]
@@ -94,10 +111,12 @@ def test_sync_tools_run_in_worker_threads_concurrently(loopback):
         barrier.wait()  # would raise BrokenBarrierError if the calls ran one after the other
         return n * 10
 
-    server = loopback([
-        Reply(body=chat_completion(None, [call("blocking", {"n": 1}, "a"), call("blocking", {"n": 2}, "b")])),
-        Reply(body=chat_completion("ok")),
-    ])
+    server = loopback(
+        [
+            Reply(body=chat_completion(None, [call("blocking", {"n": 1}, "a"), call("blocking", {"n": 2}, "b")])),
+            Reply(body=chat_completion("ok")),
+        ]
+    )
     result = Agent(model_for(server), tools=[blocking]).run_sync("go")
     tool_messages = [m for m in result.messages if isinstance(m, ToolMessage)]
     assert [m.content for m in tool_messages] == ["10", "20"]
@@ -116,11 +135,13 @@ def test_sync_tools_run_in_worker_threads_concurrently(loopback):
     ],
 )
 def test_bad_calls_go_back_to_the_model_which_can_correct_them(loopback, bad_call, expected):
-    server = loopback([
-        Reply(body=chat_completion(None, [bad_call])),
-        Reply(body=chat_completion(None, [call("get_weather", {"city": "Paris"}, "x2")])),
-        Reply(body=chat_completion("Sunny.")),
-    ])
+    server = loopback(
+        [
+            Reply(body=chat_completion(None, [bad_call])),
+            Reply(body=chat_completion(None, [call("get_weather", {"city": "Paris"}, "x2")])),
+            Reply(body=chat_completion("Sunny.")),
+        ]
+    )
     result = Agent(model_for(server), tools=[get_weather]).run_sync("Weather?")
     assert result.output == "Sunny."
     second = server.bodies("/chat/completions")[1]
@@ -199,10 +220,12 @@ class Forecast(BaseModel):
 
 
 def test_structured_output_with_a_reask(loopback):
-    server = loopback([
-        Reply(body=chat_completion('{"city": "Paris"}')),
-        Reply(body=chat_completion('{"city": "Paris", "temperature_c": 21.5}')),
-    ])
+    server = loopback(
+        [
+            Reply(body=chat_completion('{"city": "Paris"}')),
+            Reply(body=chat_completion('{"city": "Paris", "temperature_c": 21.5}')),
+        ]
+    )
     agent = Agent(model_for(server), output_type=Forecast)
     result = agent.run_sync("Forecast for Paris")
     assert result.output == Forecast(city="Paris", temperature_c=21.5)
@@ -227,9 +250,11 @@ def test_structured_output_gives_up_after_output_retries(loopback):
 
 
 def test_tool_output_mode_uses_a_final_result_tool(loopback):
-    server = loopback([
-        Reply(body=chat_completion(None, [call("final_result", {"city": "Paris", "temperature_c": 20}, "fr")])),
-    ])
+    server = loopback(
+        [
+            Reply(body=chat_completion(None, [call("final_result", {"city": "Paris", "temperature_c": 20}, "fr")])),
+        ]
+    )
     result = Agent(model_for(server), output_type=Forecast, output_mode="tool").run_sync("Forecast")
     assert result.output == Forecast(city="Paris", temperature_c=20)
     body = server.bodies("/chat/completions")[0]
@@ -246,13 +271,19 @@ def test_max_turns_raises_with_the_messages_so_far(loopback):
     assert info.value.usage is not None and info.value.usage.requests == 3
 
 
-@pytest.mark.parametrize(("reset", "expected_second"), [(True, "auto"), (False, {"type": "function", "function": {"name": "get_weather"}})])
+@pytest.mark.parametrize(
+    ("reset", "expected_second"), [(True, "auto"), (False, {"type": "function", "function": {"name": "get_weather"}})]
+)
 def test_forced_tool_choice_falls_back_to_auto_after_a_call(loopback, reset, expected_second):
-    server = loopback([
-        Reply(body=chat_completion(None, [call("get_weather", {"city": "Paris"}, "t1")], finish_reason="stop")),
-        Reply(body=chat_completion("done")),
-    ])
-    agent = Agent(model_for(server), tools=[get_weather], settings=ModelSettings(tool_choice="get_weather"), reset_tool_choice=reset)
+    server = loopback(
+        [
+            Reply(body=chat_completion(None, [call("get_weather", {"city": "Paris"}, "t1")], finish_reason="stop")),
+            Reply(body=chat_completion("done")),
+        ]
+    )
+    agent = Agent(
+        model_for(server), tools=[get_weather], settings=ModelSettings(tool_choice="get_weather"), reset_tool_choice=reset
+    )
     agent.run_sync("go")
     first, second = server.bodies("/chat/completions")
     assert first["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
@@ -274,7 +305,10 @@ def test_conversation_continues_from_earlier_messages(loopback):
 
 def test_settings_defaults_overrides_and_omission(loopback):
     server = loopback([Reply(body=chat_completion("a")), Reply(body=chat_completion("b"))])
-    agent = Agent(model_for(server), settings=ModelSettings(temperature=0.2, seed=7, extra_body={"user": "u1"}, extra_headers={"X-Trace": "t1"}))
+    agent = Agent(
+        model_for(server),
+        settings=ModelSettings(temperature=0.2, seed=7, extra_body={"user": "u1"}, extra_headers={"X-Trace": "t1"}),
+    )
     agent.run_sync("one")
     agent.run_sync("two", settings=ModelSettings(temperature=0.9, max_tokens=50, stop=["\n"]))
     first, second = server.bodies("/chat/completions")
@@ -287,7 +321,9 @@ def test_settings_defaults_overrides_and_omission(loopback):
 
 def test_parallel_tool_calls_and_tool_choice_are_sent_with_tools(loopback):
     server = loopback([Reply(body=chat_completion("ok"))])
-    Agent(model_for(server), tools=[get_weather], settings=ModelSettings(parallel_tool_calls=False, tool_choice="auto")).run_sync("go")
+    Agent(model_for(server), tools=[get_weather], settings=ModelSettings(parallel_tool_calls=False, tool_choice="auto")).run_sync(
+        "go"
+    )
     body = server.bodies("/chat/completions")[0]
     assert body["parallel_tool_calls"] is False and body["tool_choice"] == "auto"
 
@@ -314,7 +350,9 @@ def test_structured_tool_results_are_sent_as_json(loopback):
         """Look up a forecast."""
         return Forecast(city=city, temperature_c=3.5)
 
-    server = loopback([Reply(body=chat_completion(None, [call("lookup", {"city": "Oslo"}, "l1")])), Reply(body=chat_completion("cold"))])
+    server = loopback(
+        [Reply(body=chat_completion(None, [call("lookup", {"city": "Oslo"}, "l1")])), Reply(body=chat_completion("cold"))]
+    )
     Agent(model_for(server), tools=[lookup]).run_sync("go")
     sent = server.bodies("/chat/completions")[1]["messages"][-1]["content"]
     assert json.loads(sent) == {"city": "Oslo", "temperature_c": 3.5}
@@ -335,7 +373,13 @@ async def test_concurrent_async_runs_share_one_model(loopback):
 def test_provider_error_is_typed_and_never_shows_the_key(loopback):
     from agentkit.errors import AuthenticationError
 
-    body = {"error": {"message": "Incorrect API key provided: sk-test-secret-123", "type": "invalid_request_error", "code": "invalid_api_key"}}
+    body = {
+        "error": {
+            "message": "Incorrect API key provided: sk-test-secret-123",
+            "type": "invalid_request_error",
+            "code": "invalid_api_key",
+        }
+    }
     server = loopback([Reply(401, body, headers={"x-request-id": "req_42"})])
     model = model_for(server)
     with pytest.raises(AuthenticationError) as info:

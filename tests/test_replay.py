@@ -49,7 +49,7 @@ def test_openai_tool_call_then_json_schema_output(loopback):
 
     ours, theirs = server.bodies("/chat/completions"), recorded_requests(name)
     assert len(ours) == len(theirs) == 2
-    for mine, recorded in zip(ours, theirs):
+    for mine, recorded in zip(ours, theirs, strict=True):
         assert _roles(mine) == _roles(recorded)
         assert [t["function"]["name"] for t in mine["tools"]] == [t["function"]["name"] for t in recorded["tools"]]
         assert mine["tools"][0]["function"]["parameters"] == recorded["tools"][0]["function"]["parameters"]
@@ -65,7 +65,6 @@ def test_openai_tool_call_then_json_schema_output(loopback):
 
 def test_openrouter_mistral_tool_call_with_provider_fields(loopback):
     """test_openrouter_tool_calling.json: 9-character id, `provider`, `native_finish_reason`, `content: ""`."""
-
 
     @tool
     def divide(numerator: float, denominator: float, on_inf: Literal["error", "infinity"] = "infinity") -> float:
@@ -126,7 +125,10 @@ def test_mistral_tools_plus_output_tool(loopback):
     ours, theirs = server.bodies("/chat/completions"), recorded_requests(name)
     assert [_roles(b) for b in ours] == [_roles(b) for b in theirs]
     assert [t["function"]["name"] for t in ours[0]["tools"]] == [t["function"]["name"] for t in theirs[0]["tools"]]
-    assert ours[0]["tools"][1]["function"]["parameters"]["properties"] == theirs[0]["tools"][1]["function"]["parameters"]["properties"]
+    assert (
+        ours[0]["tools"][1]["function"]["parameters"]["properties"]
+        == theirs[0]["tools"][1]["function"]["parameters"]["properties"]
+    )
     assert ours[0]["top_p"] == theirs[0]["top_p"]
     echoed = ours[1]["messages"][1]["tool_calls"][0]
     recorded_call = theirs[1]["messages"][1]["tool_calls"][0]

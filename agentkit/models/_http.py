@@ -66,7 +66,9 @@ class HTTPClient:
         self.headers = headers
         self.provider = provider
         self._secret = secret
-        self.timeout = timeout if isinstance(timeout, httpx.Timeout) else (DEFAULT_TIMEOUT if timeout is None else httpx.Timeout(timeout))
+        self.timeout = (
+            timeout if isinstance(timeout, httpx.Timeout) else (DEFAULT_TIMEOUT if timeout is None else httpx.Timeout(timeout))
+        )
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
         self.max_retries = max_retries
@@ -104,7 +106,9 @@ class HTTPClient:
             try:
                 response = await self.client().post(url, content=content, headers=headers)
             except httpx.TimeoutException as e:
-                error: ProviderError = APITimeoutError(self.redact(f"{type(e).__name__}: {e or 'timed out'}"), provider=self.provider)
+                error: ProviderError = APITimeoutError(
+                    self.redact(f"{type(e).__name__}: {e or 'timed out'}"), provider=self.provider
+                )
             except httpx.TransportError as e:
                 error = APIConnectionError(self.redact(f"{type(e).__name__}: {e or 'connection failed'}"), provider=self.provider)
             else:
@@ -137,7 +141,8 @@ class HTTPClient:
         """Seconds to wait before retry ``attempt`` (0-based): Retry-After, else 0.5·2^n with jitter."""
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_retry_wait)
-        return min(0.5 * (2**attempt) * (0.5 + random.random() / 2), self.max_retry_wait)
+        delay: float = 0.5 * (2.0**attempt) * (0.5 + random.random() / 2)
+        return min(delay, self.max_retry_wait)
 
     def redact(self, text: str) -> str:
         """``text`` with the API key replaced by ``***``."""
@@ -248,7 +253,7 @@ def _snippet(content: bytes | str) -> str:
 
 def _request_id(headers: httpx.Headers) -> str | None:
     for name in _REQUEST_ID_HEADERS:
-        value = headers.get(name)
+        value: str | None = headers.get(name)
         if value:
             return value
     return None

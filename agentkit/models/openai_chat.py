@@ -16,7 +16,6 @@ import httpx
 
 from ..errors import MissingAPIKeyError, ResponseParseError, UserError
 from ..messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
-from ..settings import ModelSettings
 from ..tools import ToolDefinition
 from ..usage import Usage
 from ._http import HTTPClient
@@ -107,7 +106,11 @@ class OpenAIChatModel(Model):
             if settings.parallel_tool_calls is not None:
                 body["parallel_tool_calls"] = settings.parallel_tool_calls
         if request.output is not None:
-            schema: dict[str, Any] = {"name": request.output.name, "schema": request.output.schema, "strict": request.output.strict}
+            schema: dict[str, Any] = {
+                "name": request.output.name,
+                "schema": request.output.schema,
+                "strict": request.output.strict,
+            }
             if request.output.description:
                 schema["description"] = request.output.description
             body["response_format"] = {"type": "json_schema", "json_schema": schema}
@@ -144,7 +147,9 @@ class OpenAIChatModel(Model):
         out: list[dict[str, Any]] = []
         for m in messages:
             if isinstance(m, ToolMessage):
-                out.append({"role": "tool", "tool_call_id": map_id(m.tool_call_id) if map_id else m.tool_call_id, "content": m.content})
+                out.append(
+                    {"role": "tool", "tool_call_id": map_id(m.tool_call_id) if map_id else m.tool_call_id, "content": m.content}
+                )
             elif isinstance(m, AssistantMessage):
                 d: dict[str, Any] = {"role": "assistant"}
                 if m.content is not None or not m.tool_calls:

@@ -63,8 +63,22 @@ def _compatible():
 def test_every_setting_reaches_the_body_of_a_compatible_server():
     body = _compatible().build_body(ModelRequest(HISTORY, (get_weather.definition,), ALL_SETTINGS))
     assert_valid_request(body)
-    for key in ("temperature", "top_p", "top_k", "min_p", "top_a", "repetition_penalty", "frequency_penalty",
-                "presence_penalty", "stop", "seed", "max_tokens", "logit_bias", "logprobs", "top_logprobs"):
+    for key in (
+        "temperature",
+        "top_p",
+        "top_k",
+        "min_p",
+        "top_a",
+        "repetition_penalty",
+        "frequency_penalty",
+        "presence_penalty",
+        "stop",
+        "seed",
+        "max_tokens",
+        "logit_bias",
+        "logprobs",
+        "top_logprobs",
+    ):
         assert body[key] == getattr(ALL_SETTINGS, key), key
     assert body["tool_choice"] == "required" and body["parallel_tool_calls"] is True
     assert body["user"] == "user-1"
@@ -99,7 +113,9 @@ def test_response_format_and_strict_tools_validate_against_the_spec():
 
     strict_tool = tool(strict=True)(get_weather.function)
     output = OutputSchema(Answer)
-    body = _compatible().build_body(ModelRequest(HISTORY, (strict_tool.definition,), ModelSettings(tool_choice="get_weather"), output.format))
+    body = _compatible().build_body(
+        ModelRequest(HISTORY, (strict_tool.definition,), ModelSettings(tool_choice="get_weather"), output.format)
+    )
     assert_valid_request(body)
     assert body["tools"][0]["function"]["strict"] is True
     assert body["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
@@ -139,21 +155,29 @@ def test_content_shapes(content, text, reasoning):
 def test_tool_calls_in_every_shape_are_understood():
     data = {
         "model": "m",
-        "choices": [{
-            "finish_reason": "stop",  # calls are detected by presence, not finish_reason
-            "message": {
-                "content": None,
-                "reasoning": "thinking...",
-                "tool_calls": [
-                    {"id": "a", "function": {"name": "f", "arguments": '{"x": 1}'}},  # no type, no index
-                    {"id": "b", "type": "function", "function": {"name": "f", "arguments": {"x": 2}}},  # object arguments
-                    {"function": {"name": "f", "arguments": ""}},  # no id at all
-                    {"id": "d", "function": {"name": "f"}},  # no arguments
-                ],
-            },
-        }],
-        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8, "cost": 0.0012,
-                  "prompt_tokens_details": {"cached_tokens": 2}, "completion_tokens_details": {"reasoning_tokens": 1}},
+        "choices": [
+            {
+                "finish_reason": "stop",  # calls are detected by presence, not finish_reason
+                "message": {
+                    "content": None,
+                    "reasoning": "thinking...",
+                    "tool_calls": [
+                        {"id": "a", "function": {"name": "f", "arguments": '{"x": 1}'}},  # no type, no index
+                        {"id": "b", "type": "function", "function": {"name": "f", "arguments": {"x": 2}}},  # object arguments
+                        {"function": {"name": "f", "arguments": ""}},  # no id at all
+                        {"id": "d", "function": {"name": "f"}},  # no arguments
+                    ],
+                },
+            }
+        ],
+        "usage": {
+            "prompt_tokens": 5,
+            "completion_tokens": 3,
+            "total_tokens": 8,
+            "cost": 0.0012,
+            "prompt_tokens_details": {"cached_tokens": 2},
+            "completion_tokens_details": {"reasoning_tokens": 1},
+        },
     }
     response = _compatible().parse_response(data)
     calls = response.message.tool_calls

@@ -7,6 +7,7 @@ fault handling is tested over real sockets, not mocked transports.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -191,10 +192,8 @@ class LoopbackServer:
         if reply.cut_after is not None:
             h.wfile.write(payload[: reply.cut_after])
             h.wfile.flush()
-            try:
+            with contextlib.suppress(OSError):
                 h.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             h.close_connection = True
             return
         h.wfile.write(payload)

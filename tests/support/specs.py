@@ -7,7 +7,7 @@ The schemas are trimmed copies of ``components.schemas`` from the OpenAPI specs 
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ REQUEST_SCHEMAS = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator(provider: str, kind: str = "chat") -> jsonschema.Draft202012Validator:
     filename, name = REQUEST_SCHEMAS[(provider, kind)]
     document = json.loads((SPECS / filename).read_text())
@@ -47,4 +47,6 @@ def spec_errors(body: Any, provider: str = "openai", kind: str = "chat") -> list
 
 def assert_valid_request(body: Any, provider: str = "openai", kind: str = "chat") -> None:
     errors = spec_errors(body, provider, kind)
-    assert not errors, f"request body is not valid for {provider} {kind}:\n" + "\n".join(errors) + f"\nbody: {json.dumps(body)[:2000]}"
+    assert not errors, (
+        f"request body is not valid for {provider} {kind}:\n" + "\n".join(errors) + f"\nbody: {json.dumps(body)[:2000]}"
+    )
