@@ -63,6 +63,8 @@ class AssistantMessage(_Base):
     ``reasoning`` holds the model's reasoning text when the provider returns it (kept apart from
     ``content``); ``refusal`` a refusal message; ``provider_details`` provider-specific fields kept
     verbatim (e.g. OpenRouter's ``provider``, ``native_finish_reason``, ``reasoning_details``).
+    ``prefix=True`` (as the last message) asks providers that support it (Mistral) to continue
+    this text rather than start a new answer.
     """
 
     role: Literal["assistant"] = "assistant"
@@ -71,6 +73,7 @@ class AssistantMessage(_Base):
     reasoning: Union[str, None] = None
     refusal: Union[str, None] = None
     provider_details: dict[str, Any] = Field(default_factory=dict)
+    prefix: bool = False
 
 
 class ToolMessage(_Base):

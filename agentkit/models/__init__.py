@@ -2,6 +2,8 @@
 
 * :class:`OpenAICompatible` — any OpenAI-compatible chat-completions server.
 * :class:`OpenAI` — OpenAI's API (``OPENAI_API_KEY``).
+* :class:`OpenRouter` — OpenRouter (``OPENROUTER_API_KEY``).
+* :class:`Mistral` — Mistral's API (``MISTRAL_API_KEY``).
 * :class:`Model`, :class:`ModelRequest`, :class:`ModelResponse` — the interface, to write your own.
 * :func:`infer_model` — ``"provider:model"`` strings.
 """
@@ -11,11 +13,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .base import Model, ModelRequest, ModelResponse
-from .profiles import OPENAI, OPENAI_COMPATIBLE, Profile
+from .profiles import MISTRAL, OPENAI, OPENAI_COMPATIBLE, OPENROUTER, Profile
 from .registry import infer_model, known_providers, register_provider
 
 if TYPE_CHECKING:
-    from .openai_chat import OpenAI, OpenAIChatModel, OpenAICompatible
+    from .openai_chat import OpenAIChatModel
+    from .providers import Mistral, OpenAI, OpenAICompatible, OpenRouter
 
 __all__ = [
     "Model",
@@ -27,17 +30,22 @@ __all__ = [
     "OpenAIChatModel",
     "OpenAICompatible",
     "OpenAI",
+    "OpenRouter",
+    "Mistral",
+    "OPENROUTER",
+    "MISTRAL",
     "infer_model",
     "known_providers",
     "register_provider",
 ]
 
-_LAZY = {"OpenAIChatModel", "OpenAICompatible", "OpenAI"}
+_LAZY = {"OpenAIChatModel": "openai_chat", "OpenAICompatible": "providers", "OpenAI": "providers",
+         "OpenRouter": "providers", "Mistral": "providers"}  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        from . import openai_chat
+        import importlib
 
-        return getattr(openai_chat, name)
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'agentkit.models' has no attribute {name!r}")

@@ -7,22 +7,21 @@ through :class:`OpenAIChatModel`; what differs between them is a :class:`~.profi
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
-from ..errors import MissingAPIKeyError, ResponseParseError, UserError
+from ..errors import ResponseParseError, UserError
 from ..messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
 from ..tools import ToolDefinition
 from ..usage import Usage
 from ._http import HTTPClient
 from .base import Model, ModelRequest, ModelResponse
-from .profiles import OPENAI, OPENAI_COMPATIBLE, Profile, warn_dropped
+from .profiles import OPENAI_COMPATIBLE, Profile, warn_dropped
 
-__all__ = ["OpenAIChatModel", "OpenAICompatible", "OpenAI", "parse_usage"]
+__all__ = ["OpenAIChatModel", "parse_usage"]
 
 
 class OpenAIChatModel(Model):
@@ -154,6 +153,8 @@ class OpenAIChatModel(Model):
                 d: dict[str, Any] = {"role": "assistant"}
                 if m.content is not None or not m.tool_calls:
                     d["content"] = m.content or ""
+                if m.prefix and self.profile.supports_prefix:
+                    d["prefix"] = True
                 if m.tool_calls:
                     d["tool_calls"] = [
                         {
@@ -281,71 +282,3 @@ def parse_usage(raw: Any) -> Usage:
     if isinstance(cached, int) and cached:
         usage.details["cached_tokens"] = cached
     return usage
-
-
-# --- configured classes ----------------------------------------------------------------------
-
-
-class OpenAICompatible(OpenAIChatModel):
-    """Any OpenAI-compatible chat-completions server (vLLM, llama.cpp, Ollama, LM Studio, ...).
-
-    >>> OpenAICompatible("qwen2.5", base_url="http://127.0.0.1:8000/v1")
-    """
-
-    def __init__(
-        self,
-        model_name: str,
-        base_url: str,
-        api_key: str | None = None,
-        headers: dict[str, str] | None = None,
-        *,
-        http_client: httpx.AsyncClient | None = None,
-        max_retries: int = 2,
-        timeout: float | httpx.Timeout | None = None,
-        profile: Profile = OPENAI_COMPATIBLE,
-        strict_settings: bool = False,
-    ) -> None:
-        super().__init__(
-            model_name,
-            base_url=base_url,
-            api_key=api_key,
-            headers=headers,
-            http_client=http_client,
-            profile=profile,
-            max_retries=max_retries,
-            timeout=timeout,
-            strict_settings=strict_settings,
-        )
-
-
-class OpenAI(OpenAIChatModel):
-    """OpenAI's chat-completions API. Key from ``api_key`` or ``OPENAI_API_KEY``; base URL from
-    ``base_url``, ``OPENAI_BASE_URL`` or ``https://api.openai.com/v1``."""
-
-    def __init__(
-        self,
-        model_name: str,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        *,
-        headers: dict[str, str] | None = None,
-        http_client: httpx.AsyncClient | None = None,
-        max_retries: int = 2,
-        timeout: float | httpx.Timeout | None = None,
-        strict_settings: bool = False,
-    ) -> None:
-        key = api_key or os.environ.get("OPENAI_API_KEY")
-        if not key:
-            raise MissingAPIKeyError("OpenAI", "OPENAI_API_KEY")
-        super().__init__(
-            model_name,
-            base_url=base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1",
-            api_key=key,
-            headers=headers,
-            http_client=http_client,
-            profile=OPENAI,
-            provider="openai",
-            max_retries=max_retries,
-            timeout=timeout,
-            strict_settings=strict_settings,
-        )

@@ -8,12 +8,24 @@ an ``if provider == ...`` in the loop.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["Profile", "OPENAI", "OPENAI_COMPATIBLE", "warn_dropped"]
+__all__ = [
+    "Profile",
+    "OPENAI",
+    "OPENAI_COMPATIBLE",
+    "OPENROUTER",
+    "MISTRAL",
+    "openrouter_profile",
+    "mistral_tool_call_id",
+    "bridge_tool_to_user",
+    "warn_dropped",
+]
 
 WireMessages = list[dict[str, Any]]
 
@@ -31,6 +43,7 @@ class Profile:
         tool_choice_map: neutral ``tool_choice`` value → wire value (e.g. ``required`` → ``any``).
         send_tool_strict: whether ``tools[].function.strict`` is sent.
         stream_usage_option: whether to send ``stream_options.include_usage`` when streaming.
+        supports_prefix: whether assistant messages may carry ``prefix: true``.
         allowed_fields: when set, any top-level body field outside it is removed (for
             providers that reject unknown fields).
         map_tool_call_id: rewrites tool-call ids on the way out (same input, same output).
@@ -44,10 +57,51 @@ class Profile:
     tool_choice_map: Mapping[str, str] = field(default_factory=dict)
     send_tool_strict: bool = True
     stream_usage_option: bool = True
+    supports_prefix: bool = False
     allowed_fields: frozenset[str] | None = None
     map_tool_call_id: Callable[[str], str] | None = None
     fix_messages: Callable[[WireMessages], WireMessages] | None = None
 
+
+# --- message fixes and id rules --------------------------------------------------------------
+
+_MISTRAL_ID = re.compile(r"^[a-zA-Z0-9]{9}$")
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def mistral_tool_call_id(call_id: str) -> str:
+    """A tool-call id Mistral accepts (9 letters/digits): kept when valid, else derived from a hash.
+
+    Deterministic, so an assistant message and its tool results map to the same id, also for
+    histories that came from another provider.
+    """
+    if _MISTRAL_ID.match(call_id):
+        return call_id
+    number = int.from_bytes(hashlib.sha256(call_id.encode()).digest()[:8], "big")
+    chars = []
+    for _ in range(9):
+        number, digit = divmod(number, 62)
+        chars.append(_ALPHABET[digit])
+    return "".join(chars)
+
+
+def bridge_tool_to_user(messages: WireMessages) -> WireMessages:
+    """Insert an empty assistant turn where a user message would directly follow a tool result.
+
+    Mistral rejects ``tool`` → ``user`` ("Unexpected role 'user' after role 'tool'", code 3230).
+    """
+    out: WireMessages = []
+    previous = None
+    for message in messages:
+        role = message.get("role")
+        if previous == "tool" and role == "user":
+            out.append({"role": "assistant", "content": ""})
+        out.append(message)
+        previous = role
+    return out
+
+
+# --- the profiles -----------------------------------------------------------------------------
 
 OPENAI = Profile(
     name="openai",
@@ -59,19 +113,62 @@ OPENAI = Profile(
 OPENAI_COMPATIBLE = Profile(name="openai-compatible")
 """Any OpenAI-compatible server (vLLM, llama.cpp, Ollama, ...): every field passed as is."""
 
+OPENROUTER = Profile(name="openrouter")
+"""OpenRouter: every sampling parameter of the seeds, plus models/provider/reasoning/plugins."""
 
-_warned: set[tuple[str, str]] = set()
+MISTRAL = Profile(
+    name="mistral",
+    renames={"seed": "random_seed"},
+    unsupported=frozenset({"top_k", "min_p", "top_a", "repetition_penalty", "logit_bias", "logprobs", "top_logprobs"}),
+    tool_choice_map={"required": "any"},
+    stream_usage_option=False,
+    supports_prefix=True,
+    allowed_fields=frozenset(
+        {
+            "model",
+            "messages",
+            "temperature",
+            "top_p",
+            "max_tokens",
+            "stream",
+            "stop",
+            "random_seed",
+            "metadata",
+            "response_format",
+            "tools",
+            "tool_choice",
+            "presence_penalty",
+            "frequency_penalty",
+            "n",
+            "prediction",
+            "parallel_tool_calls",
+            "reasoning_effort",
+            "prompt_mode",
+            "guardrails",
+            "prompt_cache_key",
+            "service_tier",
+            "safe_prompt",
+        }
+    ),  # fmt: skip
+    map_tool_call_id=mistral_tool_call_id,
+    fix_messages=bridge_tool_to_user,
+)
+"""Mistral's API: an allow-list body (unknown fields are a 422), ``random_seed``, ``any``,
+9-character tool-call ids, no ``tool`` → ``user`` adjacency, ``prefix`` assistant messages."""
+
+_OPENROUTER_MISTRAL = replace(OPENROUTER, map_tool_call_id=mistral_tool_call_id, fix_messages=bridge_tool_to_user)
+
+
+def openrouter_profile(model_name: str) -> Profile:
+    """OpenRouter's profile for one model: Mistral models keep Mistral's id and order rules,
+    because OpenRouter passes ids and messages through to Mistral unchanged."""
+    return _OPENROUTER_MISTRAL if model_name.startswith("mistralai/") else OPENROUTER
 
 
 def warn_dropped(provider: str, fields: list[str]) -> None:
-    """Warn once per provider and field that a setting was not sent."""
-    new = [f for f in fields if (provider, f) not in _warned]
-    if not new:
-        return
-    _warned.update((provider, f) for f in new)
+    """Warn that settings were not sent (Python's warning filters show each message once)."""
     warnings.warn(
-        f"{provider} does not accept {', '.join(new)}; not sent. "
-        f"Build the model with strict_settings=True to make this an error.",
+        f"{provider} does not accept {', '.join(fields)}; not sent. Build the model with strict_settings=True to make this an error.",
         UserWarning,
         stacklevel=4,
     )

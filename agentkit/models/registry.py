@@ -47,9 +47,23 @@ def infer_model(model: Model | str) -> Model:
 
 
 def _openai(name: str) -> Model:
-    from .openai_chat import OpenAI
+    from .providers import OpenAI
 
     return OpenAI(name)
 
 
+def _openrouter(name: str) -> Model:
+    from .providers import OpenRouter
+
+    return OpenRouter(name)
+
+
+def _mistral(name: str) -> Model:
+    from .providers import Mistral
+
+    return Mistral(name)
+
+
 register_provider("openai", _openai)
+register_provider("openrouter", _openrouter)
+register_provider("mistral", _mistral)
