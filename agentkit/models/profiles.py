@@ -149,7 +149,7 @@ MISTRAL = Profile(
             "service_tier",
             "safe_prompt",
         }
-    ),  # fmt: skip
+    ),
     map_tool_call_id=mistral_tool_call_id,
     fix_messages=bridge_tool_to_user,
 )
@@ -168,7 +168,8 @@ def openrouter_profile(model_name: str) -> Profile:
 def warn_dropped(provider: str, fields: list[str]) -> None:
     """Warn that settings were not sent (Python's warning filters show each message once)."""
     warnings.warn(
-        f"{provider} does not accept {', '.join(fields)}; not sent. Build the model with strict_settings=True to make this an error.",
+        f"{provider} does not accept {', '.join(fields)}; not sent. "
+        f"Build the model with strict_settings=True to make this an error.",
         UserWarning,
         stacklevel=4,
     )
