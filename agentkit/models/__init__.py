@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .base import Model, ModelRequest, ModelResponse
+from .fallback import AllModelsFailed, FallbackModel
 from .profiles import MISTRAL, OPENAI, OPENAI_COMPATIBLE, OPENROUTER, Profile
 from .registry import infer_model, known_providers, register_provider
 
@@ -34,6 +35,8 @@ __all__ = [
     "Mistral",
     "OPENROUTER",
     "MISTRAL",
+    "FallbackModel",
+    "AllModelsFailed",
     "infer_model",
     "known_providers",
     "register_provider",
