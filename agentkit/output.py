@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
 import pydantic
+import pydantic_core
 from pydantic import TypeAdapter
 
 from ._schema import StrictSchemaError, clean_schema, strip_strict_nulls, to_strict
 from .errors import UserError
-from .tools import ToolDefinition, format_validation_errors
+from .tools import ToolDefinition
 
 __all__ = ["OutputFormat", "OutputSchema", "OutputMode", "OutputInvalid"]
 
@@ -32,6 +33,7 @@ T = TypeVar("T")
 OutputMode = Literal["native", "tool"]
 
 _FENCE = re.compile(r"^\s*```(?:json|JSON)?\s*\n(.*?)\n?\s*```\s*$", re.DOTALL)
+_FENCE_OPEN = re.compile(r"^\s*```(?:json|JSON)?\s*\n")
 _NAME_OK = re.compile(r"[^a-zA-Z0-9_-]")
 
 
@@ -80,6 +82,9 @@ class OutputSchema(Generic[T]):
             schema = clean_schema(self._adapter.json_schema())
         except Exception as e:
             raise UserError(f"output_type {output_type!r} cannot be described as JSON schema: {e}") from None
+        root = schema.get("$ref", "").rsplit("/", 1)[-1]
+        if set(schema) == {"$ref", "$defs"} and schema["$defs"].get(root, {}).get("type") == "object":
+            schema = {**schema["$defs"][root], "$defs": schema["$defs"]}  # a recursive model: its object at the root
         self.wrapped = schema.get("type") != "object"
         if self.wrapped:  # providers want an object at the root: {"result": <value>}
             defs = schema.pop("$defs", None)
@@ -133,10 +138,36 @@ class OutputSchema(Generic[T]):
             strip_strict_nulls(data, self._schema)
         if self.wrapped:
             data = data["result"]
-        try:
-            return self._adapter.validate_python(data)
+        try:  # from JSON text again, so strict types accept what JSON can carry (enum values, dates, tuples)
+            return self._adapter.validate_json(json.dumps(data))
         except pydantic.ValidationError as e:
-            raise OutputInvalid(format_validation_errors("The answer failed validation", e.errors(include_url=False)).splitlines()[1:-1]) from None
+            raise OutputInvalid([self._pydantic_error(err) for err in e.errors(include_url=False)[:20]]) from None
+
+    def parse_partial(self, text: str) -> tuple[Any, T | None]:
+        """Best effort on an incomplete answer: ``(partial JSON data, typed value or None)``.
+
+        ``data`` is what the incomplete JSON holds so far (pydantic-core's partial parser;
+        unwrapped from ``{"result": ...}``), None while nothing parses; the typed value is set
+        once the partial data already validates as ``output_type``.
+        """
+        match = _FENCE_OPEN.match(text)
+        if match:
+            text = text[match.end() :]
+        if not text.strip():
+            return None, None
+        try:
+            data = pydantic_core.from_json(text, allow_partial="trailing-strings")
+        except ValueError:
+            return None, None
+        if self.wrapped:
+            if not isinstance(data, dict) or "result" not in data:
+                return None, None
+            data = data["result"]
+        try:
+            value = self._adapter.validate_python(data, experimental_allow_partial="trailing-strings")
+        except (pydantic.ValidationError, TypeError, ValueError):
+            value = None
+        return data, value
 
     def retry_prompt(self, errors: list[str]) -> str:
         """The message that asks the model to correct an invalid answer."""
@@ -147,15 +178,35 @@ class OutputSchema(Generic[T]):
             how = "Answer again with only the corrected JSON."
         return f"Your answer did not match the required output schema:\n{listed}\n{how}"
 
+    def _pydantic_error(self, err: Any) -> str:
+        loc = [*(["result"] if self.wrapped else []), *err.get("loc", ())]
+        where = ".".join(str(p) for p in loc) or "(root)"
+        got = "" if err.get("type") == "missing" else f" (got {_short(err.get('input'))})"
+        return f"{where}: {err.get('msg', 'invalid')}{got}"
+
     def _schema_errors(self, data: Any) -> list[str]:
         if self._validator is None:
             import jsonschema
 
             self._validator = jsonschema.Draft202012Validator(self.wire_schema)
         found = []
-        for error in self._validator.iter_errors(data):
+        for error in (e for top in self._validator.iter_errors(data) for e in _explain(top)):
             where = ".".join(str(p) for p in error.absolute_path)
             found.append(f"{where or '(root)'}: {error.message}"[:500])
             if len(found) >= 20:
                 break
         return found
+
+
+def _explain(error: Any) -> list[Any]:
+    """For ``anyOf`` with one real option besides null (optional fields), that option's errors."""
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        real = [c for c in error.context if not (c.validator == "type" and c.validator_value == "null")]
+        if len({c.relative_schema_path[0] for c in real}) == 1:
+            return [e for c in real for e in _explain(c)]
+    return [error]
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Union
@@ -20,9 +21,9 @@ from .usage import Usage
 
 __all__ = ["ScriptedModel", "TestModel", "tool_call", "reply", "ScriptExhausted", "Scripted"]
 
-Scripted = Union[str, AssistantMessage, ModelResponse, BaseException, Callable[[ModelRequest], Any]]
-"""One scripted answer: text, a message, a full response, an exception to raise, or a function
-of the request returning any of these."""
+Scripted = Union[str, AssistantMessage, ModelResponse, BaseException, type[BaseException], Callable[[ModelRequest], Any]]
+"""One scripted answer: text, a message, a full response, an exception (instance or class) to
+raise, or a function (sync or async) of the request returning any of these."""
 
 
 class ScriptExhausted(AssertionError):
@@ -40,7 +41,9 @@ def tool_call(name: str, arguments: Any = None, *, id: str | None = None) -> Too
     return ToolCall(id=id or f"call_{name}_{_next_id()}", name=name, arguments=text)
 
 
-def reply(text: str | None = None, *calls: ToolCall, usage: Usage | None = None, finish_reason: str | None = None) -> ModelResponse:
+def reply(
+    text: str | None = None, *calls: ToolCall, usage: Usage | None = None, finish_reason: str | None = None
+) -> ModelResponse:
     """A scripted response with text and/or tool calls."""
     message = AssistantMessage(content=text, tool_calls=list(calls))
     return ModelResponse(
@@ -83,7 +86,7 @@ class ScriptedModel(Model):
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         """Record ``request`` and return the next scripted answer."""
-        snapshot = ModelRequest(list(request.messages), request.tools, request.settings, request.output, request.output_tool)
+        snapshot = dataclasses.replace(request, messages=list(request.messages))  # later turns don't change it
         self.requests.append(snapshot)
         if not self._responses:
             raise ScriptExhausted(f"ScriptedModel got request #{len(self.requests)} but has no responses left.")
@@ -92,12 +95,13 @@ class ScriptedModel(Model):
             item = item(snapshot)
             if hasattr(item, "__await__"):
                 item = await item
-        if isinstance(item, BaseException):
+        if isinstance(item, BaseException) or (isinstance(item, type) and issubclass(item, BaseException)):
             raise item
         if isinstance(item, str):
-            return reply(item)
+            item = AssistantMessage(content=item)
         if isinstance(item, AssistantMessage):
-            return ModelResponse(message=item, usage=Usage(requests=1), model_name=self.model_name)
+            finish = "tool_calls" if item.tool_calls else "stop"
+            return ModelResponse(message=item, usage=Usage(requests=1), finish_reason=finish, model_name=self.model_name)
         if isinstance(item, ModelResponse):
             return item
         raise TypeError(f"ScriptedModel cannot answer with {item!r}")
@@ -115,7 +119,7 @@ class TestModel(Model):
     __test__ = False  # not a pytest test class
 
     def __init__(self, *, call_tools: Sequence[str] | str = "all", text: str | None = None, model_name: str = "test") -> None:
-        self.call_tools = call_tools
+        self.call_tools: Sequence[str] | str = [call_tools] if isinstance(call_tools, str) and call_tools != "all" else call_tools
         self.text = text
         self.model_name = model_name
         self.provider = "test"
