@@ -4,6 +4,8 @@
 * :class:`OpenAI` — OpenAI's API (``OPENAI_API_KEY``).
 * :class:`OpenRouter` — OpenRouter (``OPENROUTER_API_KEY``).
 * :class:`Mistral` — Mistral's API (``MISTRAL_API_KEY``).
+* :class:`OpenAIResponses`, :class:`OpenRouterResponses` — the Responses API (``/responses``);
+  :class:`ResponsesModel` for any other server that speaks it.
 * :class:`Model`, :class:`ModelRequest`, :class:`ModelResponse` — the interface, to write your own.
 * :func:`infer_model` — ``"provider:model"`` strings.
 """
@@ -20,6 +22,7 @@ from .registry import infer_model, known_providers, register_provider
 if TYPE_CHECKING:
     from .openai_chat import OpenAIChatModel
     from .providers import Mistral, OpenAI, OpenAICompatible, OpenRouter
+    from .responses import OpenAIResponses, OpenRouterResponses, ResponsesModel
 
 __all__ = [
     "Model",
@@ -33,6 +36,9 @@ __all__ = [
     "OpenAI",
     "OpenRouter",
     "Mistral",
+    "ResponsesModel",
+    "OpenAIResponses",
+    "OpenRouterResponses",
     "OPENROUTER",
     "MISTRAL",
     "FallbackModel",
@@ -43,7 +49,8 @@ __all__ = [
 ]
 
 _LAZY = {"OpenAIChatModel": "openai_chat", "OpenAICompatible": "providers", "OpenAI": "providers",
-         "OpenRouter": "providers", "Mistral": "providers"}  # fmt: skip
+         "OpenRouter": "providers", "Mistral": "providers", "ResponsesModel": "responses",
+         "OpenAIResponses": "responses", "OpenRouterResponses": "responses"}  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

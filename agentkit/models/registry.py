@@ -64,6 +64,20 @@ def _mistral(name: str) -> Model:
     return Mistral(name)
 
 
+def _openai_responses(name: str) -> Model:
+    from .responses import OpenAIResponses
+
+    return OpenAIResponses(name)
+
+
+def _openrouter_responses(name: str) -> Model:
+    from .responses import OpenRouterResponses
+
+    return OpenRouterResponses(name)
+
+
 register_provider("openai", _openai)
 register_provider("openrouter", _openrouter)
 register_provider("mistral", _mistral)
+register_provider("openai-responses", _openai_responses)
+register_provider("openrouter-responses", _openrouter_responses)

@@ -1,0 +1,431 @@
+"""The Responses API client (``POST {base}/responses``): OpenAI's, OpenRouter's, or any server's.
+
+The agent loop is the same as with chat completions; only the wire format differs:
+
+* **System messages.** The system messages at the start of the conversation (the agent's
+  ``instructions``) are sent as the top-level ``instructions`` string, the field the Responses
+  API defines for exactly this; OpenAI and OpenRouter both accept it, and the recorded traffic
+  echoes it back (``"instructions": null`` when there were none). ``instructions`` cannot say
+  *where* in a conversation it applies, so a system message that comes later is sent in place
+  as a ``{"role": "system", ...}`` input item, keeping the order of the conversation.
+* **Messages.** User messages are ``{"role": "user", "content": ...}`` items (chat-style content
+  parts such as ``{"type": "text"}`` / ``{"type": "image_url"}`` become ``input_text`` /
+  ``input_image``); assistant text is ``{"role": "assistant", "content": text}``; each tool
+  call a ``function_call`` item and each tool result a ``function_call_output`` item, linked by
+  ``call_id``. Item ``id`` s (``fc_...``, ``msg_...``) are never sent back, only ``call_id``,
+  and reasoning items are not echoed (agentkit keeps only their summary text).
+* **Tools** are flat (``{"type": "function", "name", "parameters", "strict", ...}``). The
+  Responses API treats an omitted ``strict`` as *true* (chat completions as false), so a tool
+  that did not ask for strict mode is sent with ``"strict": false`` to mean the same thing on
+  both APIs.
+* **Structured output** goes in ``text.format`` (``json_schema``); ``max_tokens`` is sent as
+  ``max_output_tokens`` (OpenAI rejects values below 16). Settings the API does not accept are
+  dropped with a warning, or raise :class:`~agentkit.errors.UserError` with
+  ``strict_settings=True``. ``extra_body`` is merged last; ``extra_headers`` are sent.
+* **store.** This client is stateless: it sends the whole conversation every turn and never
+  uses ``previous_response_id``. OpenAI stores every response by default (``store`` defaults
+  to true, kept for 30 days), which would only retain data nobody reads back, so
+  :class:`OpenAIResponses` sends ``"store": false`` (valid per the spec; it works because no
+  stored item is referenced by id). Ask for storage with ``extra_body={"store": True}``.
+  :class:`OpenRouterResponses` does not send ``store``: OpenRouter's Responses API keeps no
+  state whatever the field says.
+
+HTTP (retries, typed errors, key redaction) is :class:`~._http.HTTPClient`, shared with the
+chat-completions client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from ..errors import ResponseParseError, UserError
+from ..messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
+from ..tools import ToolDefinition
+from ..usage import Usage
+from ._http import HTTPClient
+from .base import Model, ModelRequest, ModelResponse
+from .profiles import warn_dropped
+from .providers import OPENAI_BASE_URL, OPENROUTER_BASE_URL, resolve_key
+
+__all__ = ["ResponsesModel", "OpenAIResponses", "OpenRouterResponses", "parse_responses_usage"]
+
+OPENAI_RESPONSES_UNSUPPORTED = frozenset(
+    {
+        "top_k",
+        "min_p",
+        "top_a",
+        "repetition_penalty",
+        "frequency_penalty",
+        "presence_penalty",
+        "seed",
+        "stop",
+        "logit_bias",
+        "logprobs",
+    }
+)
+"""Settings OpenAI's ``CreateResponse`` has no field for."""
+
+OPENROUTER_RESPONSES_UNSUPPORTED = frozenset({"min_p", "top_a", "repetition_penalty", "seed", "stop", "logit_bias", "logprobs"})
+"""Settings OpenRouter's Responses API has no field for (it does take top_k and the penalties)."""
+
+
+class ResponsesModel(Model):
+    """A model behind a Responses API endpoint (OpenAI, OpenRouter, vLLM, Ollama, ...).
+
+    Args:
+        model_name: the provider's model id.
+        base_url: the API root (``.../v1``); ``/responses`` is appended.
+        api_key: sent as ``Authorization: Bearer ...``; never shown in reprs or errors.
+        headers: extra headers for every request.
+        http_client: an ``httpx.AsyncClient`` of yours to send requests with.
+        provider: the provider's name, for errors and warnings.
+        unsupported: settings the server does not accept; dropped with a warning (an error
+            with ``strict_settings=True``). Empty by default: every setting is sent.
+        store: the ``store`` value to send (None: not sent; ``extra_body`` overrides it).
+        max_retries: retries on 408/429/5xx/connection errors (0 turns them off).
+        timeout: seconds, or an ``httpx.Timeout`` to set connect/read timeouts apart.
+        strict_settings: raise instead of warning when a setting is not accepted.
+    """
+
+    def __init__(
+        self,
+        model_name: str,
+        *,
+        base_url: str,
+        api_key: str | None = None,
+        headers: dict[str, str] | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        provider: str = "openai-compatible",
+        unsupported: frozenset[str] = frozenset(),
+        store: bool | None = None,
+        max_retries: int = 2,
+        timeout: float | httpx.Timeout | None = None,
+        strict_settings: bool = False,
+    ) -> None:
+        if not isinstance(model_name, str) or not model_name:
+            raise UserError(f"model_name must be a non-empty string, not {model_name!r}.")
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise UserError(f"base_url must be an http(s) URL such as 'http://127.0.0.1:8000/v1', not {base_url!r}.")
+        self.model_name = model_name
+        self.provider = provider
+        self.unsupported = unsupported
+        self.store = store
+        self.strict_settings = strict_settings
+        all_headers = {"content-type": "application/json", "accept": "application/json"}
+        if api_key:
+            all_headers["authorization"] = f"Bearer {api_key}"
+        all_headers.update(headers or {})
+        self._http = HTTPClient(
+            base_url=base_url,
+            headers=all_headers,
+            provider=provider,
+            secret=api_key,
+            timeout=timeout,
+            max_retries=max_retries,
+            http_client=http_client,
+        )
+        self._tools_cache: tuple[tuple[ToolDefinition, ...], list[dict[str, Any]]] | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The API root requests go to."""
+        return self._http.base_url
+
+    async def request(self, request: ModelRequest) -> ModelResponse:
+        """Send one Responses API request and parse the answer."""
+        body = self.build_body(request)
+        data = await self._http.post_json("/responses", body, request.settings.extra_headers)
+        return self.parse_response(data)
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections this model opened."""
+        await self._http.aclose()
+
+    # -- request -------------------------------------------------------------------------
+    def build_body(self, request: ModelRequest) -> dict[str, Any]:
+        """The JSON body this model would send for ``request``."""
+        settings = request.settings
+        instructions, items = self.wire_input(request.messages)
+        body: dict[str, Any] = {"model": self.model_name}
+        if instructions is not None:
+            body["instructions"] = instructions
+        body["input"] = items
+        if request.tools:
+            body["tools"] = self._wire_tools(request.tools)
+            if settings.tool_choice is not None:
+                choice = settings.tool_choice
+                body["tool_choice"] = choice if choice in ("auto", "none", "required") else {"type": "function", "name": choice}
+            if settings.parallel_tool_calls is not None:
+                body["parallel_tool_calls"] = settings.parallel_tool_calls
+        if request.output is not None:
+            fmt: dict[str, Any] = {
+                "type": "json_schema",
+                "name": request.output.name,
+                "schema": request.output.schema,
+                "strict": request.output.strict,
+            }
+            if request.output.description:
+                fmt["description"] = request.output.description
+            body["text"] = {"format": fmt}
+        dropped = []
+        for key, value in settings.request_fields().items():
+            if key in self.unsupported:
+                dropped.append(key)
+                continue
+            body["max_output_tokens" if key == "max_tokens" else key] = value
+        if dropped:
+            if self.strict_settings:
+                raise UserError(
+                    f"{self.provider}'s Responses API does not accept {', '.join(dropped)}; remove them from ModelSettings."
+                )
+            warn_dropped(f"{self.provider} (Responses API)", dropped)
+        if self.store is not None:
+            body["store"] = self.store
+        if settings.extra_body:
+            body.update(settings.extra_body)
+        return body
+
+    def wire_input(self, messages: Sequence[Message]) -> tuple[str | None, list[dict[str, Any]]]:
+        """Neutral messages → ``(instructions, input items)``.
+
+        The leading system messages become ``instructions`` (joined by blank lines); later
+        ones stay in place as system items.
+        """
+        lead: list[str] = []
+        for m in messages:
+            if not isinstance(m, SystemMessage):
+                break
+            lead.append(m.content)
+        items: list[dict[str, Any]] = []
+        for m in messages[len(lead) :]:
+            if isinstance(m, ToolMessage):
+                items.append({"type": "function_call_output", "call_id": m.tool_call_id, "output": m.content})
+            elif isinstance(m, AssistantMessage):
+                text = m.content or (m.refusal if not m.tool_calls else None)
+                if text:
+                    items.append({"role": "assistant", "content": text})
+                for c in m.tool_calls:
+                    items.append(
+                        {
+                            "type": "function_call",
+                            "call_id": c.id,
+                            "name": c.name,
+                            "arguments": c.arguments if c.arguments.strip() else "{}",
+                        }
+                    )
+            elif isinstance(m, UserMessage):
+                content = m.content if isinstance(m.content, str) else [_input_part(p) for p in m.content]
+                items.append({"role": "user", "content": content})
+            elif isinstance(m, SystemMessage):
+                items.append({"role": "system", "content": m.content})
+            else:  # pragma: no cover - Message is a closed union
+                raise UserError(f"not a message: {m!r}")
+        return ("\n\n".join(lead) if lead else None), items
+
+    def _wire_tools(self, tools: tuple[ToolDefinition, ...]) -> list[dict[str, Any]]:
+        cached = self._tools_cache
+        if cached is not None and cached[0] is tools:
+            return cached[1]
+        wire = []
+        for t in tools:
+            item: dict[str, Any] = {"type": "function", "name": t.name}
+            if t.description:
+                item["description"] = t.description
+            item["parameters"] = t.parameters
+            item["strict"] = bool(t.strict)  # omitted means strict here, unlike chat completions
+            wire.append(item)
+        self._tools_cache = (tools, wire)
+        return wire
+
+    # -- response ------------------------------------------------------------------------
+    def parse_response(self, data: Any) -> ModelResponse:
+        """A decoded Responses API answer → :class:`ModelResponse`."""
+        output = data.get("output") if isinstance(data, dict) else None
+        if not isinstance(output, list):
+            raise ResponseParseError(
+                f"the response has no output list: {json.dumps(data)[:300]}", provider=self.provider, body=data
+            )
+        texts: list[str] = []
+        refusals: list[str] = []
+        thoughts: list[str] = []
+        calls: list[ToolCall] = []
+        for item in output:
+            if not isinstance(item, dict):
+                continue
+            kind = item.get("type")
+            if kind == "message":
+                for part in item.get("content") or ():
+                    if not isinstance(part, dict):
+                        continue
+                    if part.get("type") == "output_text":
+                        texts.append(str(part.get("text") or ""))
+                    elif part.get("type") == "refusal":
+                        refusals.append(str(part.get("refusal") or ""))
+            elif kind == "function_call":
+                calls.append(_tool_call(item, len(calls)))
+            elif kind == "reasoning":
+                parts = item.get("summary") or item.get("content") or ()
+                text = "\n\n".join(str(p.get("text") or "") for p in parts if isinstance(p, dict) and p.get("text"))
+                if text:
+                    thoughts.append(text)
+        assistant = AssistantMessage(
+            content="".join(texts) if texts else None,
+            tool_calls=calls,
+            reasoning="\n\n".join(thoughts) or None,
+            refusal="".join(refusals) or None,
+        )
+        return ModelResponse(
+            message=assistant,
+            usage=parse_responses_usage(data.get("usage")),
+            finish_reason=_finish_reason(data, bool(calls)),
+            model_name=data.get("model"),
+            response_id=data.get("id"),
+        )
+
+
+class OpenAIResponses(ResponsesModel):
+    """OpenAI's Responses API. Key from ``api_key`` or ``OPENAI_API_KEY``; base URL from
+    ``base_url``, ``OPENAI_BASE_URL`` or the public endpoint. Sends ``"store": false`` (see the
+    module docs); settings the API has no field for are dropped with a warning (an error with
+    ``strict_settings=True``)."""
+
+    def __init__(
+        self,
+        model_name: str,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        max_retries: int = 2,
+        timeout: float | httpx.Timeout | None = None,
+        strict_settings: bool = False,
+    ) -> None:
+        super().__init__(
+            model_name,
+            base_url=base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL,
+            api_key=resolve_key(api_key, "OPENAI_API_KEY", "OpenAI"),
+            headers=headers,
+            http_client=http_client,
+            provider="openai",
+            unsupported=OPENAI_RESPONSES_UNSUPPORTED,
+            store=False,
+            max_retries=max_retries,
+            timeout=timeout,
+            strict_settings=strict_settings,
+        )
+
+
+class OpenRouterResponses(ResponsesModel):
+    """OpenRouter's (stateless) Responses API.
+
+    Key from ``api_key`` or ``OPENROUTER_API_KEY``; base URL from ``base_url``,
+    ``OPENROUTER_BASE_URL`` or the public endpoint. ``app_url`` / ``app_name`` (or
+    ``OPENROUTER_APP_URL`` / ``OPENROUTER_APP_NAME``) are sent as ``HTTP-Referer`` / ``X-Title``.
+    :class:`~agentkit.settings.OpenRouterSettings` fields (``models``, ``provider``,
+    ``reasoning``, ``plugins``, ...) are sent as they are.
+    """
+
+    def __init__(
+        self,
+        model_name: str,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        app_url: str | None = None,
+        app_name: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        max_retries: int = 2,
+        timeout: float | httpx.Timeout | None = None,
+        strict_settings: bool = False,
+    ) -> None:
+        extra: dict[str, str] = {}
+        url = app_url or os.environ.get("OPENROUTER_APP_URL")
+        name = app_name or os.environ.get("OPENROUTER_APP_NAME")
+        if url:
+            extra["HTTP-Referer"] = url
+        if name:
+            extra["X-Title"] = name
+        extra.update(headers or {})
+        super().__init__(
+            model_name,
+            base_url=base_url or os.environ.get("OPENROUTER_BASE_URL") or OPENROUTER_BASE_URL,
+            api_key=resolve_key(api_key, "OPENROUTER_API_KEY", "OpenRouter"),
+            headers=extra,
+            http_client=http_client,
+            provider="openrouter",
+            unsupported=OPENROUTER_RESPONSES_UNSUPPORTED,
+            max_retries=max_retries,
+            timeout=timeout,
+            strict_settings=strict_settings,
+        )
+
+
+def _input_part(part: dict[str, Any]) -> dict[str, Any]:
+    """A chat-completions content part → the Responses API's (``input_*`` parts pass as they are)."""
+    kind = part.get("type")
+    if kind == "text":
+        return {"type": "input_text", "text": part.get("text", "")}
+    if kind == "image_url":
+        image = part.get("image_url")
+        url, detail = (image.get("url"), image.get("detail")) if isinstance(image, dict) else (image, None)
+        return {"type": "input_image", "image_url": url, "detail": detail or "auto"}
+    if kind == "file" and isinstance(part.get("file"), dict):
+        return {"type": "input_file", **part["file"]}
+    return part
+
+
+def _tool_call(raw: dict[str, Any], position: int) -> ToolCall:
+    arguments = raw.get("arguments")
+    if arguments is None:
+        arguments = ""
+    elif not isinstance(arguments, str):
+        arguments = json.dumps(arguments, ensure_ascii=False)
+    call_id = raw.get("call_id") or raw.get("id") or f"call_{position}_{uuid.uuid4().hex[:12]}"
+    return ToolCall(id=str(call_id), name=str(raw.get("name") or ""), arguments=arguments)
+
+
+_INCOMPLETE = {"max_output_tokens": "length", "content_filter": "content_filter"}
+
+
+def _finish_reason(data: dict[str, Any], has_calls: bool) -> str | None:
+    """``status`` / ``incomplete_details`` → a chat-style finish reason (stop, tool_calls, length, ...)."""
+    status = data.get("status")
+    if status == "completed" or (status is None and data.get("output")):
+        return "tool_calls" if has_calls else "stop"
+    if status == "incomplete":
+        details = data.get("incomplete_details")
+        reason = details.get("reason") if isinstance(details, dict) else None
+        return _INCOMPLETE.get(str(reason), str(reason)) if reason else "incomplete"
+    return str(status) if status is not None else None
+
+
+def parse_responses_usage(raw: Any) -> Usage:
+    """A Responses API ``usage`` object → :class:`Usage` (one request)."""
+    if not isinstance(raw, dict):
+        return Usage(requests=1)
+    prompt = int(raw.get("input_tokens") or 0)
+    completion = int(raw.get("output_tokens") or 0)
+    usage = Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=int(raw.get("total_tokens") or prompt + completion),
+        requests=1,
+    )
+    cost = raw.get("cost")
+    if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+        usage.cost = float(cost)
+    for group in ("input_tokens_details", "output_tokens_details"):
+        values = raw.get(group)
+        if isinstance(values, dict):
+            for key, value in values.items():
+                if isinstance(value, int) and not isinstance(value, bool) and value:
+                    usage.details[key] = usage.details.get(key, 0) + value
+    return usage
