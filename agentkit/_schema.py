@@ -95,16 +95,13 @@ def _strict(node: Any, path: str, defs: dict[str, Any]) -> None:
             raise StrictSchemaError(path, f"strict mode cannot express {what}")
     if "prefixItems" in node:
         raise StrictSchemaError(path, "strict mode cannot express fixed-length tuples; use list[...] instead")
-    if "$ref" in node and len(node) > 1:
-        # A $ref with siblings: inline the target so the siblings keep their meaning.
-        target = _resolve(node["$ref"], defs, path)
-        ref = node.pop("$ref")
-        merged = {**copy.deepcopy(target), **node}
-        node.clear()
-        node.update(merged)
-        if "$ref" in node and node["$ref"] == ref:  # pragma: no cover - defensive
-            raise StrictSchemaError(path, "self-referencing $ref")
     node.pop("default", None)
+    if "$ref" in node:
+        _resolve(node["$ref"], defs, path)
+        if len(node) > 1 and "anyOf" not in node:
+            # A $ref with siblings (a description): keep them beside a one-branch anyOf. Inlining
+            # the target instead would never end for a recursive model.
+            node["anyOf"] = [{"$ref": node.pop("$ref")}]
     hints = []
     for keyword in _NARROWING:
         if keyword in node:
@@ -125,6 +122,9 @@ def _strict(node: Any, path: str, defs: dict[str, Any]) -> None:
         return
     if "oneOf" in node:
         node["anyOf"] = node.pop("oneOf")
+        node.pop("discriminator", None)  # OpenAPI's hint for oneOf, not JSON Schema; pydantic still checks it
+    if not any(key in node for key in ("type", "anyOf", "$ref", "enum", "const")):
+        raise StrictSchemaError(path, "strict mode cannot express a value of any type (Any, bare list); give it a concrete type")
     for i, sub in enumerate(node.get("anyOf", ())):
         _strict(sub, f"{path}.anyOf[{i}]", defs)
     types = node.get("type")
@@ -189,7 +189,7 @@ def accepts_null(schema: Any, defs: dict[str, Any]) -> bool:
         return True
     if "const" in schema and schema["const"] is None:
         return True
-    return any(accepts_null(sub, defs) for sub in schema.get("anyOf", schema.get("oneOf", ())))
+    return any(accepts_null(sub, defs) for sub in (schema.get("anyOf") or schema.get("oneOf") or ()))
 
 
 def strip_strict_nulls(data: Any, schema: JsonSchema, defs: dict[str, Any] | None = None) -> Any:
@@ -209,7 +209,7 @@ def strip_strict_nulls(data: Any, schema: JsonSchema, defs: dict[str, Any] | Non
     if isinstance(data, dict):
         props = schema.get("properties")
         if props is None:
-            for branch in schema.get("anyOf", schema.get("oneOf", ())):
+            for branch in (schema.get("anyOf") or schema.get("oneOf") or ()):
                 branch = _resolve(branch["$ref"], defs) if "$ref" in branch else branch
                 branch_props = branch.get("properties")
                 if branch_props is not None and set(data) <= set(branch_props):

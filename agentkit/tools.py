@@ -25,6 +25,7 @@ import pydantic
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
 from typing_extensions import ParamSpec
 
 from ._schema import StrictSchemaError, clean_schema, strip_strict_nulls, to_strict
@@ -79,6 +80,8 @@ class Tool(Generic[P, R]):
             the model gets before the run fails; None uses the agent's ``tool_retries``.
     """
 
+    function: Callable[P, R]
+
     def __init__(
         self,
         function: Callable[P, R],
@@ -88,21 +91,24 @@ class Tool(Generic[P, R]):
         strict: bool | None = None,
         retries: int | None = None,
     ) -> None:
+        if isinstance(function, Tool):  # Tool(some_tool, name=...): rebuild from the plain function
+            function = cast("Callable[P, R]", function.function)
         self.function = function
         self.name = name if name is not None else getattr(function, "__name__", "")
-        if not _NAME_RE.match(self.name):
+        if not _NAME_RE.fullmatch(self.name):  # fullmatch: "$" alone lets a trailing "\n" through
             raise ToolDefinitionError(
                 f"Tool name {self.name!r} is not allowed: use 1-64 letters, digits, '_' or '-' "
                 f"(pass name=... to @tool)."
             )
         self.retries = retries
         self.strict = strict
-        self.is_async = _is_async(function)
         spec = _describe(function, self.name)
+        self.is_async = _is_async(function)
         self.description = description if description is not None else spec.description
         self._args_model = spec.args_model
         self._params = spec.params
         self._ctx_param = spec.ctx_param
+        self._ctx_index = spec.ctx_index
         self.takes_ctx = spec.ctx_param is not None
         self.method_self = spec.method_self
         self._schema = spec.schema
@@ -117,7 +123,9 @@ class Tool(Generic[P, R]):
                 ) from None
             self._strip_nulls = parameters != spec.schema
         self.definition = ToolDefinition(self.name, self.description, parameters, strict)
-        functools.update_wrapper(self, function)  # type: ignore[arg-type]
+        # Copy __name__/__doc__/__wrapped__, but not the function's __dict__: its attributes
+        # (a ``name`` or ``definition`` set by another decorator) must not overwrite the Tool's.
+        functools.update_wrapper(self, function, updated=())
 
     # -- the function is still callable -------------------------------------------------
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -129,7 +137,7 @@ class Tool(Generic[P, R]):
             return self
         bound: Tool[Any, Any] = object.__new__(Tool)
         bound.__dict__.update(self.__dict__)
-        bound.function = types.MethodType(self.function, obj)
+        bound.function = bound.__dict__["__wrapped__"] = types.MethodType(self.function, obj)
         bound.method_self = False
         return bound
 
@@ -175,7 +183,11 @@ class Tool(Generic[P, R]):
         """
         args, kwargs = self.validate_arguments(arguments)
         if self._ctx_param is not None:
-            kwargs[self._ctx_param] = ctx
+            name, positional = self._ctx_param
+            if positional:  # def f(ctx: RunContext, /, ...): positional-only, so in its place
+                args.insert(self._ctx_index, ctx)
+            else:
+                kwargs[name] = ctx
         if self.is_async:
             return await cast("Callable[..., Awaitable[Any]]", self.function)(*args, **kwargs)
         return await asyncio.to_thread(self.function, *args, **kwargs)
@@ -267,7 +279,8 @@ class _Spec:
     args_model: type[BaseModel]
     schema: dict[str, Any]
     params: list[tuple[str, str, bool]]  # (parameter name, model field name, positional-only)
-    ctx_param: str | None
+    ctx_param: tuple[str, bool] | None  # (parameter name, positional-only)
+    ctx_index: int  # how many positional-only parameters come before it
     method_self: bool
 
 
@@ -283,7 +296,7 @@ def _describe(function: Callable[..., Any], name: str) -> _Spec:
         raise ToolDefinitionError(f"Tool {name!r}: cannot read the signature of {function!r}: {e}") from None
     target: Any = function.__func__ if isinstance(function, types.MethodType) else function
     if not (inspect.isfunction(target) or inspect.isbuiltin(target)):
-        target = getattr(type(target), "__call__", target)  # a callable object or a partial
+        target = type(target).__call__  # a callable object or a partial
     try:
         hints = get_type_hints(target, include_extras=True) if inspect.isfunction(target) else {}
     except Exception as e:
@@ -306,7 +319,8 @@ def _describe(function: Callable[..., Any], name: str) -> _Spec:
 
     fields: dict[str, Any] = {}
     mapping: list[tuple[str, str, bool]] = []
-    ctx_param: str | None = None
+    ctx_param: tuple[str, bool] | None = None
+    ctx_index = 0
     for param in params:
         if param.kind is inspect.Parameter.VAR_POSITIONAL or param.kind is inspect.Parameter.VAR_KEYWORD:
             star = "*" if param.kind is inspect.Parameter.VAR_POSITIONAL else "**"
@@ -316,13 +330,16 @@ def _describe(function: Callable[..., Any], name: str) -> _Spec:
             )
         annotation = hints.get(param.name, Any if param.annotation is inspect.Parameter.empty else param.annotation)
         if _is_run_context(annotation):
-            ctx_param = param.name
+            ctx_param = (param.name, param.kind is inspect.Parameter.POSITIONAL_ONLY)
+            ctx_index = sum(1 for _, _, positional in mapping if positional)
             continue
         field_name = param.name
         alias: str | None = None
         if param.name.startswith("_") or param.name in _RESERVED:
             field_name, alias = f"param_{param.name.lstrip('_')}_{len(mapping)}", param.name
         default = ... if param.default is inspect.Parameter.empty else param.default
+        if isinstance(default, FieldInfo):  # def f(x: int = Field(3, description=...)): like Annotated
+            annotation, default = Annotated[annotation, default], PydanticUndefined
         extra: dict[str, Any] = {}
         if alias is not None:
             extra["alias"] = alias
@@ -332,7 +349,7 @@ def _describe(function: Callable[..., Any], name: str) -> _Spec:
         mapping.append((param.name, field_name, param.kind is inspect.Parameter.POSITIONAL_ONLY))
 
     try:
-        model = pydantic.create_model(  # type: ignore[call-overload]
+        model = pydantic.create_model(
             f"{name}_arguments",
             __config__=ConfigDict(extra="forbid", populate_by_name=True, arbitrary_types_allowed=False),
             **fields,
@@ -348,7 +365,7 @@ def _describe(function: Callable[..., Any], name: str) -> _Spec:
         ) from None
     clean_schema(schema)
     schema.setdefault("properties", {})
-    return _Spec(doc.description, model, schema, mapping, ctx_param, method_self)
+    return _Spec(doc.description, model, schema, mapping, ctx_param, ctx_index, method_self)
 
 
 def _find_bad_parameter(fields: dict[str, Any]) -> str | None:
@@ -375,7 +392,7 @@ def _has_own_description(annotation: Any) -> bool:
 def _is_async(function: Any) -> bool:
     while isinstance(function, functools.partial):
         function = function.func
-    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(getattr(function, "__call__", None))
+    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(type(function).__call__)
 
 
 @dataclass
@@ -389,7 +406,10 @@ def _parse_docstring(text: str) -> _Doc:
         return _Doc("", {})
     import docstring_parser
 
-    parsed = docstring_parser.parse(text)
+    try:
+        parsed = docstring_parser.parse(text)
+    except Exception:  # docstring-parser can fail on malformed text (even with IndexError): keep it whole
+        return _Doc(text.strip(), {})
     parts = [p for p in (parsed.short_description, parsed.long_description) if p]
     if parsed.returns is not None and parsed.returns.description:
         parts.append(f"Returns: {parsed.returns.description}")
