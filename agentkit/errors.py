@@ -45,13 +45,26 @@ __all__ = [
     "ProviderUnavailableError",
     "APIConnectionError",
     "APITimeoutError",
+    "StreamEndedEarly",
     "ResponseParseError",
+    "AllModelsFailed",
     "error_class_for_status",
 ]
 
 
 class AgentkitError(Exception):
     """Base class of every exception agentkit raises (except :class:`ModelRetry`)."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # rebuilt without calling __init__, so errors with keyword-only arguments pickle too
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[Exception], args: tuple[Any, ...], state: dict[str, Any]) -> Exception:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 # --- user mistakes -------------------------------------------------------------------------
@@ -241,8 +254,41 @@ class APITimeoutError(APIConnectionError):
     """Connecting to the provider or reading its answer took longer than the timeout."""
 
 
+class StreamEndedEarly(APIConnectionError):
+    """A streamed response ended before it was complete (no ``[DONE]``, no finish reason).
+
+    ``partial`` is the response assembled from what did arrive (a ``ModelResponse``).
+    """
+
+    def __init__(self, message: str, *, partial: Any = None, provider: str = "") -> None:
+        super().__init__(message, provider=provider)
+        self.partial = partial
+
+
 class ResponseParseError(ProviderError):
     """The provider answered 2xx with a body that is not the JSON agentkit expects."""
+
+
+class AllModelsFailed(ProviderError):
+    """Every model of a ``FallbackModel`` failed; ``errors`` holds each one's error, in order.
+
+    ``status``, ``code``, ``type``, ``retry_after`` and ``request_id`` are the last error's.
+    """
+
+    def __init__(self, errors: Sequence[ProviderError]) -> None:
+        if not errors:
+            raise ValueError("AllModelsFailed needs at least one error")
+        self.errors = list(errors)
+        last = self.errors[-1]
+        super().__init__(
+            f"all {len(self.errors)} models failed: " + "; ".join(f"[{type(e).__name__}] {e}" for e in self.errors),
+            status=last.status,
+            provider="fallback",
+            code=last.code,
+            type=last.type,
+            retry_after=last.retry_after,
+            request_id=last.request_id,
+        )
 
 
 _BY_STATUS: dict[int, type[ProviderError]] = {

@@ -1,6 +1,6 @@
 """HTTP for model clients: one httpx client per event loop, retries, and error mapping.
 
-* Retries with exponential backoff and jitter on 408, 409, 429, 5xx, 529, connection errors
+* Retries with exponential backoff and jitter on 408, 429, 5xx (529 included), connection errors
   and timeouts, honouring ``Retry-After`` / ``retry-after-ms`` (capped). Never on other 4xx.
 * Errors become :mod:`agentkit.errors` exceptions carrying the provider's own message; an error
   object inside an HTTP 200 body is an error too.
@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import html
 import json
+import math
 import random
 import re
 import time
+import weakref
+from datetime import timezone
 from typing import Any
 
 import httpx
@@ -24,14 +28,16 @@ from ..errors import (
     APITimeoutError,
     ProviderError,
     ResponseParseError,
+    UserError,
     error_class_for_status,
 )
 
 __all__ = ["HTTPClient", "error_from_response", "parse_retry_after", "DEFAULT_TIMEOUT"]
 
 DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
-RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529})
+RETRY_STATUSES = frozenset({408, 429})  # and every status >= 500
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-kong-request-id", "openai-request-id", "cf-ray")
+_INVISIBLE = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->", re.I | re.S)
 _TAG = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
 
@@ -44,7 +50,8 @@ class HTTPClient:
         headers: headers for every request (the Authorization header among them).
         provider: the provider's name, for errors.
         secret: the API key, redacted from any error text.
-        timeout: seconds or an ``httpx.Timeout`` (connect and read timeouts apart).
+        timeout: seconds or an ``httpx.Timeout`` (connect and read timeouts apart); applied to a
+            caller's ``http_client`` too when given.
         max_retries: retries after the first attempt (0 turns retrying off).
         max_retry_wait: cap in seconds on any single wait, including ``Retry-After``.
         http_client: an ``httpx.AsyncClient`` of the caller's, used as is (not closed by us).
@@ -69,32 +76,43 @@ class HTTPClient:
         self.timeout = (
             timeout if isinstance(timeout, httpx.Timeout) else (DEFAULT_TIMEOUT if timeout is None else httpx.Timeout(timeout))
         )
+        # a caller's client keeps its own timeout unless one was given here
+        self._request_timeout: Any = self.timeout if http_client is None or timeout is not None else httpx.USE_CLIENT_DEFAULT
         if max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
+            raise UserError(f"max_retries must be >= 0 (0 turns retrying off), not {max_retries}.")
         self.max_retries = max_retries
         self.max_retry_wait = max_retry_wait
         self._user_client = http_client
-        self._client: httpx.AsyncClient | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        # httpx clients are bound to the event loop they were first used on: one per loop
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
 
     def client(self) -> httpx.AsyncClient:
         """The httpx client for the running event loop (created on first use)."""
         if self._user_client is not None:
             return self._user_client
         loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop or self._client.is_closed:
-            self._client = httpx.AsyncClient(
+        client = self._clients.get(loop)
+        if client is None or client.is_closed:
+            client = self._clients[loop] = httpx.AsyncClient(
                 timeout=self.timeout,
                 limits=httpx.Limits(max_connections=None, max_keepalive_connections=1000, keepalive_expiry=30),
             )
-            self._loop = loop
-        return self._client
+        return client
 
     async def aclose(self) -> None:
-        """Close the client we own (a caller's client is left open)."""
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
+        """Close the clients we own (a caller's client is left open).
+
+        A client made on another event loop that is still running (``run_sync``'s background
+        loop) is closed on that loop, without waiting for it; one whose loop has ended cannot be.
+        """
+        current = asyncio.get_running_loop()
+        clients = list(self._clients.items())
+        self._clients.clear()
+        for loop, client in clients:
+            if loop is current:
+                await client.aclose()
+            elif loop.is_running():
+                asyncio.run_coroutine_threadsafe(client.aclose(), loop)  # not awaited: that loop may be blocked on us
 
     async def post_json(self, path: str, body: dict[str, Any], extra_headers: dict[str, str] | None = None) -> Any:
         """POST ``body`` to ``path`` and return the decoded JSON answer, retrying as configured."""
@@ -104,17 +122,24 @@ class HTTPClient:
         attempt = 0
         while True:
             try:
-                response = await self.client().post(url, content=content, headers=headers)
+                response = await self.client().post(url, content=content, headers=headers, timeout=self._request_timeout)
             except httpx.TimeoutException as e:
                 error: ProviderError = APITimeoutError(
-                    self.redact(f"{type(e).__name__}: {e or 'timed out'}"), provider=self.provider
+                    self.redact(f"{type(e).__name__}: {str(e) or 'timed out'}"), provider=self.provider
                 )
-            except httpx.TransportError as e:
-                error = APIConnectionError(self.redact(f"{type(e).__name__}: {e or 'connection failed'}"), provider=self.provider)
+            except httpx.RequestError as e:  # connect/read errors, a connection cut mid-body, bad encodings
+                message = f"{type(e).__name__}: {str(e) or 'connection failed'}"
+                error = APIConnectionError(self.redact(message), provider=self.provider)
             else:
                 if response.status_code < 300:
-                    return self.decode(response)
-                error = error_from_response(response.status_code, response.content, response.headers, self.provider, self._secret)
+                    try:
+                        return self.decode(response)
+                    except ProviderError as e:  # an error inside a 200 body is retried like its status
+                        error = e
+                else:
+                    error = error_from_response(
+                        response.status_code, response.content, response.headers, self.provider, self._secret
+                    )
             if attempt >= self.max_retries or not _retryable(error):
                 raise error
             await asyncio.sleep(self.backoff(attempt, error.retry_after))
@@ -138,7 +163,7 @@ class HTTPClient:
         return data
 
     def backoff(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds to wait before retry ``attempt`` (0-based): Retry-After, else 0.5·2^n with jitter."""
+        """Seconds to wait before retry ``attempt`` (0-based): Retry-After, else 0.5·2^n with jitter (both capped)."""
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_retry_wait)
         delay: float = 0.5 * (2.0**attempt) * (0.5 + random.random() / 2)
@@ -152,7 +177,7 @@ class HTTPClient:
 def _retryable(error: ProviderError) -> bool:
     if isinstance(error, APIConnectionError):
         return True
-    return error.status in RETRY_STATUSES
+    return error.status is not None and (error.status in RETRY_STATUSES or error.status >= 500)
 
 
 def _redact(text: str, secret: str | None) -> str:
@@ -181,8 +206,11 @@ def error_from_response(
     except ValueError:
         data = None
     message, code, kind = _extract(data)
-    if message is None:
-        message = f"HTTP {status} with a non-JSON body: {_snippet(text)}" if text else f"HTTP {status} with an empty body"
+    if not message:
+        if not text.strip():
+            message = f"HTTP {status} with an empty body"
+        else:
+            message = f"HTTP {status} with {'a non-JSON' if data is None else 'an unrecognised'} body: {_snippet(text)}"
     cls = error_class_for_status(status)
     hdrs = httpx.Headers(headers)
     return cls(
@@ -208,7 +236,7 @@ def _extract(data: Any) -> tuple[str | None, Any, str | None]:
             raw = metadata.get("raw")
             who = metadata.get("provider_name")
             if raw:
-                message = f"{message}: {_text(raw)}"
+                message = f"{message}: {_raw_text(raw)}"
             if who:
                 message = f"{message} (upstream provider: {who})"
         kind = err.get("type")
@@ -222,6 +250,17 @@ def _extract(data: Any) -> tuple[str | None, Any, str | None]:
     if "detail" in data:
         return _text(data["detail"]), None, None
     return None, None, None
+
+
+def _raw_text(raw: Any) -> str:
+    """OpenRouter's ``metadata.raw``: the upstream's error, often its JSON body as a string."""
+    parsed = raw
+    if isinstance(raw, str):
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            return raw
+    return _extract(parsed)[0] or (raw if isinstance(raw, str) else _text(raw))
 
 
 def _text(value: Any) -> str:
@@ -245,9 +284,11 @@ def _text(value: Any) -> str:
 
 def _snippet(content: bytes | str) -> str:
     text = content if isinstance(content, str) else content.decode("utf-8", "replace")
-    if "<" in text and ">" in text:
-        text = _TAG.sub(" ", text)
+    if "<" in text and ">" in text:  # an HTML page from a proxy: its text, without tags, scripts or styles
+        text = html.unescape(_TAG.sub(" ", _INVISIBLE.sub(" ", text)))
     text = _SPACE.sub(" ", text).strip()
+    if not text:
+        return "(an empty body)"
     return text[:300] + ("..." if len(text) > 300 else "")
 
 
@@ -264,18 +305,23 @@ def parse_retry_after(headers: httpx.Headers) -> float | None:
     ms = headers.get("retry-after-ms")
     if ms:
         try:
-            return max(float(ms) / 1000.0, 0.0)
+            seconds = float(ms) / 1000.0
+            if math.isfinite(seconds):
+                return max(seconds, 0.0)
         except ValueError:
             pass
     value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
     except ValueError:
         pass
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
+    if when.tzinfo is None:  # "-0000": HTTP dates are in UTC
+        when = when.replace(tzinfo=timezone.utc)
     return max(when.timestamp() - time.time(), 0.0)

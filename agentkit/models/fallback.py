@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-from ..errors import ProviderError
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+
+from ..errors import AllModelsFailed, ProviderError, UserError
+from ..events import ModelStreamEvent, ResponseComplete
 from .base import Model, ModelRequest, ModelResponse
 from .registry import infer_model
 
 __all__ = ["FallbackModel", "AllModelsFailed"]
-
-
-class AllModelsFailed(ProviderError):
-    """Every model of a :class:`FallbackModel` failed; ``errors`` holds each one's error, in order."""
-
-    def __init__(self, errors: list[ProviderError]) -> None:
-        self.errors = errors
-        lines = "; ".join(f"{e.provider or 'model'}: {e}" for e in errors)
-        last = errors[-1]
-        super().__init__(
-            f"all {len(errors)} models failed: {lines}",
-            status=last.status,
-            provider="fallback",
-            code=last.code,
-            type=last.type,
-            retry_after=last.retry_after,
-            request_id=last.request_id,
-        )
 
 
 class FallbackModel(Model):
@@ -36,17 +22,20 @@ class FallbackModel(Model):
         primary: the model to try first (a Model or a model string).
         others: the models to try next, in order.
         fallback_on: the errors that move on to the next model (default: every provider
-            error). Anything else propagates at once.
+            error). Anything else propagates at once. When every model fails,
+            :class:`~agentkit.errors.AllModelsFailed` carries each one's error.
     """
 
     def __init__(
         self,
         primary: Model | str,
         *others: Model | str,
-        fallback_on: tuple[type[ProviderError], ...] = (ProviderError,),
+        fallback_on: type[ProviderError] | tuple[type[ProviderError], ...] = (ProviderError,),
     ) -> None:
         self.models = [infer_model(m) for m in (primary, *others)]
-        self.fallback_on = fallback_on
+        self.fallback_on = fallback_on if isinstance(fallback_on, tuple) else (fallback_on,)
+        if not all(isinstance(cls, type) and issubclass(cls, ProviderError) for cls in self.fallback_on):
+            raise UserError(f"fallback_on must be ProviderError subclasses (agentkit.errors), not {fallback_on!r}.")
         self.model_name = self.models[0].model_name
         self.provider = "fallback"
 
@@ -64,10 +53,45 @@ class FallbackModel(Model):
             return response
         raise AllModelsFailed(errors)
 
-    async def aclose(self) -> None:
-        """Close every model's connections."""
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelStreamEvent, None]:
+        """Stream from the first model that starts answering.
+
+        A model that fails before its first event is skipped like in :meth:`request`; once events
+        have been yielded, a failure propagates (what was streamed cannot be taken back).
+        """
+        errors: list[ProviderError] = []
         for model in self.models:
-            await model.aclose()
+            async with aclosing(model.stream(request)) as events:
+                try:
+                    first = await events.__anext__()
+                except self.fallback_on as e:
+                    errors.append(e)
+                    continue
+                except StopAsyncIteration:
+                    return
+                yield _named(first, model)
+                async for event in events:
+                    yield _named(event, model)
+                return
+        raise AllModelsFailed(errors)
+
+    async def aclose(self) -> None:
+        """Close every model's connections (all of them, even when one fails to close)."""
+        first: BaseException | None = None
+        for model in self.models:
+            try:
+                await model.aclose()
+            except Exception as e:
+                first = first or e
+        if first is not None:
+            raise first
 
     def __repr__(self) -> str:
         return f"FallbackModel({', '.join(repr(m) for m in self.models)})"
+
+
+def _named(event: ModelStreamEvent, model: Model) -> ModelStreamEvent:
+    """``event``, with the answering model's name on a complete response that has none."""
+    if isinstance(event, ResponseComplete) and event.response.model_name is None:
+        event.response.model_name = model.model_name
+    return event
