@@ -209,7 +209,7 @@ def strip_strict_nulls(data: Any, schema: JsonSchema, defs: dict[str, Any] | Non
     if isinstance(data, dict):
         props = schema.get("properties")
         if props is None:
-            for branch in (schema.get("anyOf") or schema.get("oneOf") or ()):
+            for branch in schema.get("anyOf") or schema.get("oneOf") or ():
                 branch = _resolve(branch["$ref"], defs) if "$ref" in branch else branch
                 branch_props = branch.get("properties")
                 if branch_props is not None and set(data) <= set(branch_props):

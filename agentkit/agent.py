@@ -8,7 +8,8 @@ final answer. Nothing here knows which provider it talks to.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, overload
 
@@ -19,9 +20,20 @@ from .errors import (
     ModelRetry,
     OutputValidationError,
     ToolRetriesExceeded,
+    UnexpectedModelBehavior,
     UserError,
 )
-from .messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage, dump_messages
+from .events import (
+    AgentEvent,
+    FinalOutput,
+    PartialOutput,
+    ResponseComplete,
+    TextDelta,
+    ToolCallArgsDelta,
+    ToolCallStarted,
+    ToolResult,
+)
+from .messages import Message, SystemMessage, ToolCall, ToolMessage, UserMessage, dump_messages
 from .models.base import Model, ModelRequest
 from .models.registry import infer_model
 from .output import OutputInvalid, OutputMode, OutputSchema
@@ -29,7 +41,7 @@ from .settings import ModelSettings
 from .tools import Tool, ToolArgumentsError, ToolDefinition, ToolLike, serialize_result
 from .usage import Usage
 
-__all__ = ["Agent", "RunResult"]
+__all__ = ["Agent", "RunResult", "AgentStream", "SyncAgentStream"]
 
 DepsT = TypeVar("DepsT")
 OutputT = TypeVar("OutputT")
@@ -78,6 +90,8 @@ class _Run(Generic[DepsT]):
     turn: int = 0
     tool_failures: dict[str, int] = field(default_factory=dict)
     output_failures: int = 0
+    start: int = 0
+    result: RunResult[Any] | None = None
 
 
 class Agent(Generic[DepsT, OutputT]):
@@ -236,12 +250,58 @@ class Agent(Generic[DepsT, OutputT]):
                 finish; each carries the messages so far.
             ProviderError: the provider failed (after retries).
         """
+        state = self._start(prompt, messages, deps, settings)
+        async for _ in self._loop(state, stream=False):
+            pass  # pragma: no cover - the non-streaming loop yields nothing
+        assert state.result is not None
+        return state.result
+
+    def run_stream(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Sequence[Message] | None = None,
+        deps: DepsT = None,  # type: ignore[assignment]
+        settings: ModelSettings | None = None,
+    ) -> AgentStream[OutputT]:
+        """Run the loop, streaming every turn; tools run between turns.
+
+        >>> async with agent.run_stream("Weather in Paris?") as stream:
+        ...     async for event in stream:      # TextDelta, ToolCallStarted, ToolResult, ...
+        ...         ...
+        ...     result = stream.result           # the same RunResult that run() returns
+
+        Leaving the ``async with`` (or breaking out of the loop) closes the HTTP response and
+        cancels running tools.
+        """
+        state = self._start(prompt, messages, deps, settings)
+        return AgentStream(self._loop(state, stream=True), state)
+
+    def run_stream_sync(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Sequence[Message] | None = None,
+        deps: DepsT = None,  # type: ignore[assignment]
+        settings: ModelSettings | None = None,
+    ) -> SyncAgentStream[OutputT]:
+        """:meth:`run_stream` for synchronous code: ``for event in agent.run_stream_sync(...)``."""
+        return SyncAgentStream(self.run_stream(prompt, messages=messages, deps=deps, settings=settings))
+
+    # -- the loop -----------------------------------------------------------------------------
+    def _start(
+        self,
+        prompt: str | None,
+        messages: Sequence[Message] | None,
+        deps: Any,
+        settings: ModelSettings | None,
+    ) -> _Run[Any]:
         if prompt is not None and not isinstance(prompt, str):
             raise UserError(f"prompt must be a string, not {type(prompt).__name__}.")
+        if settings is not None and not isinstance(settings, ModelSettings):
+            raise UserError(f"settings must be a ModelSettings, not {type(settings).__name__}.")
         run_settings = self.settings.merge(settings)
         if settings is not None:
-            if not isinstance(settings, ModelSettings):
-                raise UserError(f"settings must be a ModelSettings, not {type(settings).__name__}.")
             self._check_tool_choice(run_settings)
         history: list[Message] = list(messages) if messages else []
         if self.instructions and not (history and isinstance(history[0], SystemMessage)):
@@ -251,20 +311,38 @@ class Agent(Generic[DepsT, OutputT]):
             history.append(UserMessage(content=prompt))
         if not history:
             raise UserError("Nothing to send: give a prompt or messages.")
-        state = _Run(messages=history, deps=deps, settings=run_settings)
-        forced = run_settings.tool_choice not in (None, "auto", "none")
+        return _Run(messages=history, deps=deps, settings=run_settings, start=start)
+
+    async def _loop(self, state: _Run[Any], *, stream: bool) -> AsyncGenerator[AgentEvent, None]:
+        """The run itself. With ``stream=False`` it yields nothing and only sets ``state.result``."""
+        history = state.messages
         output = self._output
+        native = output.format if output is not None and output.mode == "native" else None
+        forced = state.settings.tool_choice not in (None, "auto", "none")
 
         while state.turn < self.max_turns:
             state.turn += 1
-            request = ModelRequest(
-                history,
-                self._tool_defs,
-                state.settings,
-                output.format if output and output.mode == "native" else None,
-                self._output_tool,
-            )
-            response = await self.model.request(request)
+            request = ModelRequest(history, self._tool_defs, state.settings, native, self._output_tool)
+            if stream:
+                response = None
+                partial = _PartialParser(output, self._output_tool) if output is not None else None
+                async with aclosing(self.model.stream(request)) as events:
+                    async for event in events:
+                        event.turn = state.turn
+                        if isinstance(event, ResponseComplete):
+                            response = event.response
+                        yield event
+                        if partial is not None:
+                            update = partial.feed(event)
+                            if update is not None:
+                                update.turn = state.turn
+                                yield update
+                if response is None:
+                    raise UnexpectedModelBehavior(
+                        "the model's stream ended without a response", messages=history, usage=state.usage
+                    )
+            else:
+                response = await self.model.request(request)
             state.usage.add(response.usage)
             if response.usage.requests == 0:
                 state.usage.requests += 1
@@ -275,24 +353,38 @@ class Agent(Generic[DepsT, OutputT]):
                 if forced and self.reset_tool_choice:
                     state.settings = state.settings.merge(_AUTO)
                     forced = False
+                before = len(history)
                 done, value = await self._handle_calls(message.tool_calls, state)
+                if stream:
+                    for m in history[before:]:
+                        if isinstance(m, ToolMessage):
+                            yield ToolResult(m.tool_call_id, m.name or "", m.content, m.is_error, state.turn)
                 if done:
-                    return self._result(value, state, start, response.model_name)
+                    state.result = self._result(value, state, response.model_name)
+                    if stream:
+                        yield FinalOutput(value, state.turn, state.usage)
+                    return
                 continue
 
             if output is None:
-                return self._result(message.content or "", state, start, response.model_name)
-            try:
-                if output.mode == "tool":
-                    raise OutputInvalid([f"Call the {output.name!r} tool to give your final answer."])
-                if message.refusal and not message.content:
-                    raise OutputInvalid([f"The model refused: {message.refusal}"])
-                value = output.parse(message.content)
-            except OutputInvalid as e:
-                self._count_output_failure(state, e, message.content)
-                history.append(UserMessage(content=output.retry_prompt(e.errors)))
-                continue
-            return self._result(value, state, start, response.model_name)
+                value = message.content or ""
+            else:
+                try:
+                    if output.mode == "tool":
+                        self._count_output_failure(state, OutputInvalid(["no final_result call"]), message.content)
+                        history.append(UserMessage(content=f"Call the {output.name!r} tool to give your final answer."))
+                        continue
+                    if message.refusal and not message.content:
+                        raise OutputInvalid([f"The model refused: {message.refusal}"])
+                    value = output.parse(message.content)
+                except OutputInvalid as e:
+                    self._count_output_failure(state, e, message.content)
+                    history.append(UserMessage(content=output.retry_prompt(e.errors)))
+                    continue
+            state.result = self._result(value, state, response.model_name)
+            if stream:
+                yield FinalOutput(value, state.turn, state.usage)
+            return
 
         raise MaxTurnsExceeded(
             f"The run reached max_turns={self.max_turns} without a final answer.",
@@ -417,12 +509,12 @@ class Agent(Generic[DepsT, OutputT]):
             known = ", ".join(self._tools) or "(the agent has no tools)"
             raise UserError(f"tool_choice={choice!r} names no tool of this agent; tools: {known}.")
 
-    def _result(self, value: Any, state: _Run[Any], start: int, model_name: str | None) -> RunResult[OutputT]:
+    def _result(self, value: Any, state: _Run[Any], model_name: str | None) -> RunResult[OutputT]:
         return RunResult(
             output=value,
             messages=state.messages,
             usage=state.usage,
-            new_message_index=start,
+            new_message_index=state.start,
             model_name=model_name or self.model.model_name,
             turns=state.turn,
         )
@@ -442,4 +534,108 @@ def _tool_message(call: ToolCall, content: str, *, error: bool = False) -> ToolM
     return ToolMessage(tool_call_id=call.id, content=content, name=call.name, is_error=error)
 
 
-_ = AssistantMessage  # re-exported type used in annotations of subclasses
+class _PartialParser:
+    """Best-so-far structured output while the answer streams in (text, or the output tool's arguments)."""
+
+    def __init__(self, output: OutputSchema[Any], output_tool: str | None) -> None:
+        self._output = output
+        self._tool = output_tool
+        self._tool_call_id: str | None = None
+        self._buffer: list[str] = []
+        self._last: Any = None
+
+    def feed(self, event: AgentEvent) -> PartialOutput[Any] | None:
+        if self._tool is None:
+            if not isinstance(event, TextDelta):
+                return None
+            self._buffer.append(event.text)
+        elif isinstance(event, ToolCallStarted):
+            if event.name == self._tool and self._tool_call_id is None:
+                self._tool_call_id = event.tool_call_id
+            return None
+        elif isinstance(event, ToolCallArgsDelta) and event.tool_call_id == self._tool_call_id:
+            self._buffer.append(event.delta)
+        else:
+            return None
+        data, value = self._output.parse_partial("".join(self._buffer))
+        if data is None or data == self._last:
+            return None
+        self._last = data
+        return PartialOutput(data, value)
+
+
+class AgentStream(Generic[OutputT]):
+    """A streaming run: an async iterator of :data:`~agentkit.events.AgentEvent` and an async
+    context manager that cleans up (closes the HTTP response, cancels tools) on exit."""
+
+    def __init__(self, events: AsyncGenerator[AgentEvent, None], state: _Run[Any]) -> None:
+        self._events = events
+        self._state = state
+
+    async def __aenter__(self) -> AgentStream[OutputT]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> AgentStream[OutputT]:
+        return self
+
+    async def __anext__(self) -> AgentEvent:
+        return await self._events.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop the run: close the response being read and cancel what is running."""
+        await self._events.aclose()
+
+    async def text(self) -> AsyncIterator[str]:
+        """Only the answer's text, as it arrives (the run still completes; see :attr:`result`)."""
+        async for event in self:
+            if isinstance(event, TextDelta):
+                yield event.text
+
+    @property
+    def done(self) -> bool:
+        """Whether the run has finished with a result."""
+        return self._state.result is not None
+
+    @property
+    def result(self) -> RunResult[OutputT]:
+        """The run's :class:`RunResult`, once the stream has been consumed to the end."""
+        if self._state.result is None:
+            raise UserError("The run has not finished: iterate the stream to its end before reading .result.")
+        return self._state.result
+
+
+class SyncAgentStream(Generic[OutputT]):
+    """:class:`AgentStream` for synchronous code: iterate it; then read :attr:`result`."""
+
+    def __init__(self, stream: AgentStream[OutputT]) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[AgentEvent]:
+        stream = self._stream
+
+        async def next_event() -> AgentEvent:
+            return await stream.__anext__()
+
+        try:
+            while True:
+                try:
+                    event = run_sync(next_event())
+                except StopAsyncIteration:
+                    return
+                yield event
+        finally:
+            run_sync(stream.aclose())
+
+    def __enter__(self) -> SyncAgentStream[OutputT]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        run_sync(self._stream.aclose())
+
+    @property
+    def result(self) -> RunResult[OutputT]:
+        """The run's :class:`RunResult`, once iterated to the end."""
+        return self._stream.result

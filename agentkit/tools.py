@@ -97,8 +97,7 @@ class Tool(Generic[P, R]):
         self.name = name if name is not None else getattr(function, "__name__", "")
         if not _NAME_RE.fullmatch(self.name):  # fullmatch: "$" alone lets a trailing "\n" through
             raise ToolDefinitionError(
-                f"Tool name {self.name!r} is not allowed: use 1-64 letters, digits, '_' or '-' "
-                f"(pass name=... to @tool)."
+                f"Tool name {self.name!r} is not allowed: use 1-64 letters, digits, '_' or '-' (pass name=... to @tool)."
             )
         self.retries = retries
         self.strict = strict
@@ -301,8 +300,7 @@ def _describe(function: Callable[..., Any], name: str) -> _Spec:
         hints = get_type_hints(target, include_extras=True) if inspect.isfunction(target) else {}
     except Exception as e:
         raise ToolDefinitionError(
-            f"Tool {name!r}: cannot resolve its type hints ({e}). Import the types the annotations name "
-            f"at module level."
+            f"Tool {name!r}: cannot resolve its type hints ({e}). Import the types the annotations name at module level."
         ) from None
     doc = _parse_docstring(inspect.getdoc(function) or "")
     params = list(signature.parameters.values())

@@ -18,8 +18,10 @@ import random
 import re
 import time
 import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import timezone
-from typing import Any
+from typing import Any, TypedDict, TypeVar
 
 import httpx
 
@@ -32,14 +34,60 @@ from ..errors import (
     error_class_for_status,
 )
 
-__all__ = ["HTTPClient", "error_from_response", "parse_retry_after", "DEFAULT_TIMEOUT"]
+__all__ = ["HTTPClient", "ClientOptions", "connect", "error_from_response", "parse_retry_after", "DEFAULT_TIMEOUT"]
 
+T = TypeVar("T")
 DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
 RETRY_STATUSES = frozenset({408, 429})  # and every status >= 500
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-kong-request-id", "openai-request-id", "cf-ray")
 _INVISIBLE = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->", re.I | re.S)
 _TAG = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
+
+
+class ClientOptions(TypedDict, total=False):
+    """Options every HTTP model accepts as keyword arguments.
+
+    Attributes:
+        headers: extra headers for every request.
+        http_client: an ``httpx.AsyncClient`` of yours to send requests with (not closed by agentkit).
+        max_retries: retries on 408/429/5xx/connection errors (default 2; 0 turns them off).
+        max_retry_wait: cap in seconds on any single wait between retries (default 60).
+        timeout: seconds, or an ``httpx.Timeout`` to set connect and read timeouts apart.
+        idle_timeout: for streams, the longest wait between two chunks (default: the read timeout).
+        strict_settings: raise instead of warning when a setting is not accepted by the provider.
+    """
+
+    headers: dict[str, str]
+    http_client: httpx.AsyncClient
+    max_retries: int
+    max_retry_wait: float
+    timeout: float | httpx.Timeout
+    idle_timeout: float
+    strict_settings: bool
+
+
+def connect(model_name: str, base_url: str, api_key: str | None, provider: str, options: ClientOptions) -> HTTPClient:
+    """Check a model's name and endpoint and build its :class:`HTTPClient` (raises ``UserError``)."""
+    if not isinstance(model_name, str) or not model_name:
+        raise UserError(f"model_name must be a non-empty string, not {model_name!r}.")
+    if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+        raise UserError(f"base_url must be an http(s) URL such as 'http://127.0.0.1:8000/v1', not {base_url!r}.")
+    headers = {"content-type": "application/json", "accept": "application/json"}
+    if api_key:
+        headers["authorization"] = f"Bearer {api_key}"
+    headers.update(options.get("headers") or {})
+    return HTTPClient(
+        base_url=base_url,
+        headers=headers,
+        provider=provider,
+        secret=api_key,
+        timeout=options.get("timeout"),
+        max_retries=options.get("max_retries", 2),
+        max_retry_wait=options.get("max_retry_wait", 60.0),
+        http_client=options.get("http_client"),
+        idle_timeout=options.get("idle_timeout"),
+    )
 
 
 class HTTPClient:
@@ -55,6 +103,7 @@ class HTTPClient:
         max_retries: retries after the first attempt (0 turns retrying off).
         max_retry_wait: cap in seconds on any single wait, including ``Retry-After``.
         http_client: an ``httpx.AsyncClient`` of the caller's, used as is (not closed by us).
+        idle_timeout: for streams, the longest wait between two chunks (default: the read timeout).
     """
 
     def __init__(
@@ -68,7 +117,9 @@ class HTTPClient:
         max_retries: int = 2,
         max_retry_wait: float = 60.0,
         http_client: httpx.AsyncClient | None = None,
+        idle_timeout: float | None = None,
     ) -> None:
+        self.idle_timeout = idle_timeout
         self.base_url = base_url.rstrip("/")
         self.headers = headers
         self.provider = provider
@@ -116,34 +167,82 @@ class HTTPClient:
 
     async def post_json(self, path: str, body: dict[str, Any], extra_headers: dict[str, str] | None = None) -> Any:
         """POST ``body`` to ``path`` and return the decoded JSON answer, retrying as configured."""
-        url = self.base_url + path
+        request = self._request(path, body, extra_headers, self._request_timeout)
+        return await self._with_retries(lambda: self._post_once(request))
+
+    @asynccontextmanager
+    async def stream(
+        self, path: str, body: dict[str, Any], extra_headers: dict[str, str] | None = None
+    ) -> AsyncIterator[httpx.Response]:
+        """POST ``body`` and yield the open streaming response; it is closed when the block exits.
+
+        Failures before the first byte of a 2xx answer are retried like :meth:`post_json`; the
+        read timeout of a stream is ``idle_timeout`` (the longest silence between chunks).
+        """
+        timeout = self._request_timeout
+        if self.idle_timeout is not None:
+            timeout = httpx.Timeout(
+                self.timeout.connect, read=self.idle_timeout, write=self.timeout.write, pool=self.timeout.pool
+            )
+        request = self._request(path, body, extra_headers, timeout)
+        response = await self._with_retries(lambda: self._open_once(request))
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    def chunk_error(self, data: dict[str, Any]) -> ProviderError:
+        """The exception for an ``error`` object inside a 200 answer or stream chunk."""
+        error = data.get("error")
+        code = error.get("code") if isinstance(error, dict) else None
+        status = code if isinstance(code, int) and 400 <= code < 600 else 200
+        return error_from_response(status, json.dumps(data).encode(), {}, self.provider, self._secret)
+
+    def _request(self, path: str, body: dict[str, Any], extra_headers: dict[str, str] | None, timeout: Any) -> httpx.Request:
         headers = {**self.headers, **extra_headers} if extra_headers else self.headers
         content = json.dumps(body, ensure_ascii=False).encode()
+        return self.client().build_request("POST", self.base_url + path, content=content, headers=headers, timeout=timeout)
+
+    async def _with_retries(self, once: Callable[[], Awaitable[T]]) -> T:
         attempt = 0
         while True:
             try:
-                response = await self.client().post(url, content=content, headers=headers, timeout=self._request_timeout)
-            except httpx.TimeoutException as e:
-                error: ProviderError = APITimeoutError(
-                    self.redact(f"{type(e).__name__}: {str(e) or 'timed out'}"), provider=self.provider
-                )
-            except httpx.RequestError as e:  # connect/read errors, a connection cut mid-body, bad encodings
-                message = f"{type(e).__name__}: {str(e) or 'connection failed'}"
-                error = APIConnectionError(self.redact(message), provider=self.provider)
-            else:
-                if response.status_code < 300:
-                    try:
-                        return self.decode(response)
-                    except ProviderError as e:  # an error inside a 200 body is retried like its status
-                        error = e
-                else:
-                    error = error_from_response(
-                        response.status_code, response.content, response.headers, self.provider, self._secret
-                    )
-            if attempt >= self.max_retries or not _retryable(error):
-                raise error
-            await asyncio.sleep(self.backoff(attempt, error.retry_after))
-            attempt += 1
+                return await once()
+            except ProviderError as error:
+                if attempt >= self.max_retries or not _retryable(error):
+                    raise
+                await asyncio.sleep(self.backoff(attempt, error.retry_after))
+                attempt += 1
+
+    async def _post_once(self, request: httpx.Request) -> Any:
+        try:
+            response = await self.client().send(request)
+        except httpx.RequestError as e:
+            raise self._transport_error(e) from None
+        if response.status_code < 300:
+            return self.decode(response)  # an error inside a 200 body raises, and is retried like its status
+        raise error_from_response(response.status_code, response.content, response.headers, self.provider, self._secret)
+
+    async def _open_once(self, request: httpx.Request) -> httpx.Response:
+        try:
+            response = await self.client().send(request, stream=True)
+        except httpx.RequestError as e:
+            raise self._transport_error(e) from None
+        if response.status_code < 300:
+            return response
+        try:
+            content = await response.aread()
+        except httpx.RequestError:
+            content = b""
+        finally:
+            await response.aclose()
+        raise error_from_response(response.status_code, content, response.headers, self.provider, self._secret)
+
+    def _transport_error(self, e: httpx.RequestError) -> ProviderError:
+        if isinstance(e, httpx.TimeoutException):
+            return APITimeoutError(self.redact(f"{type(e).__name__}: {str(e) or 'timed out'}"), provider=self.provider)
+        # connect/read errors, a connection cut mid-body, bad encodings
+        return APIConnectionError(self.redact(f"{type(e).__name__}: {str(e) or 'connection failed'}"), provider=self.provider)
 
     def decode(self, response: httpx.Response) -> Any:
         """Decode a 2xx body; an ``error`` object inside it becomes the matching exception."""

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import httpx
+from httpx_sse import EventSource
+from typing_extensions import Unpack
 
-from ..errors import ResponseParseError, UserError
+from ..errors import APITimeoutError, ResponseParseError, StreamEndedEarly, UserError
+from ..events import ModelStreamEvent, ResponseComplete
 from ..messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
 from ..tools import ToolDefinition
 from ..usage import Usage
-from ._http import HTTPClient
-from .base import Model, ModelRequest, ModelResponse
+from ._http import ClientOptions, connect
+from ._stream import ChatStreamAssembler
+from .base import Model, ModelRequest, ModelResponse, events_from_response
 from .profiles import OPENAI_COMPATIBLE, Profile, warn_dropped
 
 __all__ = ["OpenAIChatModel", "parse_usage"]
@@ -31,13 +35,10 @@ class OpenAIChatModel(Model):
         model_name: the provider's model id.
         base_url: the API root (``.../v1``); ``/chat/completions`` is appended.
         api_key: sent as ``Authorization: Bearer ...``; never shown in reprs or errors.
-        headers: extra headers for every request.
-        http_client: an ``httpx.AsyncClient`` of yours to send requests with.
         profile: the provider dialect (see :mod:`agentkit.models.profiles`).
-        provider: the provider's name, for errors.
-        max_retries: retries on 408/429/5xx/connection errors (0 turns them off).
-        timeout: seconds, or an ``httpx.Timeout`` to set connect/read timeouts apart.
-        strict_settings: raise instead of warning when a setting is not accepted by the provider.
+        provider: the provider's name, for errors (default: the profile's).
+        **options: :class:`~agentkit.models._http.ClientOptions` — headers, http_client,
+            max_retries, max_retry_wait, timeout, idle_timeout, strict_settings.
     """
 
     def __init__(
@@ -46,35 +47,15 @@ class OpenAIChatModel(Model):
         *,
         base_url: str,
         api_key: str | None = None,
-        headers: dict[str, str] | None = None,
-        http_client: httpx.AsyncClient | None = None,
         profile: Profile = OPENAI_COMPATIBLE,
         provider: str | None = None,
-        max_retries: int = 2,
-        timeout: float | httpx.Timeout | None = None,
-        strict_settings: bool = False,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        if not isinstance(model_name, str) or not model_name:
-            raise UserError(f"model_name must be a non-empty string, not {model_name!r}.")
-        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-            raise UserError(f"base_url must be an http(s) URL such as 'http://127.0.0.1:8000/v1', not {base_url!r}.")
         self.model_name = model_name
         self.profile = profile
         self.provider = provider or profile.name
-        self.strict_settings = strict_settings
-        all_headers = {"content-type": "application/json", "accept": "application/json"}
-        if api_key:
-            all_headers["authorization"] = f"Bearer {api_key}"
-        all_headers.update(headers or {})
-        self._http = HTTPClient(
-            base_url=base_url,
-            headers=all_headers,
-            provider=self.provider,
-            secret=api_key,
-            timeout=timeout,
-            max_retries=max_retries,
-            http_client=http_client,
-        )
+        self.strict_settings = options.get("strict_settings", False)
+        self._http = connect(model_name, base_url, api_key, self.provider, options)
         self._tools_cache: tuple[tuple[ToolDefinition, ...], list[dict[str, Any]]] | None = None
 
     @property
@@ -87,6 +68,48 @@ class OpenAIChatModel(Model):
         body = self.build_body(request)
         data = await self._http.post_json("/chat/completions", body, request.settings.extra_headers)
         return self.parse_response(data)
+
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelStreamEvent, None]:
+        """Stream one chat-completions request (SSE), yielding events as chunks arrive."""
+        body = self.build_body(request, stream=True)
+        async with self._http.stream("/chat/completions", body, request.settings.extra_headers) as response:
+            if "text/event-stream" not in response.headers.get("content-type", ""):
+                # A server that ignored stream=true and answered with one JSON body.
+                await response.aread()
+                for event in events_from_response(self.parse_response(self._http.decode(response))):
+                    yield event
+                return
+            assembler = ChatStreamAssembler(self._http.chunk_error, parse_usage)
+            saw_done = False
+            try:
+                async for sse in EventSource(response).aiter_sse():
+                    data = sse.data
+                    if not data:
+                        continue
+                    if data == "[DONE]":
+                        saw_done = True
+                        break
+                    try:
+                        chunk = json.loads(data)
+                    except ValueError:
+                        raise ResponseParseError(
+                            self._http.redact(f"a stream chunk is not JSON: {data[:300]}"), provider=self.provider
+                        ) from None
+                    for event in assembler.feed(chunk):
+                        yield event
+            except httpx.TimeoutException as e:
+                raise APITimeoutError(f"the stream went idle ({type(e).__name__})", provider=self.provider) from None
+            except httpx.TransportError as e:
+                if not assembler.complete:
+                    raise StreamEndedEarly(
+                        f"the connection broke mid-stream ({type(e).__name__}: {e}), after {assembler.chunks} chunks",
+                        partial=assembler.finish(saw_done=True)[1],
+                        provider=self.provider,
+                    ) from None
+            events, final = assembler.finish(saw_done=saw_done)
+        for event in events:
+            yield event
+        yield ResponseComplete(final)
 
     async def aclose(self) -> None:
         """Close the HTTP connections this model opened."""

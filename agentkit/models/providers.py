@@ -2,20 +2,23 @@
 
 Each class is :class:`~.openai_chat.OpenAIChatModel` with the provider's profile, base URL and
 environment variables. A missing key raises :class:`~agentkit.errors.MissingAPIKeyError` naming
-the variable, before any request.
+the variable, before any request. Every class also takes the keyword options of
+:class:`~agentkit.models._http.ClientOptions` (headers, http_client, max_retries,
+max_retry_wait, timeout, idle_timeout, strict_settings).
 """
 
 from __future__ import annotations
 
 import os
 
-import httpx
+from typing_extensions import Unpack
 
 from ..errors import MissingAPIKeyError
+from ._http import ClientOptions
 from .openai_chat import OpenAIChatModel
 from .profiles import MISTRAL, OPENAI, OPENAI_COMPATIBLE, Profile, openrouter_profile
 
-__all__ = ["OpenAICompatible", "OpenAI", "OpenRouter", "Mistral", "resolve_key"]
+__all__ = ["OpenAICompatible", "OpenAI", "OpenRouter", "Mistral", "resolve_key", "openrouter_options"]
 
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
 MISTRAL_BASE_URL = "https://api.mistral.ai/v1"
@@ -30,6 +33,20 @@ def resolve_key(api_key: str | None, env_var: str, provider: str) -> str:
     return key
 
 
+def openrouter_options(app_url: str | None, app_name: str | None, options: ClientOptions) -> ClientOptions:
+    """``options`` with OpenRouter's app attribution headers (``HTTP-Referer``, ``X-Title``) added,
+    from the arguments or ``OPENROUTER_APP_URL`` / ``OPENROUTER_APP_NAME``."""
+    headers: dict[str, str] = {}
+    url = app_url or os.environ.get("OPENROUTER_APP_URL")
+    name = app_name or os.environ.get("OPENROUTER_APP_NAME")
+    if url:
+        headers["HTTP-Referer"] = url
+    if name:
+        headers["X-Title"] = name
+    headers.update(options.get("headers") or {})
+    return {**options, "headers": headers}
+
+
 class OpenAICompatible(OpenAIChatModel):
     """Any OpenAI-compatible chat-completions server (vLLM, llama.cpp, Ollama, LM Studio, ...).
 
@@ -41,25 +58,11 @@ class OpenAICompatible(OpenAIChatModel):
         model_name: str,
         base_url: str,
         api_key: str | None = None,
-        headers: dict[str, str] | None = None,
         *,
-        http_client: httpx.AsyncClient | None = None,
-        max_retries: int = 2,
-        timeout: float | httpx.Timeout | None = None,
         profile: Profile = OPENAI_COMPATIBLE,
-        strict_settings: bool = False,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        super().__init__(
-            model_name,
-            base_url=base_url,
-            api_key=api_key,
-            headers=headers,
-            http_client=http_client,
-            profile=profile,
-            max_retries=max_retries,
-            timeout=timeout,
-            strict_settings=strict_settings,
-        )
+        super().__init__(model_name, base_url=base_url, api_key=api_key, profile=profile, **options)
 
 
 class OpenAI(OpenAIChatModel):
@@ -67,28 +70,15 @@ class OpenAI(OpenAIChatModel):
     ``base_url``, ``OPENAI_BASE_URL`` or the public endpoint."""
 
     def __init__(
-        self,
-        model_name: str,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        *,
-        headers: dict[str, str] | None = None,
-        http_client: httpx.AsyncClient | None = None,
-        max_retries: int = 2,
-        timeout: float | httpx.Timeout | None = None,
-        strict_settings: bool = False,
+        self, model_name: str, api_key: str | None = None, base_url: str | None = None, **options: Unpack[ClientOptions]
     ) -> None:
         super().__init__(
             model_name,
             base_url=base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL,
             api_key=resolve_key(api_key, "OPENAI_API_KEY", "OpenAI"),
-            headers=headers,
-            http_client=http_client,
             profile=OPENAI,
             provider="openai",
-            max_retries=max_retries,
-            timeout=timeout,
-            strict_settings=strict_settings,
+            **options,
         )
 
 
@@ -109,32 +99,15 @@ class OpenRouter(OpenAIChatModel):
         base_url: str | None = None,
         app_url: str | None = None,
         app_name: str | None = None,
-        *,
-        headers: dict[str, str] | None = None,
-        http_client: httpx.AsyncClient | None = None,
-        max_retries: int = 2,
-        timeout: float | httpx.Timeout | None = None,
-        strict_settings: bool = False,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        extra: dict[str, str] = {}
-        url = app_url or os.environ.get("OPENROUTER_APP_URL")
-        name = app_name or os.environ.get("OPENROUTER_APP_NAME")
-        if url:
-            extra["HTTP-Referer"] = url
-        if name:
-            extra["X-Title"] = name
-        extra.update(headers or {})
         super().__init__(
             model_name,
             base_url=base_url or os.environ.get("OPENROUTER_BASE_URL") or OPENROUTER_BASE_URL,
             api_key=resolve_key(api_key, "OPENROUTER_API_KEY", "OpenRouter"),
-            headers=extra,
-            http_client=http_client,
             profile=openrouter_profile(model_name),
             provider="openrouter",
-            max_retries=max_retries,
-            timeout=timeout,
-            strict_settings=strict_settings,
+            **openrouter_options(app_url, app_name, options),
         )
 
 
@@ -145,26 +118,13 @@ class Mistral(OpenAIChatModel):
     does not accept are dropped with a warning (an error with ``strict_settings=True``)."""
 
     def __init__(
-        self,
-        model_name: str,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        *,
-        headers: dict[str, str] | None = None,
-        http_client: httpx.AsyncClient | None = None,
-        max_retries: int = 2,
-        timeout: float | httpx.Timeout | None = None,
-        strict_settings: bool = False,
+        self, model_name: str, api_key: str | None = None, base_url: str | None = None, **options: Unpack[ClientOptions]
     ) -> None:
         super().__init__(
             model_name,
             base_url=base_url or os.environ.get("MISTRAL_BASE_URL") or MISTRAL_BASE_URL,
             api_key=resolve_key(api_key, "MISTRAL_API_KEY", "Mistral"),
-            headers=headers,
-            http_client=http_client,
             profile=MISTRAL,
             provider="mistral",
-            max_retries=max_retries,
-            timeout=timeout,
-            strict_settings=strict_settings,
+            **options,
         )

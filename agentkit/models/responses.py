@@ -42,16 +42,16 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
+from typing_extensions import Unpack
 
 from ..errors import ResponseParseError, UserError
 from ..messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
 from ..tools import ToolDefinition
 from ..usage import Usage
-from ._http import HTTPClient
+from ._http import ClientOptions, connect
 from .base import Model, ModelRequest, ModelResponse
 from .profiles import warn_dropped
-from .providers import OPENAI_BASE_URL, OPENROUTER_BASE_URL, resolve_key
+from .providers import OPENAI_BASE_URL, OPENROUTER_BASE_URL, openrouter_options, resolve_key
 
 __all__ = ["ResponsesModel", "OpenAIResponses", "OpenRouterResponses", "parse_responses_usage"]
 
@@ -99,37 +99,17 @@ class ResponsesModel(Model):
         *,
         base_url: str,
         api_key: str | None = None,
-        headers: dict[str, str] | None = None,
-        http_client: httpx.AsyncClient | None = None,
         provider: str = "openai-compatible",
         unsupported: frozenset[str] = frozenset(),
         store: bool | None = None,
-        max_retries: int = 2,
-        timeout: float | httpx.Timeout | None = None,
-        strict_settings: bool = False,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        if not isinstance(model_name, str) or not model_name:
-            raise UserError(f"model_name must be a non-empty string, not {model_name!r}.")
-        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-            raise UserError(f"base_url must be an http(s) URL such as 'http://127.0.0.1:8000/v1', not {base_url!r}.")
         self.model_name = model_name
         self.provider = provider
         self.unsupported = unsupported
         self.store = store
-        self.strict_settings = strict_settings
-        all_headers = {"content-type": "application/json", "accept": "application/json"}
-        if api_key:
-            all_headers["authorization"] = f"Bearer {api_key}"
-        all_headers.update(headers or {})
-        self._http = HTTPClient(
-            base_url=base_url,
-            headers=all_headers,
-            provider=provider,
-            secret=api_key,
-            timeout=timeout,
-            max_retries=max_retries,
-            http_client=http_client,
-        )
+        self.strict_settings = options.get("strict_settings", False)
+        self._http = connect(model_name, base_url, api_key, provider, options)
         self._tools_cache: tuple[tuple[ToolDefinition, ...], list[dict[str, Any]]] | None = None
 
     @property
@@ -296,29 +276,16 @@ class OpenAIResponses(ResponsesModel):
     ``strict_settings=True``)."""
 
     def __init__(
-        self,
-        model_name: str,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        *,
-        headers: dict[str, str] | None = None,
-        http_client: httpx.AsyncClient | None = None,
-        max_retries: int = 2,
-        timeout: float | httpx.Timeout | None = None,
-        strict_settings: bool = False,
+        self, model_name: str, api_key: str | None = None, base_url: str | None = None, **options: Unpack[ClientOptions]
     ) -> None:
         super().__init__(
             model_name,
             base_url=base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL,
             api_key=resolve_key(api_key, "OPENAI_API_KEY", "OpenAI"),
-            headers=headers,
-            http_client=http_client,
             provider="openai",
             unsupported=OPENAI_RESPONSES_UNSUPPORTED,
             store=False,
-            max_retries=max_retries,
-            timeout=timeout,
-            strict_settings=strict_settings,
+            **options,
         )
 
 
@@ -339,32 +306,15 @@ class OpenRouterResponses(ResponsesModel):
         base_url: str | None = None,
         app_url: str | None = None,
         app_name: str | None = None,
-        *,
-        headers: dict[str, str] | None = None,
-        http_client: httpx.AsyncClient | None = None,
-        max_retries: int = 2,
-        timeout: float | httpx.Timeout | None = None,
-        strict_settings: bool = False,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        extra: dict[str, str] = {}
-        url = app_url or os.environ.get("OPENROUTER_APP_URL")
-        name = app_name or os.environ.get("OPENROUTER_APP_NAME")
-        if url:
-            extra["HTTP-Referer"] = url
-        if name:
-            extra["X-Title"] = name
-        extra.update(headers or {})
         super().__init__(
             model_name,
             base_url=base_url or os.environ.get("OPENROUTER_BASE_URL") or OPENROUTER_BASE_URL,
             api_key=resolve_key(api_key, "OPENROUTER_API_KEY", "OpenRouter"),
-            headers=extra,
-            http_client=http_client,
             provider="openrouter",
             unsupported=OPENROUTER_RESPONSES_UNSUPPORTED,
-            max_retries=max_retries,
-            timeout=timeout,
-            strict_settings=strict_settings,
+            **openrouter_options(app_url, app_name, options),
         )
 
 

@@ -1,0 +1,138 @@
+"""Typed stream events: what ``agent.run_stream()`` yields while a run is under way.
+
+Every event carries ``turn`` (the model request it belongs to, from 1); tool events also carry
+``tool_call_id``. Models yield the first five kinds while a response streams in; the loop adds
+tool results, partial and final output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, Union
+
+from .usage import Usage
+
+if TYPE_CHECKING:
+    from .models.base import ModelResponse
+
+__all__ = [
+    "TextDelta",
+    "ReasoningDelta",
+    "ToolCallStarted",
+    "ToolCallArgsDelta",
+    "ToolCallReady",
+    "ResponseComplete",
+    "ToolResult",
+    "PartialOutput",
+    "FinalOutput",
+    "ModelStreamEvent",
+    "AgentEvent",
+]
+
+T = TypeVar("T")
+
+
+@dataclass
+class TextDelta:
+    """A piece of the model's answer text."""
+
+    text: str
+    turn: int = 0
+
+
+@dataclass
+class ReasoningDelta:
+    """A piece of the model's reasoning (kept apart from the answer)."""
+
+    text: str
+    turn: int = 0
+
+
+@dataclass
+class ToolCallStarted:
+    """The model began a tool call: its name and id are known, arguments follow."""
+
+    tool_call_id: str
+    name: str
+    index: int = 0
+    turn: int = 0
+
+
+@dataclass
+class ToolCallArgsDelta:
+    """A fragment of a tool call's JSON arguments."""
+
+    tool_call_id: str
+    delta: str
+    index: int = 0
+    turn: int = 0
+
+
+@dataclass
+class ToolCallReady:
+    """A tool call is complete. ``arguments`` is the parsed JSON (None if it is not valid JSON;
+    ``raw_arguments`` has the text either way)."""
+
+    tool_call_id: str
+    name: str
+    arguments: Any
+    raw_arguments: str
+    turn: int = 0
+
+
+@dataclass
+class ResponseComplete:
+    """The model's response for this turn is complete."""
+
+    response: ModelResponse
+    turn: int = 0
+
+    @property
+    def finish_reason(self) -> str | None:
+        """Why the model stopped (``stop``, ``tool_calls``, ``length``, ...)."""
+        return self.response.finish_reason
+
+    @property
+    def usage(self) -> Usage:
+        """What this one response used."""
+        return self.response.usage
+
+
+@dataclass
+class ToolResult:
+    """A tool call finished: ``content`` is what the model will read; ``is_error`` marks failures."""
+
+    tool_call_id: str
+    name: str
+    content: str
+    is_error: bool = False
+    turn: int = 0
+
+
+@dataclass
+class PartialOutput(Generic[T]):
+    """Structured output so far, parsed from incomplete JSON.
+
+    ``data`` is the parsed partial JSON; ``output`` the typed value when the partial data already
+    validates against ``output_type`` (None until then).
+    """
+
+    data: Any
+    output: T | None = None
+    turn: int = 0
+
+
+@dataclass
+class FinalOutput(Generic[T]):
+    """The run's final, validated output."""
+
+    output: T
+    turn: int = 0
+    usage: Usage = field(default_factory=Usage)
+
+
+ModelStreamEvent = Union[TextDelta, ReasoningDelta, ToolCallStarted, ToolCallArgsDelta, ToolCallReady, ResponseComplete]
+"""What a model yields while streaming; the last event is always :class:`ResponseComplete`."""
+
+AgentEvent = Union[ModelStreamEvent, ToolResult, PartialOutput[Any], FinalOutput[Any]]
+"""Anything ``agent.run_stream()`` yields."""

@@ -1,0 +1,198 @@
+"""Chat-completions streaming: SSE chunks → typed events → one assembled response.
+
+:class:`ChatStreamAssembler` is pure (no I/O): feed it decoded chunks in order, it returns the
+events each one produces and, at the end, the whole :class:`ModelResponse`. That keeps the
+dialect quirks testable on their own:
+
+* tool-call deltas are keyed by ``index``; ``id``/``type``/``name`` come only in the first
+  delta of a call (OpenAI), or whole calls arrive in one delta (Mistral), several in one chunk;
+  a delta without ``index`` falls back to its ``id``, then to its position;
+* usage comes from a trailing ``choices: []`` chunk (OpenAI, OpenRouter) or from the last
+  content chunk (Mistral); the finish reason from whichever chunk carries it; tool calls are
+  detected by presence, not by finish reason;
+* a chunk with a top-level ``error`` (OpenRouter, inside an HTTP 200 stream) raises the typed
+  provider error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ProviderError, StreamEndedEarly
+from ..events import ModelStreamEvent, ReasoningDelta, TextDelta, ToolCallArgsDelta, ToolCallReady, ToolCallStarted
+from ..messages import AssistantMessage, ToolCall
+from .base import ModelResponse
+
+__all__ = ["ChatStreamAssembler"]
+
+
+@dataclass
+class _Call:
+    id: str
+    name: str = ""
+    parts: list[str] = field(default_factory=list)
+    started: bool = False
+
+
+class ChatStreamAssembler:
+    """Turns chat-completion chunks into events and, at the end, one :class:`ModelResponse`.
+
+    Args:
+        chunk_error: maps a chunk's ``error`` object to the exception to raise.
+        parse_usage: maps a ``usage`` object to :class:`~agentkit.usage.Usage`.
+    """
+
+    def __init__(self, chunk_error: Callable[[dict[str, Any]], ProviderError], parse_usage: Callable[[Any], Any]) -> None:
+        self._chunk_error = chunk_error
+        self._parse_usage = parse_usage
+        self._text: list[str] = []
+        self._reasoning: list[str] = []
+        self._calls: dict[Any, _Call] = {}
+        self._usage: Any = None
+        self._details: dict[str, Any] = {}
+        self.finish_reason: str | None = None
+        self.model_name: str | None = None
+        self.response_id: str | None = None
+        self.chunks = 0
+
+    def feed(self, chunk: Any) -> list[ModelStreamEvent]:
+        """Take one decoded chunk; return the events it produces (often one text delta)."""
+        if not isinstance(chunk, dict):
+            return []
+        self.chunks += 1
+        if chunk.get("error"):
+            raise self._chunk_error(chunk)
+        if self.response_id is None:
+            self.response_id = chunk.get("id")
+            self.model_name = chunk.get("model")
+        if chunk.get("provider"):
+            self._details["provider"] = chunk["provider"]
+        usage = chunk.get("usage")
+        if usage:
+            self._usage = usage
+        choices = chunk.get("choices")
+        if not choices:
+            return []
+        choice = choices[0]
+        if choice.get("finish_reason"):
+            self.finish_reason = choice["finish_reason"]
+        if choice.get("native_finish_reason"):
+            self._details["native_finish_reason"] = choice["native_finish_reason"]
+        delta = choice.get("delta")
+        if not delta:
+            return []
+        events: list[ModelStreamEvent] = []
+        content = delta.get("content")
+        if content:
+            if isinstance(content, str):
+                self._text.append(content)
+                events.append(TextDelta(content))
+            else:
+                self._content_parts(content, events)
+        reasoning = delta.get("reasoning") or delta.get("reasoning_content")
+        if reasoning:
+            self._reasoning.append(reasoning)
+            events.append(ReasoningDelta(reasoning))
+        if delta.get("reasoning_details"):
+            self._details.setdefault("reasoning_details", []).extend(delta["reasoning_details"])
+        if delta.get("refusal"):
+            self._details["refusal"] = self._details.get("refusal", "") + delta["refusal"]
+        tool_calls = delta.get("tool_calls")
+        if tool_calls:
+            for position, raw in enumerate(tool_calls):
+                self._tool_delta(raw, position, events)
+        return events
+
+    def _content_parts(self, content: Any, events: list[ModelStreamEvent]) -> None:
+        for part in content if isinstance(content, list) else [content]:
+            if not isinstance(part, dict):
+                continue
+            kind = part.get("type")
+            if kind == "text" and part.get("text"):
+                self._text.append(part["text"])
+                events.append(TextDelta(part["text"]))
+            elif kind in ("thinking", "reasoning"):
+                inner = part.get("thinking", part.get("text", ""))
+                texts = [p.get("text", "") for p in inner if isinstance(p, dict)] if isinstance(inner, list) else [str(inner)]
+                for text in texts:
+                    if text:
+                        self._reasoning.append(text)
+                        events.append(ReasoningDelta(text))
+
+    def _tool_delta(self, raw: Any, position: int, events: list[ModelStreamEvent]) -> None:
+        if not isinstance(raw, dict):
+            return
+        function = raw.get("function") or {}
+        call_id = raw.get("id")
+        key = raw.get("index")
+        if key is None:
+            if call_id is not None:
+                key = ("id", call_id)
+            else:  # no index, no id: continue the call at this position, or the last one
+                key = (
+                    list(self._calls)[position]
+                    if position < len(self._calls)
+                    else (next(reversed(self._calls)) if self._calls else 0)
+                )
+        call = self._calls.get(key)
+        if call is None:
+            call = self._calls[key] = _Call(id=call_id or f"call_{len(self._calls)}")
+        elif call_id and call.id.startswith("call_") and not call.started:
+            call.id = call_id
+        if function.get("name"):
+            call.name += function["name"] if not call.name or not call.started else ""
+        if not call.started and call.name:
+            call.started = True
+            events.append(ToolCallStarted(call.id, call.name, len(self._calls) - 1))
+        arguments = function.get("arguments")
+        if arguments is not None and arguments != "":
+            text = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
+            call.parts.append(text)
+            events.append(ToolCallArgsDelta(call.id, text, len(self._calls) - 1))
+
+    @property
+    def complete(self) -> bool:
+        """Whether a finish reason has arrived."""
+        return self.finish_reason is not None
+
+    def finish(self, *, saw_done: bool) -> tuple[list[ModelStreamEvent], ModelResponse]:
+        """End of stream: the ready events for each tool call, and the assembled response.
+
+        Raises :class:`~agentkit.errors.StreamEndedEarly` when the stream ended with neither
+        ``[DONE]`` nor a finish reason (what arrived is on the exception's ``partial``).
+        """
+        events: list[ModelStreamEvent] = []
+        calls = []
+        for call in self._calls.values():
+            arguments = "".join(call.parts)
+            calls.append(ToolCall(id=call.id, name=call.name, arguments=arguments))
+            try:
+                parsed = json.loads(arguments) if arguments.strip() else {}
+            except ValueError:
+                parsed = None
+            events.append(ToolCallReady(call.id, call.name, parsed, arguments))
+        details = dict(self._details)
+        refusal = details.pop("refusal", None)
+        message = AssistantMessage(
+            content="".join(self._text) if self._text or not calls else None,
+            tool_calls=calls,
+            reasoning="".join(self._reasoning) or None,
+            refusal=refusal,
+            provider_details=details,
+        )
+        response = ModelResponse(
+            message=message,
+            usage=self._parse_usage(self._usage),
+            finish_reason=self.finish_reason,
+            model_name=self.model_name,
+            response_id=self.response_id,
+        )
+        if not saw_done and not self.complete:
+            raise StreamEndedEarly(
+                f"the stream ended early, after {self.chunks} chunks, with neither [DONE] nor a finish reason",
+                partial=response,
+            )
+        return events, response
