@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 
@@ -123,7 +124,7 @@ async def test_partial_structured_output_while_streaming(loopback):
     assert any(p.data == {"name": "Paris"} and p.output is None for p in partials)  # population still missing
     assert partials[0].output is None  # not valid yet: population missing
     assert partials[-1].output == City(name="Paris", population=2100000)
-    assert all(a.data != b.data for a, b in zip(partials, partials[1:], strict=False))
+    assert all(a.data != b.data for a, b in itertools.pairwise(partials))
     final = events[-1]
     assert isinstance(final, FinalOutput) and final.output == City(name="Paris", population=2100000)
     assert stream.result.output == final.output
