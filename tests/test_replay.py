@@ -7,6 +7,7 @@ recorded ones (roles, tools, ids echoed back, response_format).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Literal
 
 import pytest
@@ -15,7 +16,7 @@ from pydantic import BaseModel
 from agentkit import Agent, ModelSettings, tool
 from agentkit.errors import RateLimitError
 from agentkit.messages import AssistantMessage, ToolMessage
-from agentkit.models import OpenAICompatible
+from agentkit.models import Mistral, OpenAICompatible, OpenRouter
 from tests.support.replay import recorded_requests, replies
 from tests.support.server import Reply, chat_completion
 
@@ -72,8 +73,9 @@ def test_openrouter_mistral_tool_call_with_provider_fields(loopback):
         return numerator / denominator
 
     name = "test_openrouter_tool_calling.json"
-    server = loopback([*replies(name), Reply(body=chat_completion("123 / 456 is about 0.27."))])
-    result = Agent(_model(server), tools=[divide], settings=ModelSettings(tool_choice="auto")).run_sync("What is 123 / 456?")
+    server = loopback([*replies(name), Reply(body=chat_completion("123 / 456 is about 0.27."))], spec="openrouter")
+    model = OpenRouter("mistralai/mistral-small", api_key="sk-replay", base_url=server.url + "/v1")
+    result = Agent(model, tools=[divide], settings=ModelSettings(tool_choice="auto")).run_sync("What is 123 / 456?")
 
     assert result.output == "123 / 456 is about 0.27."
     call_turn = result.messages[1]
@@ -107,9 +109,9 @@ def test_mistral_tools_plus_output_tool(loopback):
         return "Sunny, 22C in Paris"
 
     name = "test_tool_choice_matrix_tools_plus_output-mistral.json"
-    server = loopback(replies(name))
+    server = loopback(replies(name), spec="mistral")
     agent = Agent(
-        _model(server),
+        Mistral("mistral-large-latest", api_key="sk-replay", base_url=server.url + "/v1"),
         tools=[get_weather],
         output_type=CityInfo,
         output_mode="tool",
@@ -130,6 +132,8 @@ def test_mistral_tools_plus_output_tool(loopback):
         == theirs[0]["tools"][1]["function"]["parameters"]["properties"]
     )
     assert ours[0]["top_p"] == theirs[0]["top_p"]
+    assert ours[0]["tool_choice"] == theirs[0]["tool_choice"] == "any"  # Mistral's spelling of "required"
+    assert ours[1]["tool_choice"] == "auto"  # the forced choice was answered: back to auto
     echoed = ours[1]["messages"][1]["tool_calls"][0]
     recorded_call = theirs[1]["messages"][1]["tool_calls"][0]
     assert (echoed["id"], echoed["function"]) == (recorded_call["id"], recorded_call["function"])
@@ -156,3 +160,49 @@ def test_openrouter_upstream_rate_limit_surfaces_the_real_cause(loopback, monkey
     ours, theirs = server.bodies("/chat/completions"), recorded_requests(name)
     assert len(ours) == len(theirs) == 3
     assert [b["messages"] for b in ours] == [b["messages"] for b in theirs]
+
+
+def test_openai_embeddings_error_is_typed(loopback):
+    """TestOpenAI_test_embed_error.json: a 404 from the embeddings endpoint with OpenAI's error body."""
+    from agentkit.errors import NotFoundError
+    from agentkit.models._http import ClientOptions, connect
+
+    server = loopback(replies("TestOpenAI_test_embed_error.json"), spec=None)
+    http = connect("nonexistent", server.url + "/v1", "sk-replay", "openai", ClientOptions())
+
+    async def call():
+        try:
+            body = recorded_requests("TestOpenAI_test_embed_error.json")[0]
+            return await http.post_json("/embeddings", body)
+        finally:
+            await http.aclose()
+
+    with pytest.raises(NotFoundError) as info:
+        asyncio.run(call())
+    assert info.value.code == "model_not_found" and info.value.type == "invalid_request_error"
+    assert "The model `nonexistent` does not exist" in info.value.message
+    assert len(server.requests) == 1  # a 404 is not retried
+
+
+def test_openai_embeddings_base64_is_little_endian_float32(loopback):
+    """TestOpenAI_test_query.json: base64 embeddings decode to 1536 little-endian float32 values."""
+    import base64
+    import struct
+
+    from agentkit.models._http import ClientOptions, connect
+
+    server = loopback(replies("TestOpenAI_test_query.json"), spec=None)
+    http = connect("text-embedding-3-small", server.url + "/v1", "sk-replay", "openai", ClientOptions())
+
+    async def call():
+        try:
+            return await http.post_json("/embeddings", recorded_requests("TestOpenAI_test_query.json")[0])
+        finally:
+            await http.aclose()
+
+    data = asyncio.run(call())
+    raw = base64.b64decode(data["data"][0]["embedding"])
+    vector = struct.unpack(f"<{len(raw) // 4}f", raw)
+    assert len(vector) == 1536
+    assert 0.99 < sum(v * v for v in vector) < 1.01  # OpenAI embeddings are unit length
+    assert server.requests[0].json == recorded_requests("TestOpenAI_test_query.json")[0]
