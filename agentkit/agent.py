@@ -368,12 +368,12 @@ class Agent(Generic[DepsT, OutputT]):
 
             if output is None:
                 value = message.content or ""
+            elif output.mode == "tool":  # text instead of the final-result tool: ask again
+                self._count_output_failure(state, OutputInvalid([f"no {output.name!r} call"]), message.content)
+                history.append(UserMessage(content=f"Call the {output.name!r} tool to give your final answer."))
+                continue
             else:
                 try:
-                    if output.mode == "tool":
-                        self._count_output_failure(state, OutputInvalid(["no final_result call"]), message.content)
-                        history.append(UserMessage(content=f"Call the {output.name!r} tool to give your final answer."))
-                        continue
                     if message.refusal and not message.content:
                         raise OutputInvalid([f"The model refused: {message.refusal}"])
                     value = output.parse(message.content)
