@@ -30,26 +30,37 @@ The agent loop is the same as with chat completions; only the wire format differ
   :class:`OpenRouterResponses` does not send ``store``: OpenRouter's Responses API keeps no
   state whatever the field says.
 
+* **Streaming.** :meth:`ResponsesModel.stream` sends ``"stream": true`` (the Responses API has
+  no ``stream_options`` for usage: it is always in the final event) and reads the typed events
+  (``_responses_stream.py``); the final response is :meth:`~ResponsesModel.parse_response` of
+  the ``response.completed`` event's response object, so it equals the non-streamed answer.
+
 HTTP (retries, typed errors, key redaction) is :class:`~._http.HTTPClient`, shared with the
 chat-completions client.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
+import httpx
+from httpx_sse import EventSource
 from typing_extensions import Unpack
 
-from ..errors import ResponseParseError, UserError
+from ..errors import APITimeoutError, ResponseParseError, UserError
+from ..events import ModelStreamEvent
 from ..messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
 from ..tools import ToolDefinition
 from ..usage import Usage
 from ._http import ClientOptions, connect
-from .base import Model, ModelRequest, ModelResponse
+from ._responses_stream import ResponsesStreamAssembler
+from .base import Model, ModelRequest, ModelResponse, events_from_response
 from .profiles import warn_dropped
 from .providers import OPENAI_BASE_URL, OPENROUTER_BASE_URL, openrouter_options, resolve_key
 
@@ -73,6 +84,9 @@ OPENAI_RESPONSES_UNSUPPORTED = frozenset(
 
 OPENROUTER_RESPONSES_UNSUPPORTED = frozenset({"min_p", "top_a", "repetition_penalty", "seed", "stop", "logit_bias", "logprobs"})
 """Settings OpenRouter's Responses API has no field for (it does take top_k and the penalties)."""
+
+DRAIN_TIMEOUT = 1.0
+"""Seconds to wait, after the final event, for the end of the body (so the connection can be reused)."""
 
 
 class ResponsesModel(Model):
@@ -123,13 +137,63 @@ class ResponsesModel(Model):
         data = await self._http.post_json("/responses", body, request.settings.extra_headers)
         return self.parse_response(data)
 
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelStreamEvent, None]:
+        """Stream one Responses API request (SSE), yielding events as they arrive.
+
+        The last event is :class:`~agentkit.events.ResponseComplete` with what
+        :meth:`parse_response` makes of the final event's response object (the answer
+        :meth:`request` would have returned). A ``response.failed`` or ``error`` event raises the
+        typed :class:`~agentkit.errors.ProviderError`; a stream that ends without its final
+        event raises :class:`~agentkit.errors.StreamEndedEarly` with what arrived.
+        """
+        body = self.build_body(request, stream=True)
+        async with self._http.stream("/responses", body, request.settings.extra_headers) as response:
+            if "text/event-stream" not in response.headers.get("content-type", ""):
+                # A server that ignored stream=true and answered with one JSON body.
+                await response.aread()
+                for event in events_from_response(self.parse_response(self._http.decode(response))):
+                    yield event
+                return
+            assembler = ResponsesStreamAssembler(self.parse_response, self._http.chunk_error, self.provider)
+            saw_done = False
+            async with contextlib.aclosing(EventSource(response).aiter_sse()) as source:
+                try:
+                    async for sse in source:
+                        data = sse.data
+                        if not data:
+                            continue
+                        if data == "[DONE]":
+                            saw_done = True
+                            break
+                        try:
+                            chunk = json.loads(data)
+                        except ValueError:
+                            raise ResponseParseError(
+                                self._http.redact(f"a stream event is not JSON: {data[:300]}"), provider=self.provider
+                            ) from None
+                        if isinstance(chunk, dict) and "type" not in chunk and sse.event not in ("", "message"):
+                            chunk["type"] = sse.event  # dispatch is on the JSON type; the SSE name only fills a gap
+                        for event in assembler.feed(chunk):
+                            yield event
+                        if assembler.done:
+                            break
+                except httpx.TimeoutException as e:
+                    raise APITimeoutError(f"the stream went idle ({type(e).__name__})", provider=self.provider) from None
+                except httpx.RequestError as e:  # the connection broke, or the body could not be decoded
+                    raise assembler.ended_early(self._http.redact(f"the connection broke: {type(e).__name__}: {e}")) from None
+                if not assembler.done:
+                    raise assembler.ended_early("[DONE] came first" if saw_done else "the body ended")
+                # Read what follows (nothing, or [DONE], at once) so the connection can be reused.
+                with contextlib.suppress(httpx.HTTPError, asyncio.TimeoutError):
+                    await asyncio.wait_for(_drain(source), DRAIN_TIMEOUT)
+
     async def aclose(self) -> None:
         """Close the HTTP connections this model opened."""
         await self._http.aclose()
 
     # -- request -------------------------------------------------------------------------
-    def build_body(self, request: ModelRequest) -> dict[str, Any]:
-        """The JSON body this model would send for ``request``."""
+    def build_body(self, request: ModelRequest, *, stream: bool = False) -> dict[str, Any]:
+        """The JSON body this model would send for ``request`` (with ``"stream": true`` when ``stream``)."""
         settings = request.settings
         instructions, items = self.wire_input(request.messages)
         body: dict[str, Any] = {"model": self.model_name}
@@ -167,6 +231,8 @@ class ResponsesModel(Model):
             warn_dropped(f"{self.provider} (Responses API)", dropped)
         if self.store is not None:
             body["store"] = self.store
+        if stream:
+            body["stream"] = True
         if settings.extra_body:
             body.update(settings.extra_body)
         return body
@@ -316,6 +382,11 @@ class OpenRouterResponses(ResponsesModel):
             unsupported=OPENROUTER_RESPONSES_UNSUPPORTED,
             **openrouter_options(app_url, app_name, options),
         )
+
+
+async def _drain(source: AsyncIterator[Any]) -> None:
+    async for _ in source:
+        pass
 
 
 def _input_part(part: dict[str, Any]) -> dict[str, Any]:
