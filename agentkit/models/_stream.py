@@ -4,9 +4,9 @@
 events each one produces and, at the end, the whole :class:`ModelResponse`. That keeps the
 dialect quirks testable on their own:
 
-* tool-call deltas are keyed by ``index``; ``id``/``type``/``name`` come only in the first
-  delta of a call (OpenAI), or whole calls arrive in one delta (Mistral), several in one chunk;
-  a delta without ``index`` falls back to its ``id``, then to its position;
+* tool-call deltas are matched by ``id``, then ``index``; ``id``/``type``/``name`` come only in
+  the first delta of a call (OpenAI), or whole calls arrive in one delta (Mistral), several in
+  one chunk, ``index`` sometimes missing; a call without an ``id`` gets a unique one;
 * usage comes from a trailing ``choices: []`` chunk (OpenAI, OpenRouter) or from the last
   content chunk (Mistral); the finish reason from whichever chunk carries it; tool calls are
   detected by presence, not by finish reason;
@@ -17,6 +17,7 @@ dialect quirks testable on their own:
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,8 @@ __all__ = ["ChatStreamAssembler"]
 @dataclass
 class _Call:
     id: str
+    position: int
+    synthetic_id: bool = False
     name: str = ""
     parts: list[str] = field(default_factory=list)
     started: bool = False
@@ -40,17 +43,29 @@ class _Call:
 class ChatStreamAssembler:
     """Turns chat-completion chunks into events and, at the end, one :class:`ModelResponse`.
 
+    Events keep one order per tool call: ``ToolCallStarted`` (once its name is known), then its
+    ``ToolCallArgsDelta`` fragments; ``finish`` adds one ``ToolCallReady`` per call.
+
     Args:
         chunk_error: maps a chunk's ``error`` object to the exception to raise.
         parse_usage: maps a ``usage`` object to :class:`~agentkit.usage.Usage`.
+        provider: the provider's name, for :class:`~agentkit.errors.StreamEndedEarly`.
     """
 
-    def __init__(self, chunk_error: Callable[[dict[str, Any]], ProviderError], parse_usage: Callable[[Any], Any]) -> None:
+    def __init__(
+        self,
+        chunk_error: Callable[[dict[str, Any]], ProviderError],
+        parse_usage: Callable[[Any], Any],
+        provider: str = "",
+    ) -> None:
         self._chunk_error = chunk_error
         self._parse_usage = parse_usage
+        self._provider = provider
         self._text: list[str] = []
         self._reasoning: list[str] = []
-        self._calls: dict[Any, _Call] = {}
+        self._calls: list[_Call] = []
+        self._by_index: dict[Any, _Call] = {}
+        self._by_id: dict[Any, _Call] = {}
         self._usage: Any = None
         self._details: dict[str, Any] = {}
         self.finish_reason: str | None = None
@@ -102,8 +117,9 @@ class ChatStreamAssembler:
             self._details["refusal"] = self._details.get("refusal", "") + delta["refusal"]
         tool_calls = delta.get("tool_calls")
         if tool_calls:
+            several = len(tool_calls) > 1
             for position, raw in enumerate(tool_calls):
-                self._tool_delta(raw, position, events)
+                self._tool_delta(raw, position if several else -1, events)
         return events
 
     def _content_parts(self, content: Any, events: list[ModelStreamEvent]) -> None:
@@ -127,31 +143,59 @@ class ChatStreamAssembler:
             return
         function = raw.get("function") or {}
         call_id = raw.get("id")
-        key = raw.get("index")
-        if key is None:
-            if call_id is not None:
-                key = ("id", call_id)
-            else:  # no index, no id: continue the call at this position, or the last one
-                key = (
-                    list(self._calls)[position]
-                    if position < len(self._calls)
-                    else (next(reversed(self._calls)) if self._calls else 0)
-                )
-        call = self._calls.get(key)
-        if call is None:
-            call = self._calls[key] = _Call(id=call_id or f"call_{len(self._calls)}")
-        elif call_id and call.id.startswith("call_") and not call.started:
-            call.id = call_id
-        if function.get("name"):
-            call.name += function["name"] if not call.name or not call.started else ""
-        if not call.started and call.name:
-            call.started = True
-            events.append(ToolCallStarted(call.id, call.name, len(self._calls) - 1))
+        name = function.get("name")
         arguments = function.get("arguments")
+        call = self._find(raw.get("index"), call_id, name, position)
+        if call is None:
+            if not (call_id or name or arguments):
+                return  # an empty delta with nothing to attach to
+            call = self._new_call(raw.get("index"), call_id)
+        elif call_id and call.synthetic_id and not call.started:
+            call.id, call.synthetic_id = call_id, False  # no event has used the made-up id yet
+            self._by_id[call_id] = call
         if arguments is not None and arguments != "":
-            text = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
-            call.parts.append(text)
-            events.append(ToolCallArgsDelta(call.id, text, len(self._calls) - 1))
+            call.parts.append(arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False))
+            if call.started:
+                events.append(ToolCallArgsDelta(call.id, call.parts[-1], call.position))
+        if name and not call.started:
+            call.name = name
+            call.started = True
+            events.append(ToolCallStarted(call.id, name, call.position))
+            if call.parts:  # arguments that came before the name
+                events.append(ToolCallArgsDelta(call.id, "".join(call.parts), call.position))
+
+    def _find(self, index: Any, call_id: Any, name: Any, position: int) -> _Call | None:
+        """The call a delta continues, or None when it starts a new one.
+
+        By ``id`` first (whole calls, re-sent ids), then by ``index``, unless the delta starts a
+        call with another id there (Ollama numbers parallel calls all 0). With neither known: a
+        named delta starts a call; a nameless fragment continues the call at its position in the
+        chunk (when the chunk holds several), else the latest call.
+        """
+        if call_id is not None:
+            call = self._by_id.get(call_id)
+            if call is not None:
+                return call
+        if index is not None:
+            call = self._by_index.get(index)
+            if call is not None and name and call_id and call.started and not call.synthetic_id:
+                return None  # a new id and name at a used index: a new call
+            return call
+        if name or not self._calls:
+            return None
+        return self._calls[position] if 0 <= position < len(self._calls) else self._calls[-1]
+
+    def _new_call(self, index: Any, call_id: Any) -> _Call:
+        position = len(self._calls)
+        if call_id:
+            call = _Call(id=str(call_id), position=position)
+            self._by_id[call_id] = call
+        else:
+            call = _Call(id=f"call_{position}_{uuid.uuid4().hex[:12]}", position=position, synthetic_id=True)
+        self._calls.append(call)
+        if index is not None:
+            self._by_index[index] = call
+        return call
 
     @property
     def complete(self) -> bool:
@@ -166,7 +210,7 @@ class ChatStreamAssembler:
         """
         events: list[ModelStreamEvent] = []
         calls = []
-        for call in self._calls.values():
+        for call in self._calls:
             arguments = "".join(call.parts)
             calls.append(ToolCall(id=call.id, name=call.name, arguments=arguments))
             try:
@@ -194,5 +238,6 @@ class ChatStreamAssembler:
             raise StreamEndedEarly(
                 f"the stream ended early, after {self.chunks} chunks, with neither [DONE] nor a finish reason",
                 partial=response,
+                provider=self._provider,
             )
         return events, response

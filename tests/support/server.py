@@ -71,6 +71,9 @@ class LoopbackServer:
 
             self._handler = next_reply
         self.requests: list[Request] = []
+        self.connections_accepted = 0
+        self.chunks_sent = 0  # ``Reply.chunks`` written, over all replies
+        self.streams_abandoned = 0  # chunked replies the client hung up on before their end
         self._stop = threading.Event()
         self._open = 0
         self._lock = threading.Lock()
@@ -87,6 +90,7 @@ class LoopbackServer:
                 super().setup()
                 with server._lock:
                     server._open += 1
+                    server.connections_accepted += 1
 
             def finish(self) -> None:
                 try:
@@ -180,12 +184,16 @@ class LoopbackServer:
                     if chunk:
                         h.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                         h.wfile.flush()
+                    with self._lock:
+                        self.chunks_sent += 1
                     if reply.chunk_delay:
-                        time.sleep(reply.chunk_delay)
+                        self._stop.wait(reply.chunk_delay)  # cut short when the server stops
                 h.wfile.write(b"0\r\n\r\n")
                 h.wfile.flush()
             except (BrokenPipeError, ConnectionResetError):
                 h.close_connection = True
+                with self._lock:
+                    self.streams_abandoned += 1
             return
         h.send_header("Content-Length", str(len(payload)))
         h.end_headers()
