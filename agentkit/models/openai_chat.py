@@ -6,31 +6,26 @@ through :class:`OpenAIChatModel`; what differs between them is a :class:`~.profi
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncGenerator, Sequence
-from contextlib import aclosing, suppress
+from contextlib import aclosing
 from typing import Any
 
-import httpx
-from httpx_sse import EventSource
 from typing_extensions import Unpack
 
-from ..errors import APITimeoutError, ResponseParseError, StreamEndedEarly, UserError
+from ..errors import ResponseParseError, StreamEndedEarly, UserError
 from ..events import ModelStreamEvent, ResponseComplete
 from ..messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
 from ..tools import ToolDefinition
 from ..usage import Usage
 from ._http import ClientOptions, connect
+from ._sse import SSEReader
 from ._stream import ChatStreamAssembler
 from .base import Model, ModelRequest, ModelResponse, events_from_response
 from .profiles import OPENAI_COMPATIBLE, Profile, warn_dropped
 
 __all__ = ["OpenAIChatModel", "parse_usage"]
-
-DRAIN_TIMEOUT = 1.0
-"""Seconds to wait, after ``[DONE]``, for the end of the body (so the connection can be reused)."""
 
 
 class OpenAIChatModel(Model):
@@ -78,47 +73,31 @@ class OpenAIChatModel(Model):
         """Stream one chat-completions request (SSE), yielding events as chunks arrive."""
         body = self.build_body(request, stream=True)
         assembler = ChatStreamAssembler(self._http.chunk_error, parse_usage, self.provider)
-        saw_done = False
         async with self._http.stream("/chat/completions", body, request.settings.extra_headers) as response:
+            reader = SSEReader(response, self._http)
+            if not reader.is_sse:  # a server that ignored stream=true and answered with one JSON body
+                for event in events_from_response(self.parse_response(await reader.json_body())):
+                    yield event
+                return
             try:
-                if "text/event-stream" not in response.headers.get("content-type", ""):
-                    # A server that ignored stream=true and answered with one JSON body.
-                    await response.aread()
-                    for event in events_from_response(self.parse_response(self._http.decode(response))):
-                        yield event
-                    return
-                async with aclosing(EventSource(response).aiter_sse()) as source:
-                    async for sse in source:
-                        data = sse.data
-                        if not data:
-                            continue
-                        if data == "[DONE]":
-                            saw_done = True
-                            break
+                async with aclosing(reader.payloads()) as payloads:
+                    async for _name, chunk in payloads:
                         try:
-                            events = assembler.feed(json.loads(data))
-                        except (ValueError, AttributeError, TypeError, LookupError):
+                            events = assembler.feed(chunk)
+                        except (AttributeError, TypeError, LookupError):
                             raise ResponseParseError(
-                                self._http.redact(f"a stream chunk is not a chat-completion chunk: {data[:300]}"),
+                                self._http.redact(f"a stream chunk is not a chat-completion chunk: {json.dumps(chunk)[:300]}"),
                                 provider=self.provider,
                             ) from None
                         for event in events:
                             yield event
-                    if saw_done:  # read the end of the body (there at once, normally) so the connection is reused
-                        with suppress(httpx.HTTPError, asyncio.TimeoutError):
-                            await asyncio.wait_for(anext(source, None), DRAIN_TIMEOUT)
-            except httpx.TimeoutException as e:
-                raise APITimeoutError(f"the stream went idle ({type(e).__name__})", provider=self.provider) from None
-            except httpx.RequestError as e:  # the connection broke, or the body could not be decoded
-                if not assembler.complete:
+            except StreamEndedEarly as e:
+                if not assembler.complete:  # a finish reason already arrived: what broke was only the tail
+                    partial = assembler.finish(saw_done=True)[1]
                     raise StreamEndedEarly(
-                        self._http.redact(
-                            f"the connection broke mid-stream ({type(e).__name__}: {e}), after {assembler.chunks} chunks"
-                        ),
-                        partial=assembler.finish(saw_done=True)[1],
-                        provider=self.provider,
+                        f"{e.message}, after {assembler.chunks} chunks", partial=partial, provider=self.provider
                     ) from None
-        ready, final = assembler.finish(saw_done=saw_done)
+        ready, final = assembler.finish(saw_done=reader.saw_done)
         for event in ready:
             yield event
         yield ResponseComplete(final)

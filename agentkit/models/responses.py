@@ -41,25 +41,23 @@ chat-completions client.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
-import httpx
-from httpx_sse import EventSource
 from typing_extensions import Unpack
 
-from ..errors import APITimeoutError, ResponseParseError, UserError
+from ..errors import ResponseParseError, StreamEndedEarly, UserError
 from ..events import ModelStreamEvent
 from ..messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
 from ..tools import ToolDefinition
 from ..usage import Usage
 from ._http import ClientOptions, connect
 from ._responses_stream import ResponsesStreamAssembler
+from ._sse import SSEReader
 from .base import Model, ModelRequest, ModelResponse, events_from_response
 from .profiles import warn_dropped
 from .providers import OPENAI_BASE_URL, OPENROUTER_BASE_URL, openrouter_options, resolve_key
@@ -84,9 +82,6 @@ OPENAI_RESPONSES_UNSUPPORTED = frozenset(
 
 OPENROUTER_RESPONSES_UNSUPPORTED = frozenset({"min_p", "top_a", "repetition_penalty", "seed", "stop", "logit_bias", "logprobs"})
 """Settings OpenRouter's Responses API has no field for (it does take top_k and the penalties)."""
-
-DRAIN_TIMEOUT = 1.0
-"""Seconds to wait, after the final event, for the end of the body (so the connection can be reused)."""
 
 
 class ResponsesModel(Model):
@@ -148,44 +143,25 @@ class ResponsesModel(Model):
         """
         body = self.build_body(request, stream=True)
         async with self._http.stream("/responses", body, request.settings.extra_headers) as response:
-            if "text/event-stream" not in response.headers.get("content-type", ""):
-                # A server that ignored stream=true and answered with one JSON body.
-                await response.aread()
-                for event in events_from_response(self.parse_response(self._http.decode(response))):
+            reader = SSEReader(response, self._http)
+            if not reader.is_sse:  # a server that ignored stream=true and answered with one JSON body
+                for event in events_from_response(self.parse_response(await reader.json_body())):
                     yield event
                 return
             assembler = ResponsesStreamAssembler(self.parse_response, self._http.chunk_error, self.provider)
-            saw_done = False
-            async with contextlib.aclosing(EventSource(response).aiter_sse()) as source:
-                try:
-                    async for sse in source:
-                        data = sse.data
-                        if not data:
-                            continue
-                        if data == "[DONE]":
-                            saw_done = True
-                            break
-                        try:
-                            chunk = json.loads(data)
-                        except ValueError:
-                            raise ResponseParseError(
-                                self._http.redact(f"a stream event is not JSON: {data[:300]}"), provider=self.provider
-                            ) from None
-                        if isinstance(chunk, dict) and "type" not in chunk and sse.event not in ("", "message"):
-                            chunk["type"] = sse.event  # dispatch is on the JSON type; the SSE name only fills a gap
+            try:
+                async with contextlib.aclosing(reader.payloads()) as payloads:
+                    async for name, chunk in payloads:
+                        if isinstance(chunk, dict) and "type" not in chunk and name not in ("", "message"):
+                            chunk["type"] = name  # dispatch is on the JSON type; the SSE name only fills a gap
                         for event in assembler.feed(chunk):
                             yield event
                         if assembler.done:
                             break
-                except httpx.TimeoutException as e:
-                    raise APITimeoutError(f"the stream went idle ({type(e).__name__})", provider=self.provider) from None
-                except httpx.RequestError as e:  # the connection broke, or the body could not be decoded
-                    raise assembler.ended_early(self._http.redact(f"the connection broke: {type(e).__name__}: {e}")) from None
-                if not assembler.done:
-                    raise assembler.ended_early("[DONE] came first" if saw_done else "the body ended")
-                # Read what follows (nothing, or [DONE], at once) so the connection can be reused.
-                with contextlib.suppress(httpx.HTTPError, asyncio.TimeoutError):
-                    await asyncio.wait_for(_drain(source), DRAIN_TIMEOUT)
+            except StreamEndedEarly as e:
+                raise assembler.ended_early(e.message) from None
+            if not assembler.done:
+                raise assembler.ended_early("[DONE] came first" if reader.saw_done else "the body ended")
 
     async def aclose(self) -> None:
         """Close the HTTP connections this model opened."""
@@ -382,11 +358,6 @@ class OpenRouterResponses(ResponsesModel):
             unsupported=OPENROUTER_RESPONSES_UNSUPPORTED,
             **openrouter_options(app_url, app_name, options),
         )
-
-
-async def _drain(source: AsyncIterator[Any]) -> None:
-    async for _ in source:
-        pass
 
 
 def _input_part(part: dict[str, Any]) -> dict[str, Any]:

@@ -42,8 +42,7 @@ from agentkit.events import (
     ToolResult,
 )
 from agentkit.messages import UserMessage
-from agentkit.models import FallbackModel, OpenAIResponses, OpenRouterResponses
-from agentkit.models import responses as responses_module
+from agentkit.models import FallbackModel, OpenAIResponses, OpenRouterResponses, _sse
 from agentkit.models._responses_stream import ResponsesStreamAssembler
 from agentkit.models.base import ModelRequest, events_from_response
 from tests.support.server import Reply
@@ -547,7 +546,7 @@ async def test_the_connection_is_kept_for_the_next_request(loopback, make):
 
 
 async def test_a_server_that_stalls_after_the_final_event_does_not_hold_the_run(loopback, make, monkeypatch):
-    monkeypatch.setattr(responses_module, "DRAIN_TIMEOUT", 0.1)
+    monkeypatch.setattr(_sse, "DRAIN_TIMEOUT", 0.1)
     payload = sse(wire_events(SCENARIOS["text"])[0])
     server = loopback(
         [Reply(chunks=[payload, b"data: [DONE]\n\n"], chunk_delay=2.0, content_type="text/event-stream")], spec=None
