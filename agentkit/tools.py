@@ -78,9 +78,15 @@ class Tool(Generic[P, R]):
             strict); False sends ``strict: false``; None (default) sends nothing.
         retries: how many failed calls in a row (bad arguments, ``ModelRetry``, exceptions)
             the model gets before the run fails; None uses the agent's ``tool_retries``.
+        requires_approval: pause the run before each call until the caller approves or
+            denies it (see ``Agent.run(approvals=...)``).
+
+    :meth:`from_schema` builds a tool from a ready JSON schema and a function taking the
+    arguments as one dict (for tools defined elsewhere, e.g. MCP servers).
     """
 
     function: Callable[P, R]
+    _json_validator: Any = None
 
     def __init__(
         self,
@@ -90,6 +96,7 @@ class Tool(Generic[P, R]):
         description: str | None = None,
         strict: bool | None = None,
         retries: int | None = None,
+        requires_approval: bool = False,
     ) -> None:
         if isinstance(function, Tool):  # Tool(some_tool, name=...): rebuild from the plain function
             function = cast("Callable[P, R]", function.function)
@@ -101,6 +108,7 @@ class Tool(Generic[P, R]):
             )
         self.retries = retries
         self.strict = strict
+        self.requires_approval = requires_approval
         spec = _describe(function, self.name)
         self.is_async = _is_async(function)
         self.description = description if description is not None else spec.description
@@ -143,6 +151,60 @@ class Tool(Generic[P, R]):
     def __repr__(self) -> str:
         return f"Tool({self.name!r})"
 
+    @classmethod
+    def from_schema(
+        cls,
+        name: str,
+        description: str,
+        parameters: dict[str, Any],
+        function: Callable[[dict[str, Any]], Any],
+        *,
+        strict: bool | None = None,
+        retries: int | None = None,
+        requires_approval: bool = False,
+    ) -> Tool[[dict[str, Any]], Any]:
+        """A tool from a JSON schema and a (sync or async) function of the arguments dict.
+
+        Arguments are validated against ``parameters`` with jsonschema before the call.
+        ``strict=True`` sends the strict form of the schema when it can be made strict and
+        raises :class:`~agentkit.errors.ToolDefinitionError` when it cannot.
+        """
+        if not _NAME_RE.fullmatch(name):
+            raise ToolDefinitionError(f"Tool name {name!r} is not allowed: use 1-64 letters, digits, '_' or '-'.")
+        if not isinstance(parameters, dict) or parameters.get("type", "object") != "object":
+            raise ToolDefinitionError(f"Tool {name!r}: parameters must be a JSON schema of type object.")
+        import jsonschema
+
+        try:
+            jsonschema.Draft202012Validator.check_schema(parameters)
+        except jsonschema.SchemaError as e:
+            raise ToolDefinitionError(f"Tool {name!r}: its parameters are not a valid JSON schema: {e.message}") from None
+        self: Tool[[dict[str, Any]], Any] = object.__new__(Tool)
+        self.function = function
+        self.name = name
+        self.__dict__["__name__"] = name
+        self.__doc__ = self.description = description
+        self.retries = retries
+        self.strict = strict
+        self.requires_approval = requires_approval
+        self.is_async = _is_async(function)
+        self._ctx_param = None
+        self._ctx_index = 0
+        self.takes_ctx = False
+        self.method_self = False
+        self._schema = {"type": "object", "properties": {}, **parameters}
+        self._strip_nulls = False
+        self._json_validator = jsonschema.Draft202012Validator(self._schema)
+        wire = self._schema
+        if strict:
+            try:
+                wire = to_strict(self._schema)
+            except StrictSchemaError as e:
+                raise ToolDefinitionError(f"Tool {name!r} cannot be strict: {e}.") from None
+            self._strip_nulls = wire != self._schema
+        self.definition = ToolDefinition(name, description, wire, strict)
+        return self
+
     # -- validating and calling ---------------------------------------------------------
     def validate_arguments(self, arguments: str) -> tuple[list[Any], dict[str, Any]]:
         """Parse and validate the model's JSON ``arguments`` into positional and keyword args.
@@ -150,6 +212,8 @@ class Tool(Generic[P, R]):
         ``""`` counts as ``{}``. Raises :class:`ToolArgumentsError` with a message for the model.
         """
         text = arguments.strip() or "{}"
+        if self._json_validator is not None:
+            return [self._validate_json_schema(text)], {}
         try:
             if self._strip_nulls:
                 data = pydantic_core.from_json(text)
@@ -173,6 +237,31 @@ class Tool(Generic[P, R]):
             else:
                 kwargs[param] = getattr(validated, field_name)
         return args, kwargs
+
+    def _validate_json_schema(self, text: str) -> dict[str, Any]:
+        try:
+            data = pydantic_core.from_json(text)
+        except ValueError as e:
+            raise ToolArgumentsError(_invalid_json_message(self.name, str(e))) from None
+        if not isinstance(data, dict):
+            raise ToolArgumentsError(
+                f"The arguments for tool {self.name!r} must be a JSON object, not {type(data).__name__}. Call the tool again."
+            )
+        if self._strip_nulls:
+            strip_strict_nulls(data, self._schema)
+        problems = []
+        for error in self._json_validator.iter_errors(data):
+            where = ".".join(str(p) for p in error.absolute_path) or "(arguments)"
+            problems.append(f"- {where}: {error.message[:300]}")
+            if len(problems) >= 20:
+                break
+        if problems:
+            raise ToolArgumentsError(
+                "\n".join(
+                    [f"Invalid arguments for tool {self.name!r}:", *problems, "Call the tool again with corrected arguments."]
+                )
+            )
+        return data
 
     async def call(self, arguments: str, ctx: RunContext[Any]) -> Any:
         """Validate ``arguments`` and run the function (sync functions in a worker thread).
@@ -203,6 +292,7 @@ def tool(
     description: str | None = None,
     strict: bool | None = None,
     retries: int | None = None,
+    requires_approval: bool = False,
 ) -> Callable[[Callable[P, R]], Tool[P, R]]: ...
 
 
@@ -214,6 +304,7 @@ def tool(
     description: str | None = None,
     strict: bool | None = None,
     retries: int | None = None,
+    requires_approval: bool = False,
 ) -> Tool[P, R] | Callable[[Callable[P, R]], Tool[P, R]]:
     """Turn a function into a :class:`Tool`: ``@tool`` or ``@tool(name=..., strict=True)``.
 
@@ -222,10 +313,12 @@ def tool(
     by the agent and is not part of the schema.
     """
     if function is not None:
-        return Tool(function, name=name, description=description, strict=strict, retries=retries)
+        return Tool(
+            function, name=name, description=description, strict=strict, retries=retries, requires_approval=requires_approval
+        )
 
     def decorate(fn: Callable[P, R]) -> Tool[P, R]:
-        return Tool(fn, name=name, description=description, strict=strict, retries=retries)
+        return Tool(fn, name=name, description=description, strict=strict, retries=retries, requires_approval=requires_approval)
 
     return decorate
 

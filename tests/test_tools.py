@@ -9,6 +9,7 @@ import functools
 import inspect
 import json
 import pathlib
+import re
 import socket
 import sys
 import threading
@@ -1204,9 +1205,15 @@ def test_strict_recursive_models() -> None:
         "parent": None,
         "best": {"name": "b", "weight": None, "parent": None, "kids": None, "best": None},
         "kids": [
-            {"name": "k", "weight": 3, "parent": None, "best": None, "kids": [
-                {"name": "kk", "weight": None, "parent": None, "best": None, "kids": None},
-            ]},
+            {
+                "name": "k",
+                "weight": 3,
+                "parent": None,
+                "best": None,
+                "kids": [
+                    {"name": "kk", "weight": None, "parent": None, "best": None, "kids": None},
+                ],
+            },
         ],
     }
     graph_json = {"a": {"w": None, "b": {"w": None, "a": {"w": 4, "b": None}}}}
@@ -1554,3 +1561,45 @@ def test_pydantic_validation_error_is_not_leaked() -> None:
     assert info.value.__cause__ is None and info.value.__suppress_context__
     assert not isinstance(info.value, pydantic.ValidationError)
     assert "errors.pydantic.dev" not in info.value.message
+
+
+# --- Tool.from_schema: tools defined by a JSON schema (e.g. MCP servers) ------------------------
+
+_ADD_SCHEMA = {
+    "type": "object",
+    "properties": {"a": {"type": "integer"}, "b": {"type": "integer", "default": 0}},
+    "required": ["a"],
+}
+
+
+async def test_from_schema_validates_with_jsonschema_and_calls_with_the_dict():
+    seen = []
+
+    async def add(arguments):
+        seen.append(arguments)
+        return arguments["a"] + arguments.get("b", 0)
+
+    t = Tool.from_schema("add", "Add two integers.", _ADD_SCHEMA, add, requires_approval=True)
+    assert t.definition == ToolDefinition("add", "Add two integers.", _ADD_SCHEMA, None)
+    assert t.requires_approval and t.is_async and not t.takes_ctx
+    assert await t.call('{"a": 2, "b": 3}', RunContext(None)) == 5
+    assert seen == [{"a": 2, "b": 3}]
+    for bad, expected in [('{"a": "x"}', "a: 'x' is not of type 'integer'"), ("{}", "'a' is a required property"),
+                          ("[1]", "must be a JSON object"), ('{"a": ', "not valid JSON")]:  # fmt: skip
+        with pytest.raises(ToolArgumentsError, match=re.escape(expected)):
+            t.validate_arguments(bad)
+
+
+def test_from_schema_strict_and_bad_definitions():
+    strict = Tool.from_schema("add", "Add.", _ADD_SCHEMA, lambda d: d, strict=True)
+    params = strict.definition.parameters
+    assert params["additionalProperties"] is False and params["required"] == ["a", "b"]
+    assert strict.validate_arguments('{"a": 1, "b": null}') == ([{"a": 1}], {})  # null → default applies
+    with pytest.raises(ToolDefinitionError, match="cannot be strict"):
+        Tool.from_schema("free", "x", {"type": "object", "additionalProperties": {"type": "string"}}, print, strict=True)
+    with pytest.raises(ToolDefinitionError, match="not a valid JSON schema"):
+        Tool.from_schema("bad", "x", {"type": "object", "properties": {"a": {"type": 5}}}, print)
+    with pytest.raises(ToolDefinitionError, match="type object"):
+        Tool.from_schema("arr", "x", {"type": "array"}, print)
+    with pytest.raises(ToolDefinitionError, match="not allowed"):
+        Tool.from_schema("bad name", "x", {"type": "object"}, print)
