@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
-from contextlib import aclosing
+from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, overload
 
@@ -38,7 +38,7 @@ from .models.base import Model, ModelRequest
 from .models.registry import infer_model
 from .output import OutputInvalid, OutputMode, OutputSchema
 from .settings import ModelSettings
-from .tools import Tool, ToolArgumentsError, ToolDefinition, ToolLike, serialize_result
+from .tools import Tool, ToolArgumentsError, ToolDefinition, ToolLike, Toolset, serialize_result
 from .usage import Usage
 
 __all__ = ["Agent", "RunResult", "AgentStream", "SyncAgentStream"]
@@ -191,20 +191,59 @@ class Agent(Generic[DepsT, OutputT]):
         self._output: OutputSchema[Any] | None = None
         if self.output_type is not str:
             self._output = OutputSchema(self.output_type, mode=output_mode, strict=output_strict)
-        self._tools: dict[str, Tool[Any, Any]] = {}
+        self._own_tools: list[Tool[Any, Any]] = []
+        self._toolsets: list[Toolset] = []
         for item in tools:
-            t = item if isinstance(item, Tool) else Tool(item)
-            if t.name in self._tools:
-                raise UserError(f"Two tools are named {t.name!r}; pass name=... to one of them.")
-            self._tools[t.name] = t
-        definitions: list[ToolDefinition] = [t.definition for t in self._tools.values()]
+            if isinstance(item, Tool):
+                self._own_tools.append(item)
+            elif isinstance(item, Toolset):
+                self._toolsets.append(item)
+            else:
+                self._own_tools.append(Tool(item))
         self._output_tool: str | None = None
         if self._output is not None and self._output.tool_definition is not None:
             self._output_tool = self._output.name
-            if self._output_tool in self._tools:
-                raise UserError(f"A tool is named {self._output_tool!r}, which the output tool uses; rename the tool.")
+        self._set_tools(self._own_tools)
+        self._stack: AsyncExitStack | None = None
+        self._connect_lock = asyncio.Lock()
+        if not self._toolsets:
+            self._check_tool_choice(self.settings)
+
+    def _set_tools(self, tools: Sequence[Tool[Any, Any]]) -> None:
+        """Index the tools by name and build the tool definitions sent with every request (once)."""
+        by_name: dict[str, Tool[Any, Any]] = {}
+        for t in tools:
+            if t.name in by_name:
+                raise UserError(f"Two tools are named {t.name!r}; pass name=... to one of them.")
+            by_name[t.name] = t
+        definitions: list[ToolDefinition] = [t.definition for t in by_name.values()]
+        if self._output is not None and self._output.tool_definition is not None:
+            if self._output.name in by_name:
+                raise UserError(f"A tool is named {self._output.name!r}, which the output tool uses; rename the tool.")
             definitions.append(self._output.tool_definition)
+        self._tools = by_name
         self._tool_defs = tuple(definitions)
+
+    async def _connect_toolsets(self) -> None:
+        """Enter the toolsets (once) and add their tools to the agent's."""
+        if self._stack is not None or not self._toolsets:
+            return
+        async with self._connect_lock:
+            if self._stack is None:
+                await self._enter_toolsets()
+
+    async def _enter_toolsets(self) -> None:
+        stack = AsyncExitStack()
+        try:
+            found = list(self._own_tools)
+            for toolset in self._toolsets:
+                await stack.enter_async_context(toolset)
+                found.extend(toolset.get_tools())
+            self._set_tools(found)
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack = stack
         self._check_tool_choice(self.settings)
 
     @property
@@ -301,8 +340,6 @@ class Agent(Generic[DepsT, OutputT]):
         if settings is not None and not isinstance(settings, ModelSettings):
             raise UserError(f"settings must be a ModelSettings, not {type(settings).__name__}.")
         run_settings = self.settings.merge(settings)
-        if settings is not None:
-            self._check_tool_choice(run_settings)
         history: list[Message] = list(messages) if messages else []
         if self.instructions and not (history and isinstance(history[0], SystemMessage)):
             history.insert(0, SystemMessage(content=self.instructions))
@@ -315,6 +352,8 @@ class Agent(Generic[DepsT, OutputT]):
 
     async def _loop(self, state: _Run[Any], *, stream: bool) -> AsyncGenerator[AgentEvent, None]:
         """The run itself. With ``stream=False`` it yields nothing and only sets ``state.result``."""
+        await self._connect_toolsets()
+        self._check_tool_choice(state.settings)
         history = state.messages
         output = self._output
         native = output.format if output is not None and output.mode == "native" else None
@@ -520,10 +559,17 @@ class Agent(Generic[DepsT, OutputT]):
         )
 
     async def aclose(self) -> None:
-        """Close the model's connections."""
-        await self.model.aclose()
+        """Close the model's connections and the toolsets' (e.g. MCP servers)."""
+        stack, self._stack = self._stack, None
+        try:
+            if stack is not None:
+                self._set_tools(self._own_tools)
+                await stack.aclose()
+        finally:
+            await self.model.aclose()
 
     async def __aenter__(self) -> Agent[DepsT, OutputT]:
+        await self._connect_toolsets()
         return self
 
     async def __aexit__(self, *exc: object) -> None:

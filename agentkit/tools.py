@@ -17,9 +17,22 @@ import functools
 import inspect
 import re
 import types
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, TypeVar, Union, cast, get_args, get_origin, get_type_hints, overload
+from typing import (
+    Annotated,
+    Any,
+    Generic,
+    Protocol,
+    TypeVar,
+    Union,
+    cast,
+    get_args,
+    get_origin,
+    get_type_hints,
+    overload,
+    runtime_checkable,
+)
 
 import pydantic
 import pydantic_core
@@ -32,7 +45,7 @@ from ._schema import StrictSchemaError, clean_schema, strip_strict_nulls, to_str
 from .context import RunContext
 from .errors import ToolDefinitionError
 
-__all__ = ["tool", "Tool", "ToolDefinition", "ToolArgumentsError", "serialize_result"]
+__all__ = ["tool", "Tool", "Toolset", "ToolDefinition", "ToolArgumentsError", "serialize_result"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -512,5 +525,22 @@ def _parse_docstring(text: str) -> _Doc:
     return _Doc("\n\n".join(parts), params)
 
 
-ToolLike = Union[Tool[Any, Any], Callable[..., Any]]
-"""A :class:`Tool`, or a plain function that :class:`Agent` wraps with ``Tool(fn)``."""
+@runtime_checkable
+class Toolset(Protocol):
+    """Tools that come from elsewhere and need a connection (e.g. an MCP server).
+
+    An :class:`~agentkit.Agent` given a toolset in ``tools=[...]`` enters it (``async with``)
+    before its first run, asks it for its tools, and exits it in ``Agent.aclose()``.
+    """
+
+    async def __aenter__(self) -> Any: ...
+
+    async def __aexit__(self, *exc: Any) -> Any: ...
+
+    def get_tools(self) -> Sequence[Tool[Any, Any]]:
+        """The tools, once entered."""
+        ...
+
+
+ToolLike = Union[Tool[Any, Any], Toolset, Callable[..., Any]]
+"""A :class:`Tool`, a :class:`Toolset`, or a plain function that :class:`Agent` wraps with ``Tool(fn)``."""
