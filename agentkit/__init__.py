@@ -16,11 +16,12 @@
 
 from __future__ import annotations
 
-from .agent import Agent, RunResult
+from .agent import Agent, AgentStream, RunResult, RunState
 from .context import RunContext
 from .errors import (
     AgentkitError,
     AgentRunError,
+    ApprovalRequired,
     MaxTurnsExceeded,
     MissingAPIKeyError,
     ModelRetry,
@@ -28,6 +29,7 @@ from .errors import (
     ProviderError,
     ToolDefinitionError,
     ToolRetriesExceeded,
+    UsageLimitExceeded,
     UserError,
 )
 from .messages import (
@@ -41,20 +43,24 @@ from .messages import (
     load_messages,
 )
 from .settings import ModelSettings
-from .tools import Tool, ToolDefinition, tool
-from .usage import Usage
+from .tools import Tool, ToolDefinition, Toolset, tool
+from .usage import Usage, UsageLimits
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Agent",
+    "AgentStream",
     "RunResult",
+    "RunState",
     "RunContext",
     "tool",
     "Tool",
     "ToolDefinition",
+    "Toolset",
     "ModelSettings",
     "Usage",
+    "UsageLimits",
     "Message",
     "SystemMessage",
     "UserMessage",
@@ -71,6 +77,8 @@ __all__ = [
     "AgentRunError",
     "MaxTurnsExceeded",
     "ToolRetriesExceeded",
+    "ApprovalRequired",
+    "UsageLimitExceeded",
     "OutputValidationError",
     "ProviderError",
     "__version__",

@@ -8,19 +8,25 @@ final answer. Nothing here knows which provider it talks to.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+import inspect
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, Union, overload
+
+from pydantic import BaseModel
+from pydantic import Field as PydanticField
 
 from ._sync import run_sync
 from .context import RunContext
 from .errors import (
+    ApprovalRequired,
     MaxTurnsExceeded,
     ModelRetry,
     OutputValidationError,
     ToolRetriesExceeded,
     UnexpectedModelBehavior,
+    UsageLimitExceeded,
     UserError,
 )
 from .events import (
@@ -33,15 +39,15 @@ from .events import (
     ToolCallStarted,
     ToolResult,
 )
-from .messages import Message, SystemMessage, ToolCall, ToolMessage, UserMessage, dump_messages
+from .messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage, dump_messages
 from .models.base import Model, ModelRequest
 from .models.registry import infer_model
 from .output import OutputInvalid, OutputMode, OutputSchema
 from .settings import ModelSettings
 from .tools import Tool, ToolArgumentsError, ToolDefinition, ToolLike, Toolset, serialize_result
-from .usage import Usage
+from .usage import Usage, UsageLimits
 
-__all__ = ["Agent", "RunResult", "AgentStream", "SyncAgentStream"]
+__all__ = ["Agent", "RunResult", "RunState", "Approval", "ApprovalCallback", "AgentStream", "SyncAgentStream"]
 
 DepsT = TypeVar("DepsT")
 OutputT = TypeVar("OutputT")
@@ -79,6 +85,33 @@ class RunResult(Generic[OutputT]):
         return dump_messages(self.messages)
 
 
+Approval = Union[bool, str]
+"""A decision on a call that needs approval: True approves; False or a reason (str) denies."""
+
+ApprovalCallback = Callable[[ToolCall, RunContext[Any]], Union[Approval, Awaitable[Union[Approval, None]], None]]
+"""``approve(call, ctx)`` → a decision, or None to pause the run instead (sync or async)."""
+
+
+class RunState(BaseModel):
+    """A paused run, serializable: ``state.model_dump_json()`` / ``RunState.model_validate_json()``.
+
+    Resume it with ``agent.run(state=state, approvals={...})`` — in the same process or after a
+    restart (``deps`` are not stored: pass them again).
+    """
+
+    messages: list[Message]
+    usage: Usage = PydanticField(default_factory=Usage)
+    turn: int = 0
+    tool_failures: dict[str, int] = PydanticField(default_factory=dict)
+    output_failures: int = 0
+    new_message_index: int = 0
+
+    @property
+    def pending(self) -> list[ToolCall]:
+        """The calls of the last model turn that have no result yet."""
+        return _unanswered(self.messages)
+
+
 @dataclass
 class _Run(Generic[DepsT]):
     """The mutable state of one run."""
@@ -92,6 +125,19 @@ class _Run(Generic[DepsT]):
     output_failures: int = 0
     start: int = 0
     result: RunResult[Any] | None = None
+    limits: UsageLimits | None = None
+    approvals: dict[str, Approval] = field(default_factory=dict)
+
+    def snapshot(self) -> RunState:
+        """The serializable state of this run, to resume it later."""
+        return RunState(
+            messages=list(self.messages),
+            usage=self.usage.copy(),
+            turn=self.turn,
+            tool_failures=dict(self.tool_failures),
+            output_failures=self.output_failures,
+            new_message_index=self.start,
+        )
 
 
 class Agent(Generic[DepsT, OutputT]):
@@ -112,6 +158,11 @@ class Agent(Generic[DepsT, OutputT]):
         tool_retries: default retry budget of each tool (consecutive failed calls allowed).
         reset_tool_choice: after a forced ``tool_choice`` was answered with a call, use
             ``auto`` for the rest of the run (so a forced choice cannot loop forever).
+        usage_limits: default :class:`~agentkit.usage.UsageLimits` for every run.
+        approve: called for each call of a tool that requires approval, with the call and
+            its :class:`RunContext`; returns True, False or a denial reason (or None to pause
+            the run with :class:`~agentkit.errors.ApprovalRequired`). Without it, such calls
+            always pause the run.
         deps_type: the type of ``deps`` (for type checkers; not enforced at run time).
         name: a name for logs and reprs.
     """
@@ -131,6 +182,8 @@ class Agent(Generic[DepsT, OutputT]):
         max_turns: int = 10,
         tool_retries: int = 1,
         reset_tool_choice: bool = True,
+        usage_limits: UsageLimits | None = None,
+        approve: ApprovalCallback | None = None,
         deps_type: Any = None,
         name: str | None = None,
     ) -> None: ...
@@ -150,6 +203,8 @@ class Agent(Generic[DepsT, OutputT]):
         max_turns: int = 10,
         tool_retries: int = 1,
         reset_tool_choice: bool = True,
+        usage_limits: UsageLimits | None = None,
+        approve: ApprovalCallback | None = None,
         deps_type: Any = None,
         name: str | None = None,
     ) -> None: ...
@@ -168,6 +223,8 @@ class Agent(Generic[DepsT, OutputT]):
         max_turns: int = 10,
         tool_retries: int = 1,
         reset_tool_choice: bool = True,
+        usage_limits: UsageLimits | None = None,
+        approve: ApprovalCallback | None = None,
         deps_type: Any = None,
         name: str | None = None,
     ) -> None:
@@ -184,6 +241,8 @@ class Agent(Generic[DepsT, OutputT]):
         self.output_retries = output_retries
         self.tool_retries = tool_retries
         self.reset_tool_choice = reset_tool_choice
+        self.usage_limits = usage_limits
+        self.approve = approve
         self.settings = settings or ModelSettings()
         self.deps_type = deps_type
         self.name = name
@@ -264,9 +323,22 @@ class Agent(Generic[DepsT, OutputT]):
         messages: Sequence[Message] | None = None,
         deps: DepsT = None,  # type: ignore[assignment]
         settings: ModelSettings | None = None,
+        usage_limits: UsageLimits | None = None,
+        state: RunState | None = None,
+        approvals: Mapping[str, Approval] | None = None,
     ) -> RunResult[OutputT]:
         """:meth:`run`, for synchronous code (also works where an event loop is running)."""
-        return run_sync(self.run(prompt, messages=messages, deps=deps, settings=settings))
+        return run_sync(
+            self.run(
+                prompt,
+                messages=messages,
+                deps=deps,
+                settings=settings,
+                usage_limits=usage_limits,
+                state=state,
+                approvals=approvals,
+            )
+        )
 
     async def run(
         self,
@@ -275,6 +347,9 @@ class Agent(Generic[DepsT, OutputT]):
         messages: Sequence[Message] | None = None,
         deps: DepsT = None,  # type: ignore[assignment]
         settings: ModelSettings | None = None,
+        usage_limits: UsageLimits | None = None,
+        state: RunState | None = None,
+        approvals: Mapping[str, Approval] | None = None,
     ) -> RunResult[OutputT]:
         """Run the loop until a final answer.
 
@@ -283,17 +358,25 @@ class Agent(Generic[DepsT, OutputT]):
             messages: an earlier conversation to continue (e.g. ``result.messages``).
             deps: anything the tools need, handed to them as ``RunContext.deps``.
             settings: request parameters for this run, over the agent's defaults.
+            usage_limits: limits for this run, over the agent's ``usage_limits``.
+            state: a paused run to resume (``ApprovalRequired.state``, also after a restart:
+                it round-trips through JSON); give no prompt or messages with it.
+            approvals: decisions for calls of tools that require approval, by tool-call id:
+                True approves, False denies, a string denies with that reason for the model.
 
         Raises:
+            ApprovalRequired: a tool that requires approval was called; the run is paused
+                (nothing of that turn ran yet) — resume with ``state=`` and ``approvals=``.
+            UsageLimitExceeded: a usage limit would be passed by the next request or tool calls.
             MaxTurnsExceeded, ToolRetriesExceeded, OutputValidationError: the run could not
                 finish; each carries the messages so far.
             ProviderError: the provider failed (after retries).
         """
-        state = self._start(prompt, messages, deps, settings)
-        async for _ in self._loop(state, stream=False):
+        run = self._start(prompt, messages, deps, settings, usage_limits, state, approvals)
+        async for _ in self._loop(run, stream=False):
             pass  # pragma: no cover - the non-streaming loop yields nothing
-        assert state.result is not None
-        return state.result
+        assert run.result is not None
+        return run.result
 
     def run_stream(
         self,
@@ -302,6 +385,9 @@ class Agent(Generic[DepsT, OutputT]):
         messages: Sequence[Message] | None = None,
         deps: DepsT = None,  # type: ignore[assignment]
         settings: ModelSettings | None = None,
+        usage_limits: UsageLimits | None = None,
+        state: RunState | None = None,
+        approvals: Mapping[str, Approval] | None = None,
     ) -> AgentStream[OutputT]:
         """Run the loop, streaming every turn; tools run between turns.
 
@@ -313,8 +399,8 @@ class Agent(Generic[DepsT, OutputT]):
         Leaving the ``async with`` (or breaking out of the loop) closes the HTTP response and
         cancels running tools.
         """
-        state = self._start(prompt, messages, deps, settings)
-        return AgentStream(self._loop(state, stream=True), state)
+        run = self._start(prompt, messages, deps, settings, usage_limits, state, approvals)
+        return AgentStream(self._loop(run, stream=True), run)
 
     def run_stream_sync(
         self,
@@ -323,9 +409,22 @@ class Agent(Generic[DepsT, OutputT]):
         messages: Sequence[Message] | None = None,
         deps: DepsT = None,  # type: ignore[assignment]
         settings: ModelSettings | None = None,
+        usage_limits: UsageLimits | None = None,
+        state: RunState | None = None,
+        approvals: Mapping[str, Approval] | None = None,
     ) -> SyncAgentStream[OutputT]:
         """:meth:`run_stream` for synchronous code: ``for event in agent.run_stream_sync(...)``."""
-        return SyncAgentStream(self.run_stream(prompt, messages=messages, deps=deps, settings=settings))
+        return SyncAgentStream(
+            self.run_stream(
+                prompt,
+                messages=messages,
+                deps=deps,
+                settings=settings,
+                usage_limits=usage_limits,
+                state=state,
+                approvals=approvals,
+            )
+        )
 
     # -- the loop -----------------------------------------------------------------------------
     def _start(
@@ -334,12 +433,31 @@ class Agent(Generic[DepsT, OutputT]):
         messages: Sequence[Message] | None,
         deps: Any,
         settings: ModelSettings | None,
+        usage_limits: UsageLimits | None,
+        state: RunState | None,
+        approvals: Mapping[str, Approval] | None,
     ) -> _Run[Any]:
         if prompt is not None and not isinstance(prompt, str):
             raise UserError(f"prompt must be a string, not {type(prompt).__name__}.")
         if settings is not None and not isinstance(settings, ModelSettings):
             raise UserError(f"settings must be a ModelSettings, not {type(settings).__name__}.")
         run_settings = self.settings.merge(settings)
+        limits = usage_limits or self.usage_limits
+        if state is not None:
+            if prompt is not None or messages:
+                raise UserError("Resume a paused run with state= alone: it already holds the conversation.")
+            return _Run(
+                messages=list(state.messages),
+                deps=deps,
+                settings=run_settings,
+                usage=state.usage.copy(),
+                turn=state.turn,
+                tool_failures=dict(state.tool_failures),
+                output_failures=state.output_failures,
+                start=state.new_message_index,
+                limits=limits,
+                approvals=dict(approvals or {}),
+            )
         history: list[Message] = list(messages) if messages else []
         if self.instructions and not (history and isinstance(history[0], SystemMessage)):
             history.insert(0, SystemMessage(content=self.instructions))
@@ -348,7 +466,9 @@ class Agent(Generic[DepsT, OutputT]):
             history.append(UserMessage(content=prompt))
         if not history:
             raise UserError("Nothing to send: give a prompt or messages.")
-        return _Run(messages=history, deps=deps, settings=run_settings, start=start)
+        return _Run(
+            messages=history, deps=deps, settings=run_settings, start=start, limits=limits, approvals=dict(approvals or {})
+        )
 
     async def _loop(self, state: _Run[Any], *, stream: bool) -> AsyncGenerator[AgentEvent, None]:
         """The run itself. With ``stream=False`` it yields nothing and only sets ``state.result``."""
@@ -359,77 +479,78 @@ class Agent(Generic[DepsT, OutputT]):
         native = output.format if output is not None and output.mode == "native" else None
         forced = state.settings.tool_choice not in (None, "auto", "none")
 
-        while state.turn < self.max_turns:
-            state.turn += 1
-            request = ModelRequest(history, self._tool_defs, state.settings, native, self._output_tool)
-            if stream:
-                response = None
-                partial = _PartialParser(output, self._output_tool) if output is not None else None
-                async with aclosing(self.model.stream(request)) as events:
-                    async for event in events:
-                        event.turn = state.turn
-                        if isinstance(event, ResponseComplete):
-                            response = event.response
-                        yield event
-                        if partial is not None:
-                            update = partial.feed(event)
-                            if update is not None:
-                                update.turn = state.turn
-                                yield update
-                if response is None:
-                    raise UnexpectedModelBehavior(
-                        "the model's stream ended without a response", messages=history, usage=state.usage
+        model_name: str | None = None
+        calls = _unanswered(history)  # a resumed run starts with the calls it paused on
+        while True:
+            if not calls:
+                if state.turn >= self.max_turns:
+                    raise MaxTurnsExceeded(
+                        f"The run reached max_turns={self.max_turns} without a final answer.", messages=history, usage=state.usage
                     )
-            else:
-                response = await self.model.request(request)
-            state.usage.add(response.usage)
-            if response.usage.requests == 0:
-                state.usage.requests += 1
-            message = response.message
-            history.append(message)
-
-            if message.tool_calls:
+                self._check_limits(state, (state.limits.check_request(state.usage) if state.limits else None))
+                state.turn += 1
+                request = ModelRequest(history, self._tool_defs, state.settings, native, self._output_tool)
+                if stream:
+                    response = None
+                    partial = _PartialParser(output, self._output_tool) if output is not None else None
+                    async with aclosing(self.model.stream(request)) as events:
+                        async for event in events:
+                            event.turn = state.turn
+                            if isinstance(event, ResponseComplete):
+                                response = event.response
+                            yield event
+                            if partial is not None:
+                                update = partial.feed(event)
+                                if update is not None:
+                                    update.turn = state.turn
+                                    yield update
+                    if response is None:
+                        raise UnexpectedModelBehavior(
+                            "the model's stream ended without a response", messages=history, usage=state.usage
+                        )
+                else:
+                    response = await self.model.request(request)
+                state.usage.add(response.usage)
+                if response.usage.requests == 0:
+                    state.usage.requests += 1
+                model_name = response.model_name
+                message = response.message
+                history.append(message)
+                if not message.tool_calls:
+                    if output is None:
+                        value = message.content or ""
+                    elif output.mode == "tool":  # text instead of the final-result tool: ask again
+                        self._count_output_failure(state, OutputInvalid([f"no {output.name!r} call"]), message.content)
+                        history.append(UserMessage(content=f"Call the {output.name!r} tool to give your final answer."))
+                        continue
+                    else:
+                        try:
+                            if message.refusal and not message.content:
+                                raise OutputInvalid([f"The model refused: {message.refusal}"])
+                            value = output.parse(message.content)
+                        except OutputInvalid as e:
+                            self._count_output_failure(state, e, message.content)
+                            history.append(UserMessage(content=output.retry_prompt(e.errors)))
+                            continue
+                    break
+                calls = message.tool_calls
                 if forced and self.reset_tool_choice:
                     state.settings = state.settings.merge(_AUTO)
                     forced = False
-                before = len(history)
-                done, value = await self._handle_calls(message.tool_calls, state)
-                if stream:
-                    for m in history[before:]:
-                        if isinstance(m, ToolMessage):
-                            yield ToolResult(m.tool_call_id, m.name or "", m.content, m.is_error, state.turn)
-                if done:
-                    state.result = self._result(value, state, response.model_name)
-                    if stream:
-                        yield FinalOutput(value, state.turn, state.usage)
-                    return
-                continue
 
-            if output is None:
-                value = message.content or ""
-            elif output.mode == "tool":  # text instead of the final-result tool: ask again
-                self._count_output_failure(state, OutputInvalid([f"no {output.name!r} call"]), message.content)
-                history.append(UserMessage(content=f"Call the {output.name!r} tool to give your final answer."))
-                continue
-            else:
-                try:
-                    if message.refusal and not message.content:
-                        raise OutputInvalid([f"The model refused: {message.refusal}"])
-                    value = output.parse(message.content)
-                except OutputInvalid as e:
-                    self._count_output_failure(state, e, message.content)
-                    history.append(UserMessage(content=output.retry_prompt(e.errors)))
-                    continue
-            state.result = self._result(value, state, response.model_name)
+            before = len(history)
+            done, value = await self._handle_calls(calls, state)
+            calls = []
             if stream:
-                yield FinalOutput(value, state.turn, state.usage)
-            return
+                for m in history[before:]:
+                    if isinstance(m, ToolMessage):
+                        yield ToolResult(m.tool_call_id, m.name or "", m.content, m.is_error, state.turn)
+            if done:
+                break
 
-        raise MaxTurnsExceeded(
-            f"The run reached max_turns={self.max_turns} without a final answer.",
-            messages=history,
-            usage=state.usage,
-        )
+        state.result = self._result(value, state, model_name)
+        if stream:
+            yield FinalOutput(value, state.turn, state.usage)
 
     # -- tool calls ---------------------------------------------------------------------------
     async def _handle_calls(self, calls: list[ToolCall], state: _Run[Any]) -> tuple[bool, Any]:
@@ -469,8 +590,11 @@ class Agent(Generic[DepsT, OutputT]):
             for i, _t, call in jobs:
                 results[i] = _tool_message(call, "Not executed: the final result was given in the same turn.")
             jobs = []
+        elif jobs:
+            jobs = await self._approve(jobs, results, state)
 
         if jobs:
+            self._check_limits(state, state.limits.check_tool_calls(state.usage, len(jobs)) if state.limits else None)
             state.usage.tool_calls += len(jobs)
             if len(jobs) == 1:
                 outcomes = [await self._call(jobs[0][1], jobs[0][2], state)]
@@ -502,8 +626,8 @@ class Agent(Generic[DepsT, OutputT]):
                 )
         return final
 
-    async def _call(self, t: Tool[Any, Any], call: ToolCall, state: _Run[Any]) -> tuple[str, bool]:
-        ctx = RunContext(
+    def _context(self, t: Tool[Any, Any], call: ToolCall, state: _Run[Any]) -> RunContext[Any]:
+        return RunContext(
             deps=state.deps,
             usage=state.usage,
             messages=state.messages,
@@ -513,6 +637,9 @@ class Agent(Generic[DepsT, OutputT]):
             retry=state.tool_failures.get(t.name, 0),
             model_name=self.model.model_name,
         )
+
+    async def _call(self, t: Tool[Any, Any], call: ToolCall, state: _Run[Any]) -> tuple[str, bool]:
+        ctx = self._context(t, call, state)
         try:
             value = await t.call(call.arguments, ctx)
         except ToolArgumentsError as e:
@@ -527,7 +654,44 @@ class Agent(Generic[DepsT, OutputT]):
             )
         return serialize_result(value), False
 
+    async def _approve(
+        self, jobs: list[tuple[int, Tool[Any, Any], ToolCall]], results: list[ToolMessage | None], state: _Run[Any]
+    ) -> list[tuple[int, Tool[Any, Any], ToolCall]]:
+        """Keep the approved calls; answer denied ones; pause the run when a decision is missing."""
+        if not any(t.requires_approval for _i, t, _c in jobs):
+            return jobs
+        approved = []
+        pending = []
+        for i, t, call in jobs:
+            decision: Approval | None = True
+            if t.requires_approval:
+                decision = state.approvals.pop(call.id, None)
+                if decision is None and self.approve is not None:
+                    answer = self.approve(call, self._context(t, call, state))
+                    decision = await answer if inspect.isawaitable(answer) else answer
+            if decision is None:
+                pending.append(call)
+            elif decision is True:
+                approved.append((i, t, call))
+            else:
+                reason = f": {decision}" if isinstance(decision, str) and decision else "."
+                results[i] = _tool_message(call, f"The user denied this call{reason} Do not retry it unchanged.")
+        if pending:
+            names = ", ".join(sorted({c.name for c in pending}))
+            raise ApprovalRequired(
+                f"The run is paused: {len(pending)} call(s) of {names} need approval.",
+                pending=pending,
+                state=state.snapshot(),
+                messages=state.messages,
+                usage=state.usage,
+            )
+        return approved
+
     # -- helpers ------------------------------------------------------------------------------
+    def _check_limits(self, state: _Run[Any], why: str | None) -> None:
+        if why is not None:
+            raise UsageLimitExceeded(f"Usage limit: {why}.", messages=state.messages, usage=state.usage)
+
     def _count_output_failure(self, state: _Run[Any], error: OutputInvalid, raw: str | None) -> None:
         state.output_failures += 1
         if state.output_failures > self.output_retries:
@@ -574,6 +738,19 @@ class Agent(Generic[DepsT, OutputT]):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _unanswered(messages: Sequence[Message]) -> list[ToolCall]:
+    """The calls of a final assistant turn that have no tool results yet (a paused run)."""
+    answered: set[str] = set()
+    for m in reversed(messages):
+        if isinstance(m, ToolMessage):
+            answered.add(m.tool_call_id)
+        elif isinstance(m, AssistantMessage):
+            return [c for c in m.tool_calls if c.id not in answered]
+        else:
+            return []
+    return []
 
 
 def _tool_message(call: ToolCall, content: str, *, error: bool = False) -> ToolMessage:

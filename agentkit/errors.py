@@ -33,6 +33,8 @@ __all__ = [
     "ToolRetriesExceeded",
     "OutputValidationError",
     "UnexpectedModelBehavior",
+    "UsageLimitExceeded",
+    "ApprovalRequired",
     "ProviderError",
     "BadRequestError",
     "AuthenticationError",
@@ -153,6 +155,26 @@ class OutputValidationError(AgentRunError):
         super().__init__(message, messages=messages, usage=usage)
         self.raw_text = raw_text
         self.errors = list(errors)
+
+
+class UsageLimitExceeded(AgentRunError):
+    """A :class:`~agentkit.usage.UsageLimits` limit would be passed; ``usage`` holds what was used."""
+
+
+class ApprovalRequired(AgentRunError):
+    """The model called tools that require approval: the run is paused before running them.
+
+    ``pending`` lists those calls (``ToolCall``: id, name, arguments); ``state`` is the
+    :class:`~agentkit.agent.RunState` to resume from (JSON-serializable). Resume with
+    ``agent.run(state=e.state, approvals={call.id: True | False | "reason"})``.
+    """
+
+    def __init__(
+        self, message: str, *, pending: Sequence[Any], state: Any, messages: Sequence[Message] = (), usage: Usage | None = None
+    ) -> None:
+        super().__init__(message, messages=messages, usage=usage)
+        self.pending = list(pending)
+        self.state = state
 
 
 class UnexpectedModelBehavior(AgentRunError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Usage"]
+__all__ = ["Usage", "UsageLimits"]
 
 
 @dataclass
@@ -36,8 +36,47 @@ class Usage:
         for key, value in other.details.items():
             self.details[key] = self.details.get(key, 0) + value
 
+    def copy(self) -> Usage:
+        """An independent copy."""
+        return Usage(**{**self.__dict__, "details": dict(self.details)})
+
     def __add__(self, other: Usage) -> Usage:
         total = Usage()
         total.add(self)
         total.add(other)
         return total
+
+
+@dataclass(frozen=True)
+class UsageLimits:
+    """Limits on one run, checked before each model request (and tool calls before they run).
+
+    A run that would pass one raises :class:`~agentkit.errors.UsageLimitExceeded` carrying the
+    usage so far. ``None`` means no limit.
+    """
+
+    max_requests: int | None = None
+    max_tool_calls: int | None = None
+    max_input_tokens: int | None = None
+    max_output_tokens: int | None = None
+    max_total_tokens: int | None = None
+
+    def check_request(self, usage: Usage) -> str | None:
+        """Why another model request is not allowed (None when it is)."""
+        if self.max_requests is not None and usage.requests + 1 > self.max_requests:
+            return f"the next request would pass max requests ({self.max_requests})"
+        tokens = (
+            (self.max_input_tokens, usage.prompt_tokens, "input tokens"),
+            (self.max_output_tokens, usage.completion_tokens, "output tokens"),
+            (self.max_total_tokens, usage.total_tokens, "total tokens"),
+        )
+        for limit, used, what in tokens:
+            if limit is not None and used >= limit:  # any further request would go past it
+                return f"{used} {what} used, max {limit}"
+        return None
+
+    def check_tool_calls(self, usage: Usage, more: int) -> str | None:
+        """Why ``more`` tool calls are not allowed (None when they are)."""
+        if self.max_tool_calls is not None and usage.tool_calls + more > self.max_tool_calls:
+            return f"{more} more tool calls would pass max tool calls ({self.max_tool_calls}); {usage.tool_calls} made so far"
+        return None
