@@ -8,16 +8,20 @@ final answer. Nothing here knows which provider it talks to.
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Generic, TypeVar, Union, overload
 
 from pydantic import BaseModel
 from pydantic import Field as PydanticField
 
 from ._sync import run_sync
+from .batch import BatchInput, BatchItem
+from .batch import run_many as _run_many
 from .context import RunContext
 from .errors import (
     ApprovalRequired,
@@ -721,6 +725,54 @@ class Agent(Generic[DepsT, OutputT]):
             model_name=model_name or self.model.model_name,
             turns=state.turn,
         )
+
+    async def run_many(
+        self,
+        inputs: Iterable[BatchInput],
+        *,
+        concurrency: int = 16,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        results: str | Path | None = None,
+        deps: DepsT = None,  # type: ignore[assignment]
+        progress: bool | None = None,
+    ) -> list[BatchItem]:
+        """Run the agent on many inputs with bounded concurrency and client-side rate limits.
+
+        Args:
+            inputs: prompts, or ``{"prompt": ..., "id": ...}`` mappings.
+            concurrency: runs in flight at once.
+            requests_per_minute: model requests per minute across the batch (spaced evenly).
+            tokens_per_minute: tokens per minute across the batch (charged after each response).
+            results: a JSONL file; each result is appended as it completes, and inputs already
+                there (succeeded) are skipped — start again with the same file after a crash.
+            deps: passed to every run.
+            progress: a progress bar (rich) — default: when stderr is a terminal.
+
+        Returns:
+            One :class:`~agentkit.batch.BatchItem` per input, in input order. Failed inputs
+            carry ``error``; 429s never fail an input (the batch slows down instead).
+        """
+        return await _run_many(
+            self,
+            inputs,
+            concurrency=concurrency,
+            requests_per_minute=requests_per_minute,
+            tokens_per_minute=tokens_per_minute,
+            results=results,
+            deps=deps,
+            progress=progress,
+        )
+
+    def run_many_sync(self, inputs: Iterable[BatchInput], **options: Any) -> list[BatchItem]:
+        """:meth:`run_many` for synchronous code."""
+        return run_sync(self.run_many(inputs, **options))
+
+    def _with_model(self, model: Model) -> Agent[DepsT, OutputT]:
+        """A shallow copy of this agent talking to ``model`` (same tools, output and settings)."""
+        clone = copy.copy(self)
+        clone.model = model
+        return clone
 
     async def aclose(self) -> None:
         """Close the model's connections and the toolsets' (e.g. MCP servers)."""

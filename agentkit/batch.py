@@ -1,0 +1,262 @@
+"""Batch runs: many inputs through one agent, within rate limits, resumable from a JSONL file.
+
+``agent.run_many(prompts, concurrency=..., requests_per_minute=..., tokens_per_minute=...,
+results="out.jsonl")`` runs inputs with bounded concurrency and client-side rate limits. A 429
+from the provider (after the client's own retries) slows the whole batch down — every worker
+waits out ``Retry-After`` and the request rate is halved, then recovers — instead of failing the
+input. Each result is appended to the JSONL file as it completes; started again with the same
+file, inputs already done are skipped, so a crash loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+from .errors import AgentkitError, RateLimitError, UserError
+from .models.base import Model, ModelRequest, ModelResponse
+from .usage import Usage
+
+if TYPE_CHECKING:
+    from .agent import Agent
+
+__all__ = ["BatchItem", "BatchInput", "RateLimiter", "run_many"]
+
+BatchInput = Union[str, Mapping[str, Any]]
+"""A prompt, or ``{"prompt": ..., "id": ...}`` (``id`` optional: default, a hash of the prompt and its position)."""
+
+
+@dataclass
+class BatchItem:
+    """One input's outcome: ``output`` when it succeeded, ``error`` (a message) when it did not."""
+
+    id: str
+    prompt: str
+    output: Any = None
+    error: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    skipped: bool = False
+    """True when the result was already in the results file (not run again)."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the input succeeded."""
+        return self.error is None
+
+
+class RateLimiter:
+    """Requests-per-minute and tokens-per-minute limits shared by all of a batch's workers.
+
+    Requests are spaced evenly (no bursts); tokens are charged after each response (its
+    ``total_tokens``), so a run that used many tokens delays the next requests. A 429 pauses
+    every worker for ``Retry-After`` and halves the request rate, which then recovers by 5% per
+    successful request up to the configured limit.
+    """
+
+    def __init__(self, requests_per_minute: float | None = None, tokens_per_minute: float | None = None) -> None:
+        for label, value in (("requests_per_minute", requests_per_minute), ("tokens_per_minute", tokens_per_minute)):
+            if value is not None and value <= 0:
+                raise UserError(f"{label} must be > 0, not {value!r}.")
+        self._max_rate = requests_per_minute / 60.0 if requests_per_minute else None
+        self._rate = self._max_rate
+        self._tokens_rate = tokens_per_minute / 60.0 if tokens_per_minute else None
+        self._next_slot = 0.0
+        self._token_debt_until = 0.0
+        self._paused_until = 0.0
+        self._lock = asyncio.Lock()
+        self.rate_limited = 0
+        """How many 429s the batch absorbed."""
+
+    async def acquire(self) -> None:
+        """Wait until one more request may start."""
+        async with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next_slot, self._paused_until, self._token_debt_until)
+            if self._rate:
+                self._next_slot = start + 1.0 / self._rate
+        delay = start - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def charge(self, tokens: int) -> None:
+        """Count a response's tokens against tokens-per-minute."""
+        if self._tokens_rate and tokens > 0:
+            now = time.monotonic()
+            self._token_debt_until = max(self._token_debt_until, now) + tokens / self._tokens_rate
+        if self._rate and self._max_rate:
+            self._rate = min(self._max_rate, self._rate * 1.05)
+
+    def rate_limited_for(self, seconds: float | None) -> None:
+        """The provider said 429: pause everyone and slow down."""
+        self.rate_limited += 1
+        wait = seconds if seconds is not None and seconds > 0 else 1.0
+        self._paused_until = max(self._paused_until, time.monotonic() + min(wait, 300.0))
+        if self._rate:
+            self._rate = max(self._rate / 2, 1 / 60.0)
+
+
+class _LimitedModel(Model):
+    """The agent's model behind a batch's :class:`RateLimiter`; 429s wait instead of failing."""
+
+    def __init__(self, inner: Model, limiter: RateLimiter, max_waits: int) -> None:
+        self.inner = inner
+        self.limiter = limiter
+        self.max_waits = max_waits
+        self.model_name = inner.model_name
+        self.provider = inner.provider
+
+    async def request(self, request: ModelRequest) -> ModelResponse:
+        for _ in range(self.max_waits):
+            await self.limiter.acquire()
+            try:
+                response = await self.inner.request(request)
+            except RateLimitError as e:
+                self.limiter.rate_limited_for(e.retry_after)
+                continue
+            self.limiter.charge(response.usage.total_tokens)
+            return response
+        raise RateLimitError(f"still rate limited after waiting {self.max_waits} times", provider=self.inner.provider)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def _normalize(inputs: Iterable[BatchInput]) -> list[tuple[str, str]]:
+    items: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for position, raw in enumerate(inputs):
+        if isinstance(raw, str):
+            prompt, given = raw, None
+        elif isinstance(raw, Mapping) and isinstance(raw.get("prompt"), str):
+            prompt, given = raw["prompt"], raw.get("id")
+        else:
+            raise UserError(f"Input #{position} must be a string or a mapping with a 'prompt' string, not {raw!r:.100}.")
+        key = str(given) if given is not None else hashlib.sha256(f"{position}\0{prompt}".encode()).hexdigest()[:16]
+        if key in seen:
+            raise UserError(f"Input #{position}: the id {key!r} is used twice; ids must be unique.")
+        seen.add(key)
+        items.append((key, prompt))
+    return items
+
+
+def _done_ids(path: Path) -> dict[str, dict[str, Any]]:
+    """Successful records already in the results file (a torn last line from a crash is ignored)."""
+    done: dict[str, dict[str, Any]] = {}
+    if not path.exists():
+        return done
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("error") is None and "id" in record:
+                done[str(record["id"])] = record
+    return done
+
+
+def _jsonable(value: Any) -> Any:
+    import pydantic_core
+
+    return json.loads(pydantic_core.to_json(value, fallback=str))
+
+
+async def run_many(
+    agent: Agent[Any, Any],
+    inputs: Iterable[BatchInput],
+    *,
+    concurrency: int = 16,
+    requests_per_minute: float | None = None,
+    tokens_per_minute: float | None = None,
+    results: str | Path | None = None,
+    deps: Any = None,
+    progress: bool | None = None,
+    max_rate_limit_waits: int = 50,
+    on_result: Callable[[BatchItem], None] | None = None,
+) -> list[BatchItem]:
+    """Run ``agent`` on every input; see :meth:`agentkit.Agent.run_many`."""
+    if not isinstance(concurrency, int) or concurrency < 1:
+        raise UserError(f"concurrency must be a positive int, not {concurrency!r}.")
+    items = _normalize(inputs)
+    path = Path(results) if results is not None else None
+    done = _done_ids(path) if path is not None else {}
+    limiter = RateLimiter(requests_per_minute, tokens_per_minute)
+    await agent._connect_toolsets()  # on the agent itself, so agent.aclose() closes them
+    worker = agent._with_model(_LimitedModel(agent.model, limiter, max_rate_limit_waits))
+    outcome: dict[str, BatchItem] = {}
+    for key, prompt in items:
+        if key in done:
+            record = done[key]
+            outcome[key] = BatchItem(key, prompt, record.get("output"), None, Usage(**record.get("usage", {})), skipped=True)
+    todo = [(k, p) for k, p in items if k not in outcome]
+    out = path.open("a", encoding="utf-8") if path is not None else None
+    bar = _Progress(len(items), len(outcome), progress)
+    queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+    for entry in todo:
+        queue.put_nowait(entry)
+
+    async def work() -> None:
+        while True:
+            try:
+                key, prompt = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            try:
+                result = await worker.run(prompt, deps=deps)
+                item = BatchItem(key, prompt, result.output, None, result.usage)
+            except AgentkitError as e:
+                item = BatchItem(key, prompt, None, f"{type(e).__name__}: {e}", getattr(e, "usage", None) or Usage())
+            outcome[key] = item
+            if out is not None:
+                record = {
+                    "id": key,
+                    "prompt": prompt,
+                    "output": _jsonable(item.output),
+                    "error": item.error,
+                    "usage": _jsonable(item.usage),
+                }
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                out.flush()  # each line reaches the OS as it completes: a crash loses nothing
+            bar.advance(item.ok)
+            if on_result is not None:
+                on_result(item)
+
+    try:
+        await asyncio.gather(*(work() for _ in range(min(concurrency, max(len(todo), 1)))))
+    finally:
+        if out is not None:
+            out.close()
+        bar.close()
+    return [outcome[key] for key, _ in items]
+
+
+class _Progress:
+    """A rich progress bar on a terminal (when rich is installed); silent otherwise."""
+
+    def __init__(self, total: int, done: int, enabled: bool | None) -> None:
+        self._bar: Any = None
+        if enabled is False or (enabled is None and not sys.stderr.isatty()):
+            return
+        try:
+            from rich.progress import Progress
+        except ImportError:
+            return
+        self._bar = Progress(transient=False)
+        self._bar.start()
+        self._task = self._bar.add_task("runs", total=total, completed=done)
+        self.failed = 0
+
+    def advance(self, ok: bool) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
