@@ -13,8 +13,9 @@ EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
-def test_example_runs_offline(path: Path) -> None:
+def test_example_runs_offline(path: Path, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "AGENTKIT_MODEL"}
+    env["AGENTKIT_CACHE_DIR"] = str(tmp_path / "cache")  # examples must not write into the user's home
     done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0, done.stderr
     assert "offline on the built-in test model" in done.stdout

@@ -89,9 +89,10 @@ class Embedder:
             to OpenAI and OpenRouter, ``output_dimension`` to Mistral). ``dimensions`` is an alias.
         output_dtype: ``float`` (default), ``int8``, ``uint8``, ``binary`` or ``ubinary``
             (Mistral only; the binary types come back bit-packed).
-        encoding_format: ``float`` or ``base64`` on the wire (base64 is 4x smaller and faster to
-            decode). Default: base64 for OpenAI (as its SDK does), the provider's default elsewhere.
-            Either shape of answer is accepted whatever was asked.
+        encoding_format: ``float`` or ``base64`` on the wire. Default: base64 for float vectors
+            from OpenAI (as its SDK does) and Mistral (a quarter of the bytes, ~100x faster to
+            parse), the provider's default otherwise. Either shape of answer is accepted whatever
+            was asked.
         max_concurrency: requests in flight at once when the input needs several (default 4).
         batch_size: inputs per request (default: the provider's limit, see :mod:`.providers`).
         max_batch_tokens: approximate tokens per request (default: the provider's limit).
@@ -127,10 +128,11 @@ class Embedder:
         self._http: HTTPClient | None = None
         self._local: LocalModel | None = None
         self.provider: EmbeddingProvider | None = None
+        self.base_url: str | None = None  # None for the local model
         if self.model in _LOCAL_NAMES:
             self._init_local(api_key, base_url, output_dtype, encoding_format)
             self.model_name = LOCAL_MODEL_NAME
-            self.limits = BatchLimits(max_inputs=batch_size or LOCAL_BATCH, max_tokens=max_batch_tokens or 10**12)
+            self.limits = BatchLimits(max_inputs=_or_default("batch_size", batch_size, LOCAL_BATCH), max_tokens=10**12)
             return
         prefix, _, name = self.model.partition(":")
         provider = PROVIDERS.get(prefix)
@@ -146,13 +148,14 @@ class Embedder:
         self.model_name = name.strip()
         defaults = provider.limits(self.model_name)
         self.limits = BatchLimits(
-            max_inputs=_check_positive("batch_size", batch_size or defaults.max_inputs),
-            max_tokens=_check_positive("max_batch_tokens", max_batch_tokens or defaults.max_tokens),
+            max_inputs=_or_default("batch_size", batch_size, defaults.max_inputs),
+            max_tokens=_or_default("max_batch_tokens", max_batch_tokens, defaults.max_tokens),
         )
         if provider.name == "openrouter":
             options = openrouter_options(app_url, app_name, options)
         key = resolve_key(api_key, provider.key_env, provider.label)
         self._http = connect(self.model_name, provider.base_url(base_url), key, provider.name, options)
+        self.base_url = self._http.base_url
 
     def _init_local(self, api_key: str | None, base_url: str | None, dtype: str | None, encoding: str | None) -> None:
         for name, value in (("api_key", api_key), ("base_url", base_url), ("output_dimension", self.output_dimension)):
@@ -247,7 +250,9 @@ class Embedder:
         if provider is None:
             raise UserError("The local model sends no requests.")
         body: dict[str, Any] = {"model": self.model_name, "input": list(texts)}
-        encoding = self.encoding_format or provider.default_encoding
+        encoding = self.encoding_format
+        if encoding is None and self.output_dtype == "float":
+            encoding = provider.default_encoding
         if encoding is not None:
             body["encoding_format"] = encoding
         if self.output_dimension is not None:
@@ -330,6 +335,10 @@ def _check_positive(name: str, value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise UserError(f"{name} must be a positive integer, not {value!r}.")
     return value
+
+
+def _or_default(name: str, value: int | None, default: int) -> int:
+    return default if value is None else _check_positive(name, value)
 
 
 def _check_choice(name: str, value: Any, choices: Sequence[str]) -> Any:

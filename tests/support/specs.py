@@ -23,6 +23,7 @@ REQUEST_SCHEMAS = {
     ("mistral", "chat"): ("mistral.json", "ChatCompletionRequest"),
     ("mistral", "embeddings"): ("mistral.json", "EmbeddingRequest"),
     ("openrouter", "chat"): ("openrouter.json", "ChatRequest"),
+    ("openrouter", "embeddings"): ("openrouter-embeddings.json", "EmbeddingsRequest"),
 }
 
 

