@@ -1,0 +1,235 @@
+"""The click commands: ``run``, ``chat``, ``tools``, ``batch``. Each is a thin shell over its module."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from contextlib import nullcontext, redirect_stdout
+from dataclasses import asdict
+from typing import Any, TypeVar
+
+import click
+
+from .. import __version__
+from ..agent import Agent, RunResult
+from ._common import CLIError, find_agent, load_file, reported, split_target, stderr_console, stdout_console, with_model
+from ._display import Display, TerminalApprover, jsonable, stdin_is_tty
+
+__all__ = ["cli"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+PROVIDERS = ("openai", "openrouter", "mistral", "openai-compatible")
+
+
+def _debug_option(f: F) -> F:
+    return click.option("--debug", is_flag=True, help="Show the full traceback of an error.")(f)
+
+
+def _model_option(help_text: str) -> Callable[[F], F]:
+    return click.option("--model", "-m", envvar="AGENTKIT_MODEL", metavar="PROVIDER:MODEL", help=help_text)
+
+
+def _yes_option(f: F) -> F:
+    return click.option("--yes", "-y", is_flag=True, help="Approve every call of tools that require approval, without asking.")(f)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="agentkit")
+def cli() -> None:
+    """agentkit: run tool-calling agents from the command line.
+
+    \b
+    agentkit run FILE.py "prompt"      run the file's `agent` on a prompt
+    agentkit chat --tools tools.py     chat with tools, keeping history
+    agentkit tools tools.py            the JSON schemas the tools send, and their problems
+    agentkit batch FILE.py in.jsonl --out out.jsonl
+    """
+
+
+# --- run ------------------------------------------------------------------------------------
+
+
+def _read_prompt(prompt: str | None) -> str:
+    if prompt is not None and prompt != "-":
+        return prompt
+    if stdin_is_tty():
+        raise CLIError('No prompt: give one after the file (agentkit run FILE.py "...") or pipe it on stdin.')
+    text = sys.stdin.read()
+    if not text.strip():
+        raise CLIError("The prompt from stdin is empty.")
+    return text.rstrip("\n")
+
+
+def _result_document(result: RunResult[Any]) -> dict[str, Any]:
+    return {
+        "output": jsonable(result.output),
+        "usage": asdict(result.usage),
+        "turns": result.turns,
+        "model": result.model_name,
+        "messages": json.loads(result.messages_json()),
+    }
+
+
+async def _run_once(agent: Agent[Any, Any], prompt: str, display: Display | None, stream: bool) -> RunResult[Any]:
+    try:
+        if not stream:
+            return await agent.run(prompt)
+        async with agent.run_stream(prompt) as events:
+            async for event in events:
+                if display is not None:
+                    display.event(event)
+            return events.result
+    finally:
+        await agent.aclose()
+
+
+@cli.command()
+@click.argument("file", metavar="FILE.py")
+@click.argument("prompt", required=False)
+@_model_option("Use this model instead of the agent's (default: $AGENTKIT_MODEL, else the file's).")
+@click.option("--stream/--no-stream", default=True, show_default=True, help="Show the answer as it arrives.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result (output, usage, messages) as one JSON document.")
+@click.option("--agent", "agent_name", metavar="NAME", help="The module-level agent to run (default: `agent`).")
+@_yes_option
+@_debug_option
+def run(
+    file: str,
+    prompt: str | None,
+    model: str | None,
+    stream: bool,
+    as_json: bool,
+    agent_name: str | None,
+    yes: bool,
+    debug: bool,
+) -> None:
+    """Run the agent defined in FILE.py on PROMPT (or on stdin).
+
+    FILE.py is imported (its directory on sys.path); its module-level `agent` runs (or
+    --agent NAME, or FILE.py:NAME). Tool calls and results are shown as they happen; tools that
+    require approval ask y/n on the terminal.
+    """
+    with reported(debug):
+        path, name = split_target(file)
+        quiet = redirect_stdout(sys.stderr) if as_json else nullcontext()  # --json: stdout holds only the JSON
+        with quiet:
+            module = load_file(path)
+        agent = with_model(find_agent(module, agent_name or name, path), model)
+        text = _read_prompt(prompt)
+        console = stdout_console()
+        display = None if as_json else Display(console, structured=agent.output_type is not str, output_tool=agent._output_tool)
+        if agent.approve is None:
+            agent.approve = TerminalApprover(display, stderr_console(), interactive=stdin_is_tty(), auto=yes)
+        with quiet:
+            result = asyncio.run(_run_once(agent, text, display, stream and not as_json))
+        if as_json:
+            click.echo(json.dumps(_result_document(result), ensure_ascii=False, indent=2))
+        elif display is not None:
+            display.result(result, streamed=stream)
+
+
+# --- chat -----------------------------------------------------------------------------------
+
+
+@cli.command()
+@_model_option("The model (default: $AGENTKIT_MODEL, else the offline test model).")
+@click.option(
+    "--tools", "-t", "tool_specs", multiple=True, metavar="MODULE_OR_FILE", help="Load the tools defined in it (repeatable)."
+)
+@click.option("--mcp", "mcp_config", metavar="CONFIG.json", help="Load MCP servers from a config file.")
+@click.option("--system", "-s", metavar="TEXT", help="The system prompt.")
+@_yes_option
+@_debug_option
+def chat(
+    model: str | None, tool_specs: tuple[str, ...], mcp_config: str | None, system: str | None, yes: bool, debug: bool
+) -> None:
+    """Chat with a model, keeping the conversation; tools optional.
+
+    Answers stream; Ctrl-C cancels the current answer, Ctrl-D, `exit` or `quit` ends the session.
+    """
+    from ._chat import build_chat_agent, run_chat
+
+    with reported(debug):
+        agent, approver = build_chat_agent(model, tool_specs, mcp_config, system, yes)
+        run_chat(agent, approver, debug)
+
+
+# --- tools ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("target", metavar="[MODULE_OR_FILE]", required=False)
+@click.option("--mcp", "mcp_config", metavar="CONFIG.json", help="Also check the tools of these MCP servers.")
+@click.option("--strict", is_flag=True, help="Show the strict form of each schema; tools that cannot be strict are errors.")
+@click.option(
+    "--provider",
+    "-p",
+    "providers",
+    multiple=True,
+    type=click.Choice([*PROVIDERS, "all"]),
+    help="The provider whose request format to show (repeatable; default: openai).",
+)
+@_debug_option
+def tools(target: str | None, mcp_config: str | None, strict: bool, providers: tuple[str, ...], debug: bool) -> None:
+    """Print the JSON schemas of the tools in MODULE_OR_FILE, as sent to a provider, and flag problems.
+
+    Flags missing tool and parameter descriptions, parameter types that cannot be strict, and
+    names a provider rejects. Exits 1 when there are errors (warnings alone exit 0).
+    """
+    from ._tools import check_tools
+
+    chosen = list(PROVIDERS) if "all" in providers else list(dict.fromkeys(providers or ("openai",)))
+    with reported(debug):
+        if target is None and mcp_config is None:
+            raise CLIError("Give a module or file with tools (agentkit tools MODULE_OR_FILE), or --mcp CONFIG.json.")
+        errors = check_tools(target, mcp_config, chosen, strict, stdout_console())
+    if errors:
+        raise SystemExit(1)
+
+
+# --- batch ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("file", metavar="FILE.py")
+@click.argument("inputs", metavar="INPUTS.jsonl")
+@click.option("--out", "-o", required=True, metavar="OUT.jsonl", help="Results, one JSON line per input; kept to resume.")
+@click.option("--concurrency", "-c", type=click.IntRange(min=1), default=16, show_default=True, help="Runs at once.")
+@click.option("--rpm", type=click.FloatRange(min=0, min_open=True), help="Model requests per minute, across the batch.")
+@click.option("--tpm", type=click.FloatRange(min=0, min_open=True), help="Tokens per minute, across the batch.")
+@_model_option("Use this model instead of the agent's (default: $AGENTKIT_MODEL, else the file's).")
+@click.option("--agent", "agent_name", metavar="NAME", help="The module-level agent to run (default: `agent`).")
+@_yes_option
+@_debug_option
+def batch(
+    file: str,
+    inputs: str,
+    out: str,
+    concurrency: int,
+    rpm: float | None,
+    tpm: float | None,
+    model: str | None,
+    agent_name: str | None,
+    yes: bool,
+    debug: bool,
+) -> None:
+    """Run the agent in FILE.py on every line of INPUTS.jsonl, writing results to --out.
+
+    Each line is a JSON string (the prompt) or {"prompt": ..., "id": ...}. Inputs already done in
+    --out are skipped, so a stopped batch continues where it was. Calls of tools that require
+    approval are denied (the model is told so) unless --yes. Exits 1 when any input failed.
+    """
+    from ._batch import read_inputs, run_batch
+
+    with reported(debug):
+        path, name = split_target(file)
+        items = read_inputs(inputs, out)
+        module = load_file(path)
+        agent = with_model(find_agent(module, agent_name or name, path), model)
+        if agent.approve is None:  # unattended: approve with --yes, else deny (and say so)
+            agent.approve = TerminalApprover(None, stderr_console(), interactive=False, auto=yes)
+        failed = run_batch(agent, items, out, concurrency, rpm, tpm, stdout_console())
+    if failed:
+        raise SystemExit(1)

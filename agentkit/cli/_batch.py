@@ -1,0 +1,129 @@
+"""``agentkit batch``: many inputs from a JSONL file through one agent, resumable, with a progress bar."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
+
+from ..agent import Agent
+from ..batch import BatchInput, BatchItem, _done_ids, _normalize, run_many
+from ._common import CLIError, one_line, stderr_console
+
+__all__ = ["read_inputs", "run_batch"]
+
+MAX_FAILURES_SHOWN = 10
+
+
+def read_inputs(path_text: str, out: str) -> list[BatchInput]:
+    """The inputs of a JSONL file: per line a JSON string, or an object with a ``prompt`` string (and an ``id``)."""
+    path = Path(path_text)
+    if not path.is_file():
+        raise CLIError(f"No such file: {path_text}")
+    out_path = Path(out)
+    if out_path.exists() and out_path.resolve() == path.resolve():
+        raise CLIError("--out must not be the inputs file.")
+    if not out_path.parent.is_dir():
+        raise CLIError(f"--out: no such directory: {out_path.parent}")
+    items: list[BatchInput] = []
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except ValueError as e:
+                raise CLIError(f"{path_text}:{number}: not valid JSON ({e})") from None
+            if not (isinstance(value, str) or (isinstance(value, dict) and isinstance(value.get("prompt"), str))):
+                raise CLIError(f'{path_text}:{number}: expected a JSON string or an object with a "prompt" string')
+            items.append(value)
+    if not items:
+        raise CLIError(f"{path_text} has no inputs.")
+    return items
+
+
+class _Bar:
+    """A progress bar on stderr when it is a terminal: done/total and failures so far."""
+
+    def __init__(self, console: Console, total: int, done: int) -> None:
+        self.failed = 0
+        self._progress: Progress | None = None
+        if not console.is_terminal:
+            return
+        self._progress = Progress(
+            TextColumn("[bold]batch"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[failed]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self._task = self._progress.add_task("batch", total=total, completed=done, failed="")
+        self._progress.start()
+
+    def advance(self, item: BatchItem) -> None:
+        if not item.ok:
+            self.failed += 1
+        if self._progress is not None:
+            failed = f"[red]{self.failed} failed" if self.failed else ""
+            self._progress.update(self._task, advance=1, failed=failed)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def _already_done(items: list[BatchInput], out: Path) -> int:
+    try:
+        keys = {key for key, _prompt in _normalize(items)}
+    except Exception:  # run_many reports bad inputs itself
+        return 0
+    return len(keys & set(_done_ids(out)))
+
+
+async def _run(agent: Agent[Any, Any], items: list[BatchInput], out: Path, bar: _Bar, **limits: Any) -> list[BatchItem]:
+    try:
+        return await run_many(agent, items, results=out, progress=False, on_result=bar.advance, **limits)
+    finally:
+        bar.stop()
+        await agent.aclose()
+
+
+def run_batch(
+    agent: Agent[Any, Any],
+    items: list[BatchInput],
+    out: str,
+    concurrency: int,
+    rpm: float | None,
+    tpm: float | None,
+    console: Console,
+) -> int:
+    """Run the batch, print failures and a summary line (done / skipped / failed); return how many failed."""
+    started = time.perf_counter()
+    out_path = Path(out)
+    bar = _Bar(stderr_console(), len(items), _already_done(items, out_path))
+    results = asyncio.run(
+        _run(agent, items, out_path, bar, concurrency=concurrency, requests_per_minute=rpm, tokens_per_minute=tpm)
+    )
+    skipped = sum(item.skipped for item in results)
+    failed = [item for item in results if not item.ok]
+    done = len(results) - skipped - len(failed)
+    for item in failed[:MAX_FAILURES_SHOWN]:
+        line = Text("FAILED ", style="bold red")
+        line.append(f"{item.id}: ", style="bold")
+        line.append(one_line(item.error or ""))
+        console.print(line, soft_wrap=True)
+    if len(failed) > MAX_FAILURES_SHOWN:
+        console.print(Text(f"... and {len(failed) - MAX_FAILURES_SHOWN} more failures (see {out})", style="red"))
+    seconds = time.perf_counter() - started
+    text = f"{done} done, {skipped} skipped, {len(failed)} failed in {seconds:.2f}s → {out}"
+    style = "red" if failed else "green"
+    console.rule(Text(text, style=style), style=style)
+    return len(failed)
