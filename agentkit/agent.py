@@ -768,10 +768,13 @@ class Agent(Generic[DepsT, OutputT]):
         """:meth:`run_many` for synchronous code."""
         return run_sync(self.run_many(inputs, **options))
 
-    def _with_model(self, model: Model) -> Agent[DepsT, OutputT]:
-        """A shallow copy of this agent talking to ``model`` (same tools, output and settings)."""
+    def with_model(self, model: Model | str) -> Agent[DepsT, OutputT]:
+        """This agent with another model (same tools, instructions, output type and settings).
+
+        >>> cheap = agent.with_model("openrouter:mistralai/mistral-nemo")
+        """
         clone = copy.copy(self)
-        clone.model = model
+        clone.model = infer_model(model)
         return clone
 
     async def aclose(self) -> None:

@@ -189,7 +189,7 @@ async def run_many(
     done = _done_ids(path) if path is not None else {}
     limiter = RateLimiter(requests_per_minute, tokens_per_minute)
     await agent._connect_toolsets()  # on the agent itself, so agent.aclose() closes them
-    worker = agent._with_model(_LimitedModel(agent.model, limiter, max_rate_limit_waits))
+    worker = agent.with_model(_LimitedModel(agent.model, limiter, max_rate_limit_waits))
     outcome: dict[str, BatchItem] = {}
     for key, prompt in items:
         if key in done:
@@ -245,10 +245,11 @@ class _Progress:
         if enabled is False or (enabled is None and not sys.stderr.isatty()):
             return
         try:
+            from rich.console import Console
             from rich.progress import Progress
         except ImportError:
             return
-        self._bar = Progress(transient=False)
+        self._bar = Progress(console=Console(stderr=True), transient=False)
         self._bar.start()
         self._task = self._bar.add_task("runs", total=total, completed=done)
         self.failed = 0

@@ -259,4 +259,4 @@ def model_or_test(model: str | None, console: Console) -> Model:
 
 def with_model(agent: Agent[Any, Any], model: str | None) -> Agent[Any, Any]:
     """A copy of ``agent`` for this command, talking to ``model`` when one is given."""
-    return agent._with_model(infer_model(model) if model else agent.model)
+    return agent.with_model(infer_model(model) if model else agent.model)
