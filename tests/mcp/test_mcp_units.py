@@ -1,0 +1,300 @@
+"""MCP support without a server: the optional import, tool names, results, tool building, config parsing."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentkit import Tool, ToolDefinitionError, UserError
+
+ROOT = Path(__file__).parent.parent.parent
+OPENAI_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+def test_import_agentkit_does_not_import_mcp_and_without_the_sdk_says_how_to_install() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        import agentkit
+        assert not any(m == "mcp" or m.startswith("mcp.") for m in sys.modules), "import agentkit imported mcp"
+        sys.modules["mcp"] = None  # as if the SDK were not installed
+        try:
+            import agentkit.mcp
+        except ImportError as e:
+            print(e)
+        else:
+            raise SystemExit("agentkit.mcp imported without the SDK")
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "pip install 'agentkit[mcp]'" in done.stdout
+
+
+mcp_sdk = pytest.importorskip("mcp", reason="the MCP SDK is not installed (pip install 'agentkit[mcp]')")
+
+from agentkit.mcp import (  # noqa: E402
+    MCPConfigError,
+    MCPServerHTTP,
+    MCPServerStdio,
+    MCPToolError,
+    format_result,
+    load_mcp_config,
+    make_tool_names,
+)
+
+# --- names ------------------------------------------------------------------------------------
+
+
+def test_valid_names_are_kept_and_prefixed() -> None:
+    assert make_tool_names(["get_time", "convert-time"], None) == {"get_time": "get_time", "convert-time": "convert-time"}
+    assert make_tool_names(["get_time"], "time") == {"time_get_time": "get_time"}
+    assert make_tool_names(["get_time"], "my server.v2") == {"my_server_v2_get_time": "get_time"}
+
+
+def test_invalid_names_are_sanitized_and_map_back() -> None:
+    long = "x" * 80
+    names = make_tool_names(["lookup.user", "files/read file", long, "天气", "a.b", "a_b"], None)
+    assert all(OPENAI_NAME.fullmatch(n) for n in names), names
+    assert names["lookup_user"] == "lookup.user"
+    assert names["files_read_file"] == "files/read file"
+    assert names["a_b"] == "a_b"  # a valid name keeps itself even when a clashing one is listed first
+    assert sorted(names.values()) == sorted(["lookup.user", "files/read file", long, "天气", "a.b", "a_b"])
+    long_exposed = next(k for k, v in names.items() if v == long)
+    assert len(long_exposed) == 64 and long_exposed.startswith("x" * 55)
+    assert next(k for k, v in names.items() if v == "a.b").startswith("a_b_")
+    assert next(k for k, v in names.items() if v == "天气").startswith("tool_")
+    # deterministic, and in the server's order
+    assert make_tool_names(["lookup.user", "files/read file", long, "天气", "a.b", "a_b"], None) == names
+    assert list(names.values())[:2] == ["lookup.user", "files/read file"]
+
+
+def test_a_long_prefix_still_gives_valid_unique_names() -> None:
+    names = make_tool_names(["first_tool", "second_tool"], "p" * 70)
+    assert len(names) == 2 and all(OPENAI_NAME.fullmatch(n) for n in names)
+
+
+# --- results ----------------------------------------------------------------------------------
+
+PNG_B64 = base64.b64encode(b"\x89PNG" + b"\0" * 96).decode()
+
+
+def test_text_blocks_are_joined() -> None:
+    assert format_result({"content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}) == "a\nb"
+    assert format_result({"content": []}) == "(no output)"
+
+
+def test_structured_content_is_compact_json_unless_the_text_says_something_else() -> None:
+    data = {"sum": 6, "numbers": [1, 2, 3]}
+    pretty = {"type": "text", "text": json.dumps(data, indent=2)}
+    assert format_result({"content": [pretty], "structuredContent": data}) == '{"sum":6,"numbers":[1,2,3]}'
+    assert format_result({"content": [], "structuredContent": data}) == '{"sum":6,"numbers":[1,2,3]}'
+    # the SDK's servers wrap plain return values: the text is the better answer
+    wrapped = {"content": [{"type": "text", "text": "42"}], "structuredContent": {"result": 42}}
+    assert format_result(wrapped) == "42"
+
+
+def test_images_audio_and_resources_are_described_not_sent_as_base64() -> None:
+    result = {
+        "content": [
+            {"type": "image", "data": PNG_B64, "mimeType": "image/png"},
+            {"type": "audio", "data": base64.b64encode(b"\0" * 7).decode(), "mimeType": "audio/wav"},
+            {"type": "resource", "resource": {"uri": "file:///a.txt", "mimeType": "text/plain", "text": "hello"}},
+            {"type": "resource", "resource": {"uri": "file:///b.bin", "mimeType": "application/pdf", "blob": PNG_B64}},
+            {"type": "resource_link", "uri": "file:///c.csv", "name": "c.csv", "mimeType": "text/csv"},
+            {"type": "something_new"},
+        ]
+    }
+    assert format_result(result).splitlines() == [
+        "[image: image/png, 100 bytes]",
+        "[audio: audio/wav, 7 bytes]",
+        "hello",
+        "[resource file:///b.bin: application/pdf, 100 bytes]",
+        "[resource link c.csv <file:///c.csv>: text/csv]",
+        "[something_new content]",
+    ]
+    assert PNG_B64 not in format_result(result)
+
+
+def test_is_error_raises_with_the_servers_text() -> None:
+    with pytest.raises(MCPToolError, match=r"^bad timezone$"):
+        format_result({"content": [{"type": "text", "text": "bad timezone"}], "isError": True})
+    with pytest.raises(MCPToolError, match="without a message"):
+        format_result({"content": [], "isError": True, "structuredContent": {"x": 1}})
+
+
+# --- tools from a listing (no connection needed) ---------------------------------------------
+
+LISTING: list[dict[str, Any]] = [
+    {
+        "name": "get_time",
+        "description": "The time.",
+        "inputSchema": {
+            "type": "object",
+            "properties": {"tz": {"type": "string"}, "fmt": {"type": "string"}},
+            "required": ["tz"],
+        },
+    },
+    {
+        "name": "configure",
+        "inputSchema": {"type": "object", "properties": {"options": {"type": "object", "additionalProperties": True}}},
+    },
+    {
+        "name": "set.time",
+        "description": "Set the clock.",
+        "inputSchema": {"type": "object", "properties": {"t": {"type": "string"}}},
+    },
+    {"name": "broken", "inputSchema": {"type": "object", "properties": {"x": {"type": 12}}}},
+]
+
+
+def build(**options: Any) -> tuple[list[Tool[Any, Any]], dict[str, str], MCPServerStdio]:
+    server = MCPServerStdio("unused", **options)
+    tools, names = server._build_tools(LISTING)
+    return tools, names, server
+
+
+def test_strict_when_possible_else_as_is() -> None:
+    tools, names, server = build()
+    by_name = {t.name: t for t in tools}
+    assert list(by_name) == ["get_time", "configure", "set_time"]
+    assert names["set_time"] == "set.time"
+    assert by_name["get_time"].strict is True
+    wire = by_name["get_time"].definition.parameters
+    assert wire["additionalProperties"] is False and wire["required"] == ["tz", "fmt"]  # optional → required + nullable
+    assert by_name["configure"].strict is None  # free-form dict: cannot be strict, sent as is
+    assert by_name["configure"].definition.parameters == {"type": "object", "properties": LISTING[1]["inputSchema"]["properties"]}
+    assert by_name["configure"].description == ""
+    assert "broken" in server.skipped_tools  # not a valid JSON schema: left out, with the reason
+
+
+def test_strict_false_never_tries_and_strict_true_insists() -> None:
+    tools, _, _ = build(strict=False)
+    assert {t.strict for t in tools} == {False}
+    with pytest.raises(ToolDefinitionError, match=r"configure.*cannot be strict"):
+        build(strict=True)
+
+
+async def test_strict_arguments_drop_the_nulls_before_the_call() -> None:
+    tools, _, server = build()
+    sent: list[dict[str, Any]] = []
+
+    async def fake_call(name: str, arguments: dict[str, Any] | None = None) -> str:
+        sent.append({"name": name, **(arguments or {})})
+        return "ok"
+
+    server.call_tool = fake_call  # type: ignore[method-assign]
+    from agentkit.context import RunContext
+
+    await tools[0].call('{"tz": "UTC", "fmt": null}', RunContext(deps=None))
+    assert sent == [{"name": "get_time", "tz": "UTC"}]
+
+
+def test_require_approval_and_allowed_tools_by_either_name() -> None:
+    tools, _, _ = build(require_approval={"set.time"})
+    assert {t.name: t.requires_approval for t in tools} == {"get_time": False, "configure": False, "set_time": True}
+    tools, _, _ = build(require_approval={"clock_set_time"}, prefix="clock")  # the exposed name works too
+    assert [t.name for t in tools if t.requires_approval] == ["clock_set_time"]
+    tools, _, _ = build(require_approval=True)
+    assert all(t.requires_approval for t in tools)
+    tools, names, _ = build(allowed_tools=["get_time", "clock_set_time"], prefix="clock")
+    assert [t.name for t in tools] == ["clock_get_time", "clock_set_time"] and names == {
+        "clock_get_time": "get_time",
+        "clock_set_time": "set.time",
+    }
+    with pytest.raises(UserError, match="no tool named 'set_clock'"):
+        build(require_approval={"set_clock"})  # a typo must not leave a tool without approval
+    with pytest.raises(UserError, match="collection of tool names"):
+        MCPServerStdio("x", require_approval="set_time")  # type: ignore[arg-type]
+
+
+def test_constructor_checks_and_reprs_hide_secrets() -> None:
+    with pytest.raises(UserError, match="list of strings"):
+        MCPServerStdio("python", "-m server")  # type: ignore[arg-type]
+    with pytest.raises(UserError, match="http"):
+        MCPServerHTTP("127.0.0.1:8000/mcp")
+    with pytest.raises(UserError, match="connect_timeout"):
+        MCPServerHTTP("http://127.0.0.1/mcp", connect_timeout=0)
+    stdio = MCPServerStdio("uvx", ["mcp-server-time"], env={"API_KEY": "sk-secret"}, prefix="time")
+    http = MCPServerHTTP("https://example.com/mcp", headers={"Authorization": "Bearer sk-secret"})
+    assert "sk-secret" not in repr(stdio) + repr(http)
+    assert repr(stdio) == "MCPServerStdio('uvx mcp-server-time', env=['API_KEY'], prefix='time')"
+    assert stdio.name == "time" and http.name == "https://example.com/mcp"
+    assert MCPServerStdio("/usr/bin/python3", ["-m", "srv"]).name == "python3 -m srv"
+
+
+# --- config -----------------------------------------------------------------------------------
+
+
+def test_load_config_from_a_dict_and_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCS_TOKEN", "t0k")
+    monkeypatch.delenv("NOT_SET", raising=False)
+    config = {
+        "mcpServers": {
+            "time": {"command": "uvx", "args": ["mcp-server-time", "--local-timezone=${TZ_NAME:-UTC}"], "env": {"A": "1"}},
+            "docs": {"url": "https://example.com/mcp", "headers": {"Authorization": "Bearer ${DOCS_TOKEN}"}, "type": "http"},
+            "off": {"command": "nothing", "disabled": True},
+            "cline": {"command": "srv", "autoApprove": [], "timeout": 60, "cwd": "/tmp"},  # other clients' keys: ignored
+        }
+    }
+    path = tmp_path / "mcp.json"
+    path.write_text(json.dumps(config))
+    for source in (config, path, str(path)):
+        servers = load_mcp_config(source)  # type: ignore[arg-type]
+        assert [s.name for s in servers] == ["time", "docs", "cline"]
+        time, docs, cline = servers
+        assert isinstance(time, MCPServerStdio) and isinstance(docs, MCPServerHTTP) and isinstance(cline, MCPServerStdio)
+        assert time.command == "uvx" and time.args == ["mcp-server-time", "--local-timezone=UTC"] and time.env == {"A": "1"}
+        assert docs.url == "https://example.com/mcp" and docs.headers == {"Authorization": "Bearer t0k"}
+        assert cline.cwd == "/tmp"
+        assert time.prefix == "time" and docs.prefix == "docs"  # the name is the default prefix
+    servers = load_mcp_config(config, prefix=False, require_approval=True, strict=False, call_timeout=5)
+    assert all(s.prefix is None and s.require_approval is True and s.strict is False and s.call_timeout == 5 for s in servers)
+    assert load_mcp_config({"servers": {"vscode": {"type": "stdio", "command": "x"}}})[0].name == "vscode"
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ([], "must be a JSON object"),
+        ({"servers_list": {}}, 'no "mcpServers"'),
+        ({"mcpServers": []}, "must be an object mapping server names"),
+        ({"mcpServers": {"a": "uvx"}}, "server 'a': the entry must be an object"),
+        ({"mcpServers": {"a": {}}}, "server 'a': needs \"command\""),
+        ({"mcpServers": {"a": {"command": "x", "url": "http://h/mcp"}}}, 'either "command" .* or "url"'),
+        ({"mcpServers": {"a": {"command": ""}}}, '"command" must be a non-empty string'),
+        ({"mcpServers": {"a": {"command": "x", "args": "-m srv"}}}, '"args" must be a list of strings'),
+        ({"mcpServers": {"a": {"command": "x", "args": ["-p", 8000]}}}, '"args" must be a list of strings'),
+        ({"mcpServers": {"a": {"command": "x", "env": {"PORT": 8000}}}}, "\"env\" values must be strings; 'PORT'"),
+        ({"mcpServers": {"a": {"command": "x", "env": ["A=1"]}}}, '"env" must be an object'),
+        ({"mcpServers": {"a": {"command": "x", "headers": {}}}}, '"headers" belongs to HTTP servers'),
+        ({"mcpServers": {"a": {"url": "http://h/mcp", "args": []}}}, '"args" belongs to servers run as a command'),
+        ({"mcpServers": {"a": {"url": "ftp://h/mcp"}}}, "server 'a': url must be an http"),
+        ({"mcpServers": {"a": {"url": "http://h/sse", "type": "sse"}}}, "SSE transport is not supported"),
+        ({"mcpServers": {"a": {"url": "http://h/mcp", "type": "websocket"}}}, 'unknown "type"'),
+        ({"mcpServers": {"a": {"command": "x", "type": "http"}}}, '"type" is \'http\' but the entry has a "command"'),
+        ({"mcpServers": {"a": {"url": "http://h/mcp", "type": "stdio"}}}, '"type" is "stdio" but the entry has a "url"'),
+        ({"mcpServers": {"a": {"command": "x", "disabled": "yes"}}}, '"disabled" must be true or false'),
+        ({"mcpServers": {"a": {"url": "http://h/mcp", "headers": {"X": "${NOT_SET}"}}}}, r"headers.X.*\$\{NOT_SET\}.*not set"),
+        ({"mcpServers": {"": {"command": "x"}}}, "server names must be non-empty"),
+    ],
+)
+def test_malformed_configs_say_what_is_wrong(config: Any, message: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOT_SET", raising=False)
+    with pytest.raises(MCPConfigError, match=message):
+        load_mcp_config(config)
+
+
+def test_a_config_file_that_is_not_json(tmp_path: Path) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text('{"mcpServers": {')
+    with pytest.raises(MCPConfigError, match=r"broken.json.*not valid JSON"):
+        load_mcp_config(path)
