@@ -787,6 +787,10 @@ class Agent(Generic[DepsT, OutputT]):
         finally:
             await self.model.aclose()
 
+    def close_sync(self) -> None:
+        """:meth:`aclose` for synchronous code (after ``run_sync``)."""
+        run_sync(self.aclose())
+
     async def __aenter__(self) -> Agent[DepsT, OutputT]:
         await self._connect_toolsets()
         return self
