@@ -14,14 +14,12 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar, Union, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, Union, overload
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 
 from ._sync import run_sync
-from .batch import BatchInput, BatchItem
-from .batch import run_many as _run_many
 from .context import RunContext
 from .errors import (
     ApprovalRequired,
@@ -50,6 +48,9 @@ from .output import OutputInvalid, OutputMode, OutputSchema
 from .settings import ModelSettings
 from .tools import Tool, ToolArgumentsError, ToolDefinition, ToolLike, Toolset, serialize_result
 from .usage import Usage, UsageLimits
+
+if TYPE_CHECKING:
+    from .batch import BatchInput, BatchItem
 
 __all__ = ["Agent", "RunResult", "RunState", "Approval", "ApprovalCallback", "AgentStream", "SyncAgentStream"]
 
@@ -102,6 +103,8 @@ class RunState(BaseModel):
     Resume it with ``agent.run(state=state, approvals={...})`` — in the same process or after a
     restart (``deps`` are not stored: pass them again).
     """
+
+    model_config = ConfigDict(defer_build=True)
 
     messages: list[Message]
     usage: Usage = PydanticField(default_factory=Usage)
@@ -753,7 +756,9 @@ class Agent(Generic[DepsT, OutputT]):
             One :class:`~agentkit.batch.BatchItem` per input, in input order. Failed inputs
             carry ``error``; 429s never fail an input (the batch slows down instead).
         """
-        return await _run_many(
+        from .batch import run_many
+
+        return await run_many(
             self,
             inputs,
             concurrency=concurrency,

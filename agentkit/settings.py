@@ -101,7 +101,7 @@ _NOT_SAMPLING = frozenset({"tool_choice", "parallel_tool_calls", "extra_body", "
 
 
 class _Options(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     def __repr_args__(self) -> Any:
         return [(k, v) for k, v in self.__dict__.items() if v is not None]

@@ -154,7 +154,7 @@ class HttpxLoopContender:
     def _new_client() -> httpx.AsyncClient:
         return httpx.AsyncClient(
             timeout=httpx.Timeout(600.0, connect=10.0),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=1000, keepalive_expiry=30),
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=15),
         )
 
     async def reset(self) -> None:

@@ -96,7 +96,8 @@ class Embedder:
         max_concurrency: requests in flight at once when the input needs several (default 4).
         batch_size: inputs per request (default: the provider's limit, see :mod:`.providers`).
         max_batch_tokens: approximate tokens per request (default: the provider's limit).
-        app_url, app_name: OpenRouter attribution headers (``HTTP-Referer``, ``X-Title``).
+        app_url: OpenRouter attribution header ``HTTP-Referer``.
+        app_name: OpenRouter attribution header ``X-Title``.
         **options: :class:`~agentkit.models._http.ClientOptions` (headers, http_client,
             max_retries, max_retry_wait, timeout).
     """

@@ -359,7 +359,9 @@ class MCPServerStdio(MCPServer):
             the whole environment: only a safe default set (``HOME``, ``PATH``, ...) plus ``env``.
         cwd: its working directory.
         errlog: where the server's stderr goes (default: ``sys.stderr`` at connection time).
-        **options: see :class:`MCPServer`.
+
+    The other options (``name``, ``prefix``, ``strict``, ``require_approval``, ``allowed_tools``,
+    ``retries``, ``connect_timeout``, ``call_timeout``) are :class:`MCPServer`'s.
 
     The process is stopped (stdin closed, then terminated, then killed) when the server disconnects.
     """
@@ -427,7 +429,9 @@ class MCPServerHTTP(MCPServer):
     Args:
         url: the server's MCP endpoint.
         headers: sent with every request (e.g. authentication).
-        **options: see :class:`MCPServer`.
+
+    The other options (``name``, ``prefix``, ``strict``, ``require_approval``, ``allowed_tools``,
+    ``retries``, ``connect_timeout``, ``call_timeout``) are :class:`MCPServer`'s.
     """
 
     def __init__(

@@ -149,7 +149,7 @@ class HTTPClient:
             client = self._clients[loop] = httpx.AsyncClient(
                 timeout=self.timeout,
                 verify=_ssl_context(),
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=1000, keepalive_expiry=30),
+                limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=15),
             )
         return client
 

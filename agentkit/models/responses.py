@@ -91,15 +91,15 @@ class ResponsesModel(Model):
         model_name: the provider's model id.
         base_url: the API root (``.../v1``); ``/responses`` is appended.
         api_key: sent as ``Authorization: Bearer ...``; never shown in reprs or errors.
-        headers: extra headers for every request.
-        http_client: an ``httpx.AsyncClient`` of yours to send requests with.
         provider: the provider's name, for errors and warnings.
         unsupported: settings the server does not accept; dropped with a warning (an error
             with ``strict_settings=True``). Empty by default: every setting is sent.
         store: the ``store`` value to send (None: not sent; ``extra_body`` overrides it).
-        max_retries: retries on 408/429/5xx/connection errors (0 turns them off).
-        timeout: seconds, or an ``httpx.Timeout`` to set connect/read timeouts apart.
-        strict_settings: raise instead of warning when a setting is not accepted.
+        **options: :class:`~agentkit.models._http.ClientOptions` — ``headers`` (extra headers
+            for every request), ``http_client`` (an ``httpx.AsyncClient`` of yours),
+            ``max_retries`` (on 408/429/5xx/connection errors; 0 turns them off), ``timeout``
+            (seconds, or an ``httpx.Timeout``), ``strict_settings`` (raise instead of warning
+            when a setting is not accepted), ``max_retry_wait``, ``idle_timeout``.
     """
 
     def __init__(
