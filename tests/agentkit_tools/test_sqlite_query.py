@@ -1,0 +1,275 @@
+"""sqlite_query: read-only SQL — writes, ATTACH, VACUUM INTO, pragma tricks, runaway queries and value bombs are refused."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from agentkit_tools import sqlite_query
+
+from agentkit import ModelRetry, Tool, UserError
+from tests.agentkit_tools.conftest import run_calls
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "shop.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE products(id INTEGER PRIMARY KEY, name TEXT NOT NULL, price REAL, notes TEXT, image BLOB);
+        CREATE INDEX products_name ON products(name);
+        CREATE VIEW cheap AS SELECT name, price FROM products WHERE price < 5;
+        CREATE TABLE orders(id INTEGER PRIMARY KEY, product_id INTEGER REFERENCES products(id), qty INTEGER);
+        CREATE TRIGGER no_negative BEFORE INSERT ON orders WHEN NEW.qty < 0 BEGIN SELECT RAISE(ABORT, 'neg'); END;
+        PRAGMA user_version = 7;
+        """
+    )
+    conn.executemany(
+        "INSERT INTO products(name, price, notes, image) VALUES (?, ?, ?, ?)",
+        [(f"item{i:03d}", i * 1.5, None, None) for i in range(300)],
+    )
+    conn.execute("UPDATE products SET notes = ?, image = ? WHERE id = 1", ("line one\nline | two", b"\x89PNG" + bytes(96)))
+    conn.execute("UPDATE products SET notes = ? WHERE id = 2", ("z" * 1000,))
+    conn.execute("INSERT INTO orders(product_id, qty) VALUES (1, 2), (2, 5)")
+    conn.commit()
+    conn.close()
+    return path
+
+
+def _run(tool: Tool[[str], str], sql: str) -> tuple[bool, str]:
+    try:
+        return True, tool.function(sql)
+    except ModelRetry as e:
+        return False, e.message
+
+
+def _digest(path: Path) -> tuple[str, float]:
+    return hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime
+
+
+def test_queries_come_back_as_text_tables(db) -> None:
+    tool = sqlite_query(db, max_rows=5, max_cell_chars=30)
+    ok, text = _run(tool, "SELECT id, name, price, notes, image FROM products ORDER BY id LIMIT 3")
+    assert ok
+    assert text.splitlines() == [
+        "3 rows:",
+        "| id | name | price | notes | image |",
+        "|---|---|---|---|---|",
+        "| 1 | item000 | 0.0 | line one\\nline \\| two | <blob 100 bytes> |",
+        "| 2 | item001 | 1.5 | " + "z" * 29 + "… | NULL |",
+        "| 3 | item002 | 3.0 | NULL | NULL |",
+    ]
+    ok, text = _run(tool, "SELECT count(*) AS n, sum(qty) FROM orders")
+    assert ok and text.splitlines()[3] == "| 2 | 7 |"
+    ok, text = _run(tool, "SELECT * FROM products")
+    assert ok and text.startswith("5 rows shown:") and "only the first 5 rows are shown" in text
+    assert _run(tool, "SELECT * FROM products WHERE id < 0")[1].startswith("No rows.\n| id | name |")
+    for sql in (
+        "WITH t AS (SELECT name FROM cheap) SELECT count(*) FROM t",
+        "PRAGMA table_info(products)",
+        "SELECT * FROM pragma_table_info('products')",
+        "PRAGMA index_list(products)",
+        "PRAGMA user_version",
+        "EXPLAIN QUERY PLAN SELECT * FROM products WHERE name = 'x'",
+        "SELECT name, sql FROM sqlite_master",
+        "  select 1 -- a comment\n",
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 10) SELECT sum(x) FROM c",
+    ):
+        assert _run(tool, sql)[0], sql
+
+
+def test_the_description_lists_the_tables(db) -> None:
+    tool = sqlite_query(db)
+    assert "products(id, name, price, notes, image)" in tool.description
+    assert "orders(id, product_id, qty)" in tool.description and "cheap(name, price)" in tool.description
+    assert tool.requires_approval is False
+    assert "sqlite_master" in sqlite_query(db, describe_schema=False).description
+
+
+def test_the_file_must_exist(tmp_path) -> None:
+    with pytest.raises(UserError, match="does not exist"):
+        sqlite_query(tmp_path / "missing.db")
+    with pytest.raises(UserError, match="must be a database file"):
+        sqlite_query(tmp_path)
+    assert not (tmp_path / "missing.db").exists()  # not created either
+
+
+WRITES = [
+    ("INSERT INTO products(name) VALUES ('x')", "INSERT"),
+    ("REPLACE INTO products(id, name) VALUES (1, 'x')", "INSERT"),
+    ("INSERT INTO orders(product_id, qty) SELECT id, 1 FROM products", "INSERT"),
+    ("UPDATE products SET price = 0", "UPDATE"),
+    ("DELETE FROM products", "DELETE"),
+    ("DROP TABLE products", "changing the schema"),
+    ("DROP VIEW cheap", "changing the schema"),
+    ("DROP INDEX products_name", "changing the schema"),
+    ("DROP TRIGGER no_negative", "DROP TRIGGER"),
+    ("CREATE TABLE evil(x)", "changing the schema"),
+    ("CREATE TEMP TABLE evil(x)", "changing the schema"),
+    ("CREATE TEMP VIEW evil AS SELECT 1", "changing the schema"),
+    ("CREATE VIRTUAL TABLE evil USING fts5(x)", "Not allowed"),
+    ("CREATE INDEX evil ON products(price)", "changing the schema"),
+    ("ALTER TABLE products ADD COLUMN evil", "ALTER TABLE"),
+    ("ALTER TABLE products RENAME TO evil", "ALTER TABLE"),
+    ("UPDATE sqlite_master SET sql = 'CREATE TABLE x(y)'", "may not be modified"),
+    ("ATTACH DATABASE '{dir}/attached.db' AS other", "ATTACH"),
+    ("ATTACH DATABASE ':memory:' AS mem", "ATTACH"),
+    ("ATTACH 'file:{dir}/uri.db?mode=rwc' AS other", "ATTACH"),
+    ("DETACH DATABASE main", "Not allowed"),
+    ("VACUUM", "Not allowed"),
+    ("VACUUM INTO '{dir}/copy.db'", "Not allowed"),
+    ("REINDEX products_name", "Not allowed"),
+    ("ANALYZE", "Not allowed"),
+    ("BEGIN", "transactions"),
+    ("BEGIN IMMEDIATE", "transactions"),
+    ("COMMIT", "transactions"),
+    ("SAVEPOINT s1", "transactions"),
+    ("PRAGMA query_only = OFF", "PRAGMA query_only = OFF"),
+    ("PRAGMA query_only = 0", "PRAGMA query_only"),
+    ("PRAGMA writable_schema = ON", "PRAGMA writable_schema"),
+    ("PRAGMA journal_mode = DELETE", "PRAGMA journal_mode"),
+    ("PRAGMA journal_mode = WAL", "PRAGMA journal_mode"),
+    ("PRAGMA user_version = 99", "PRAGMA user_version = 99"),
+    ("PRAGMA foreign_keys = OFF", "PRAGMA foreign_keys"),
+    ("PRAGMA trusted_schema = ON", "PRAGMA trusted_schema"),
+    ("PRAGMA temp_store_directory = '/tmp'", "PRAGMA temp_store_directory"),
+    ("PRAGMA cache_size = -2000000", "PRAGMA cache_size"),
+    ("PRAGMA mmap_size = 1000000000", "PRAGMA mmap_size"),
+    ("PRAGMA hard_heap_limit = 1", "PRAGMA hard_heap_limit"),
+    ("PRAGMA wal_checkpoint(TRUNCATE)", "PRAGMA wal_checkpoint"),
+    ("PRAGMA incremental_vacuum", "PRAGMA incremental_vacuum"),
+    ("PRAGMA optimize", "PRAGMA optimize"),
+    ("SELECT load_extension('/tmp/evil.so')", "load_extension"),
+    ("SELECT 1; DROP TABLE products", "single statement"),
+    ("SELECT 1; ATTACH DATABASE '{dir}/semi.db' AS x", "single statement"),
+    ("PRAGMA query_only = OFF; INSERT INTO products(name) VALUES ('x')", "query_only"),
+]
+
+
+@pytest.mark.parametrize(("sql", "says"), WRITES)
+def test_writes_and_tricks_are_refused_and_change_nothing(db, sql: str, says: str) -> None:
+    tool = sqlite_query(db)
+    before = _digest(db)
+    files_before = sorted(p.name for p in db.parent.iterdir())
+    ok, text = _run(tool, sql.format(dir=db.parent))
+    assert not ok, text
+    assert says in text
+    assert _digest(db) == before
+    assert sorted(p.name for p in db.parent.iterdir()) == files_before  # ATTACH / VACUUM INTO created no file
+    ok, text = _run(tool, "SELECT count(*) FROM products")  # and the database still answers
+    assert ok and "| 300 |" in text
+
+
+def test_a_database_with_a_hostile_view_cannot_reach_dangerous_functions(tmp_path) -> None:
+    path = tmp_path / "evil.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE VIEW evil AS SELECT load_extension('/tmp/evil.so') AS x")
+    conn.execute("CREATE TABLE t(x)")
+    conn.commit()
+    conn.close()
+    ok, text = _run(sqlite_query(path), "SELECT * FROM evil")
+    assert not ok and ("load_extension" in text or "unsafe use" in text)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c ORDER BY 1",
+        "SELECT count(*) FROM products a, products b, products c, products d",
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c ORDER BY random() LIMIT 1",
+    ],
+)
+def test_runaway_queries_are_stopped_at_the_time_limit(db, sql: str) -> None:
+    tool = sqlite_query(db, timeout=0.3)
+    started = time.perf_counter()
+    ok, text = _run(tool, sql)
+    assert time.perf_counter() - started < 2
+    assert not ok and "ran longer than 0.3 s and was stopped" in text
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT randomblob(1000000000)",
+        "SELECT zeroblob(2000000000)",
+        "SELECT length(hex(zeroblob(100000000)))",
+        "SELECT replace(hex(zeroblob(4000000)), '0', '0000000000')",
+        "WITH RECURSIVE c(x) AS (SELECT 'x' UNION ALL SELECT x || x FROM c) SELECT length(x) FROM c LIMIT 1 OFFSET 40",
+    ],
+)
+def test_huge_values_are_refused(db, sql: str) -> None:
+    tool = sqlite_query(db, max_value_bytes=1_000_000, timeout=3)
+    started = time.perf_counter()
+    ok, text = _run(tool, sql)
+    assert time.perf_counter() - started < 3
+    assert not ok and "too big" in text and "limited to 1,000,000 bytes" in text
+
+
+def test_a_printf_width_bomb_is_abandoned_at_the_deadline(db) -> None:
+    # printf pads inside one VM step, where the progress handler cannot stop it: the watchdog answers instead
+    tool = sqlite_query(db, max_value_bytes=1_000_000, timeout=0.3)
+    started = time.perf_counter()
+    ok, text = _run(tool, "SELECT printf('%.*c', 150000000, 'x')")
+    assert time.perf_counter() - started < 1.5
+    assert not ok and "was stopped" in text
+
+
+def test_big_results_are_cut(db) -> None:
+    tool = sqlite_query(db, max_rows=1000, max_chars=2000)
+    ok, text = _run(tool, "SELECT * FROM products")
+    assert ok and len(text) < 2500 and "rows fit in the answer" in text
+    ok, text = _run(tool, "SELECT name FROM products, orders")
+    assert ok and "of 600 rows fit in the answer" in text
+
+
+@pytest.mark.parametrize(
+    ("sql", "says"),
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("SELECT 1\x00", "NUL"),
+        ("SELECT " + "1 + " * 100_000 + "1", "characters long"),
+        ("SELEC 1", "syntax error"),
+        ("SELECT * FROM nope", "no such table"),
+        ("SELECT " + "(" * 2000 + "1" + ")" * 2000, "SQL error"),
+    ],
+)
+def test_bad_sql_is_explained(db, sql: str, says: str) -> None:
+    ok, text = _run(sqlite_query(db), sql)
+    assert not ok and says in text
+
+
+def test_text_that_is_not_utf8_is_shown_not_raised(tmp_path) -> None:
+    path = tmp_path / "latin.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE t(x TEXT)")
+    conn.execute("INSERT INTO t VALUES (CAST(X'636166E9' AS TEXT))")  # 'café' in Latin-1
+    conn.commit()
+    conn.close()
+    ok, text = _run(sqlite_query(path), "SELECT x FROM t")
+    assert ok and "caf\ufffd" in text
+
+
+def test_in_an_agent_write_attempts_become_tool_messages(db) -> None:
+    before = _digest(db)
+    result, messages = run_calls(
+        [sqlite_query(db, timeout=0.5)],
+        [
+            ("sqlite_query", {"sql": "DROP TABLE products"}),
+            ("sqlite_query", {"sql": f"ATTACH DATABASE '{db.parent}/x.db' AS x"}),
+            ("sqlite_query", {"sql": "PRAGMA query_only = OFF"}),
+            ("sqlite_query", {"sql": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"}),
+            ("sqlite_query", {"sql": "SELECT count(*) AS n FROM products"}),
+        ],
+    )
+    assert result.output == "done"
+    assert [m.is_error for m in messages] == [True, True, True, True, False]
+    assert "read-only" in messages[0].content and "ATTACH" in messages[1].content
+    assert "query_only" in messages[2].content and "was stopped" in messages[3].content
+    assert "| 300 |" in messages[4].content
+    assert _digest(db) == before and not (db.parent / "x.db").exists()
