@@ -10,6 +10,7 @@ max_retry_wait, timeout, idle_timeout, strict_settings).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from typing_extensions import Unpack
 
@@ -18,11 +19,31 @@ from ._http import ClientOptions
 from .openai_chat import OpenAIChatModel
 from .profiles import MISTRAL, OPENAI, OPENAI_COMPATIBLE, Profile, openrouter_profile
 
-__all__ = ["OpenAICompatible", "OpenAI", "OpenRouter", "Mistral", "resolve_key", "openrouter_options"]
+__all__ = ["OpenAICompatible", "OpenAI", "OpenRouter", "Mistral", "Endpoint", "resolve_key", "openrouter_options"]
 
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
 MISTRAL_BASE_URL = "https://api.mistral.ai/v1"
 OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a provider lives: its name, the prefix of its environment variables, its public URL."""
+
+    label: str
+    env: str
+    default_url: str
+
+    def resolve(self, api_key: str | None, base_url: str | None) -> tuple[str, str]:
+        """``(base_url, api_key)`` from the arguments, else ``{env}_BASE_URL`` / ``{env}_API_KEY``;
+        a missing key raises :class:`MissingAPIKeyError` naming the variable."""
+        url = base_url or os.environ.get(f"{self.env}_BASE_URL") or self.default_url
+        return url, resolve_key(api_key, f"{self.env}_API_KEY", self.label)
+
+
+OPENAI_ENDPOINT = Endpoint("OpenAI", "OPENAI", OPENAI_BASE_URL)
+OPENROUTER_ENDPOINT = Endpoint("OpenRouter", "OPENROUTER", OPENROUTER_BASE_URL)
+MISTRAL_ENDPOINT = Endpoint("Mistral", "MISTRAL", MISTRAL_BASE_URL)
 
 
 def resolve_key(api_key: str | None, env_var: str, provider: str) -> str:
@@ -72,10 +93,11 @@ class OpenAI(OpenAIChatModel):
     def __init__(
         self, model_name: str, api_key: str | None = None, base_url: str | None = None, **options: Unpack[ClientOptions]
     ) -> None:
+        url, key = OPENAI_ENDPOINT.resolve(api_key, base_url)
         super().__init__(
             model_name,
-            base_url=base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL,
-            api_key=resolve_key(api_key, "OPENAI_API_KEY", "OpenAI"),
+            base_url=url,
+            api_key=key,
             profile=OPENAI,
             provider="openai",
             **options,
@@ -101,10 +123,11 @@ class OpenRouter(OpenAIChatModel):
         app_name: str | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
+        url, key = OPENROUTER_ENDPOINT.resolve(api_key, base_url)
         super().__init__(
             model_name,
-            base_url=base_url or os.environ.get("OPENROUTER_BASE_URL") or OPENROUTER_BASE_URL,
-            api_key=resolve_key(api_key, "OPENROUTER_API_KEY", "OpenRouter"),
+            base_url=url,
+            api_key=key,
             profile=openrouter_profile(model_name),
             provider="openrouter",
             **openrouter_options(app_url, app_name, options),
@@ -120,10 +143,11 @@ class Mistral(OpenAIChatModel):
     def __init__(
         self, model_name: str, api_key: str | None = None, base_url: str | None = None, **options: Unpack[ClientOptions]
     ) -> None:
+        url, key = MISTRAL_ENDPOINT.resolve(api_key, base_url)
         super().__init__(
             model_name,
-            base_url=base_url or os.environ.get("MISTRAL_BASE_URL") or MISTRAL_BASE_URL,
-            api_key=resolve_key(api_key, "MISTRAL_API_KEY", "Mistral"),
+            base_url=url,
+            api_key=key,
             profile=MISTRAL,
             provider="mistral",
             **options,

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import uuid
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
@@ -60,7 +59,7 @@ from ._responses_stream import ResponsesStreamAssembler
 from ._sse import SSEReader
 from .base import Model, ModelRequest, ModelResponse, events_from_response
 from .profiles import warn_dropped
-from .providers import OPENAI_BASE_URL, OPENROUTER_BASE_URL, openrouter_options, resolve_key
+from .providers import OPENAI_ENDPOINT, OPENROUTER_ENDPOINT, openrouter_options
 
 __all__ = ["ResponsesModel", "OpenAIResponses", "OpenRouterResponses", "parse_responses_usage"]
 
@@ -320,10 +319,11 @@ class OpenAIResponses(ResponsesModel):
     def __init__(
         self, model_name: str, api_key: str | None = None, base_url: str | None = None, **options: Unpack[ClientOptions]
     ) -> None:
+        url, key = OPENAI_ENDPOINT.resolve(api_key, base_url)
         super().__init__(
             model_name,
-            base_url=base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL,
-            api_key=resolve_key(api_key, "OPENAI_API_KEY", "OpenAI"),
+            base_url=url,
+            api_key=key,
             provider="openai",
             unsupported=OPENAI_RESPONSES_UNSUPPORTED,
             store=False,
@@ -350,10 +350,11 @@ class OpenRouterResponses(ResponsesModel):
         app_name: str | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
+        url, key = OPENROUTER_ENDPOINT.resolve(api_key, base_url)
         super().__init__(
             model_name,
-            base_url=base_url or os.environ.get("OPENROUTER_BASE_URL") or OPENROUTER_BASE_URL,
-            api_key=resolve_key(api_key, "OPENROUTER_API_KEY", "OpenRouter"),
+            base_url=url,
+            api_key=key,
             provider="openrouter",
             unsupported=OPENROUTER_RESPONSES_UNSUPPORTED,
             **openrouter_options(app_url, app_name, options),
