@@ -1,4 +1,4 @@
-"""HTTP for model clients: one httpx client per event loop, retries, and error mapping.
+"""HTTP for model clients: one httpx client per event loop, retries, typed errors.
 
 * Retries with exponential backoff and jitter on 408, 429, 5xx (529 included), connection errors
   and timeouts, honouring ``Retry-After`` / ``retry-after-ms`` (capped). Never on other 4xx.
@@ -10,32 +10,19 @@
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import functools
-import html
 import json
-import math
 import os
 import random
-import re
-import ssl
-import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import timezone
 from typing import Any, Literal, TypedDict, TypeVar
 
 import httpx
 
-from ..errors import (
-    APIConnectionError,
-    APITimeoutError,
-    ProviderError,
-    ResponseParseError,
-    UserError,
-    error_class_for_status,
-)
+from ..errors import APIConnectionError, APITimeoutError, ProviderError, ResponseParseError, UserError
+from ._errors import error_from_response, parse_retry_after, redact, request_id, snippet
+from ._transport import KEEPALIVE_EXPIRY, MAX_CONNECTIONS, aiohttp_transport_class, ssl_context
 
 __all__ = [
     "HTTPClient",
@@ -51,18 +38,12 @@ __all__ = [
 T = TypeVar("T")
 DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
 RETRY_STATUSES = frozenset({408, 429})  # and every status >= 500
-_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-kong-request-id", "openai-request-id", "cf-ray")
-_INVISIBLE = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->", re.I | re.S)
-_TAG = re.compile(r"<[^>]+>")
-_SPACE = re.compile(r"\s+")
 
 Transport = Literal["httpx", "aiohttp"]
 TRANSPORT_ENV = "AGENTKIT_HTTP_TRANSPORT"
 """Environment variable choosing the transport (``httpx`` or ``aiohttp``) when none is passed."""
 _TRANSPORTS: tuple[Transport, ...] = ("httpx", "aiohttp")
 # the pool of every client agentkit makes (aiohttp's connector gets the same total and expiry)
-_MAX_CONNECTIONS = 1000
-_KEEPALIVE_EXPIRY = 15.0
 
 
 class ClientOptions(TypedDict, total=False):
@@ -158,7 +139,7 @@ class HTTPClient:
             raise UserError("transport= chooses how agentkit's own clients send requests: pass it or http_client=, not both.")
         self.transport: Transport = _choose_transport(transport)
         if self.transport == "aiohttp" and http_client is None:
-            _aiohttp_transport_class()  # a missing install fails here, not at the first request
+            aiohttp_transport_class()  # a missing install fails here, not at the first request
         self.base_url = base_url.rstrip("/")
         self.headers = headers
         self.provider = provider
@@ -184,13 +165,13 @@ class HTTPClient:
         client = self._clients.get(loop)
         if client is None or client.is_closed:
             if self.transport == "aiohttp":
-                client = httpx.AsyncClient(timeout=self.timeout, transport=_aiohttp_transport_class()())
+                client = httpx.AsyncClient(timeout=self.timeout, transport=aiohttp_transport_class()())
             else:
                 client = httpx.AsyncClient(
                     timeout=self.timeout,
-                    verify=_ssl_context(),
+                    verify=ssl_context(),
                     limits=httpx.Limits(
-                        max_connections=_MAX_CONNECTIONS, max_keepalive_connections=100, keepalive_expiry=_KEEPALIVE_EXPIRY
+                        max_connections=MAX_CONNECTIONS, max_keepalive_connections=100, keepalive_expiry=KEEPALIVE_EXPIRY
                     ),
                 )
             self._clients[loop] = client
@@ -296,10 +277,10 @@ class HTTPClient:
             data = json.loads(response.content)
         except ValueError:
             raise ResponseParseError(
-                self.redact(f"the response is not JSON: {_snippet(response.content)}"),
+                self.redact(f"the response is not JSON: {snippet(response.content)}"),
                 status=response.status_code,
                 provider=self.provider,
-                request_id=_request_id(response.headers),
+                request_id=request_id(response.headers),
             ) from None
         if isinstance(data, dict) and data.get("error") and not data.get("choices"):
             code = data["error"].get("code") if isinstance(data["error"], dict) else None
@@ -316,16 +297,7 @@ class HTTPClient:
 
     def redact(self, text: str) -> str:
         """``text`` with the API key replaced by ``***``."""
-        return _redact(text, self._secret)
-
-
-@functools.cache
-def _ssl_context() -> ssl.SSLContext:
-    """One TLS context for every client agentkit makes (building one costs ~50 ms).
-
-    Same trust as httpx's default: ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` when set, else certifi.
-    """
-    return httpx.create_ssl_context()
+        return redact(text, self._secret)
 
 
 def _choose_transport(transport: str | None) -> Transport:
@@ -339,242 +311,7 @@ def _choose_transport(transport: str | None) -> Transport:
     raise UserError(f"{where} must be 'httpx' or 'aiohttp', not {transport!r}.")
 
 
-@functools.cache
-def _aiohttp_transport_class() -> Callable[[], httpx.AsyncBaseTransport]:
-    """The aiohttp transport's factory (raises ``UserError`` when httpx-aiohttp is not installed).
-
-    httpx-aiohttp maps aiohttp's errors loosely (a server that hangs up before answering becomes
-    ``ConnectTimeout``; a malformed answer escapes as an aiohttp exception), so its requests and
-    bodies are wrapped to raise what httpcore raises for the same fault: timeouts as
-    ``ConnectTimeout`` / ``ReadTimeout``, refused connections and TLS failures as ``ConnectError``,
-    hang-ups, cut bodies and malformed answers as ``RemoteProtocolError``, socket errors as
-    ``ReadError``.
-    """
-    try:
-        import aiohttp
-        from httpx_aiohttp import AiohttpTransport
-    except ImportError as e:
-        raise UserError(f"transport='aiohttp' needs the httpx-aiohttp package ({e}): pip install 'agentkit[fast]'") from None
-
-    def mapped(error: BaseException, request: httpx.Request) -> BaseException | None:
-        """The httpx error for an aiohttp one (also when httpx-aiohttp already wrapped it); else None."""
-        origin = error.__cause__ if isinstance(error, httpx.HTTPError) else error
-        if not isinstance(origin, (aiohttp.ClientError, asyncio.TimeoutError)):
-            return None
-        message = f"{type(origin).__name__}: {origin}"
-        kind: type[httpx.TransportError]
-        if isinstance(origin, aiohttp.ConnectionTimeoutError):
-            kind = httpx.ConnectTimeout
-        elif isinstance(origin, asyncio.TimeoutError):
-            kind = httpx.ReadTimeout
-        elif isinstance(origin, aiohttp.ClientConnectorError):
-            kind = httpx.ConnectError
-        elif isinstance(origin, aiohttp.ClientOSError):
-            kind = httpx.ReadError
-        else:  # ServerDisconnectedError, ClientPayloadError, ClientResponseError (a malformed answer), ...
-            kind = httpx.RemoteProtocolError
-        return kind(message, request=request)
-
-    class Stream(httpx.AsyncByteStream):
-        def __init__(self, stream: httpx.AsyncByteStream, request: httpx.Request) -> None:
-            self._stream = stream
-            self._request = request
-
-        async def __aiter__(self) -> AsyncIterator[bytes]:
-            chunks = self._stream.__aiter__()
-            try:
-                async for chunk in chunks:
-                    yield chunk
-            except Exception as e:
-                error = mapped(e, self._request)
-                if error is None:
-                    raise
-                raise error from e
-            finally:
-                close = getattr(chunks, "aclose", None)
-                if close is not None:
-                    await close()
-
-        async def aclose(self) -> None:
-            try:
-                await self._stream.aclose()
-            except Exception as e:
-                error = mapped(e, self._request)
-                if error is None:
-                    raise
-                raise error from e
-
-    class Mapped(httpx.AsyncBaseTransport):
-        def __init__(self) -> None:
-            limits = httpx.Limits(max_connections=_MAX_CONNECTIONS, keepalive_expiry=_KEEPALIVE_EXPIRY)
-            self._inner = AiohttpTransport(verify=_ssl_context(), limits=limits)
-
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            try:
-                response = await self._inner.handle_async_request(request)
-            except Exception as e:
-                error = mapped(e, request)
-                if error is None:
-                    raise
-                raise error from e
-            assert isinstance(response.stream, httpx.AsyncByteStream)
-            response.stream = Stream(response.stream, request)
-            return response
-
-        async def aclose(self) -> None:
-            await self._inner.aclose()
-
-    return Mapped
-
-
 def _retryable(error: ProviderError) -> bool:
     if isinstance(error, APIConnectionError):
         return True
     return error.status is not None and (error.status in RETRY_STATUSES or error.status >= 500)
-
-
-def _redact(text: str, secret: str | None) -> str:
-    if secret and len(secret) >= 4:
-        text = text.replace(secret, "***")
-    return text
-
-
-def error_from_response(
-    status: int,
-    content: bytes,
-    headers: httpx.Headers | dict[str, str],
-    provider: str,
-    secret: str | None = None,
-) -> ProviderError:
-    """Map an error answer to the right :class:`ProviderError`, with the provider's own words.
-
-    Understands OpenAI ``{error: {message, type, param, code}}``, OpenRouter ``{error: {code,
-    message, metadata: {raw, provider_name}}}``, Mistral ``{message, type, code}`` (``message``
-    may be an object) and FastAPI-style ``{detail: ...}``; anything else (an HTML page from a
-    proxy, say) is reported by its text.
-    """
-    text = _redact(content.decode("utf-8", "replace"), secret)  # the body may echo the key
-    try:
-        data: Any = json.loads(text)
-    except ValueError:
-        data = None
-    message, code, kind = _extract(data)
-    if not message:
-        if not text.strip():
-            message = f"HTTP {status} with an empty body"
-        else:
-            message = f"HTTP {status} with {'a non-JSON' if data is None else 'an unrecognised'} body: {_snippet(text)}"
-    cls = error_class_for_status(status)
-    hdrs = httpx.Headers(headers)
-    return cls(
-        _redact(message, secret),
-        status=status,
-        provider=provider,
-        code=code,
-        type=kind,
-        retry_after=parse_retry_after(hdrs),
-        request_id=_request_id(hdrs),
-        body=data if data is not None else text[:2000],
-    )
-
-
-def _extract(data: Any) -> tuple[str | None, Any, str | None]:
-    if not isinstance(data, dict):
-        return None, None, None
-    err = data.get("error")
-    if isinstance(err, dict):
-        message = _text(err.get("message")) or _text(err)
-        metadata = err.get("metadata")
-        if isinstance(metadata, dict):
-            raw = metadata.get("raw")
-            who = metadata.get("provider_name")
-            if raw:
-                message = f"{message}: {_raw_text(raw)}"
-            if who:
-                message = f"{message} (upstream provider: {who})"
-        kind = err.get("type")
-        if kind is None and isinstance(metadata, dict):
-            kind = metadata.get("error_type")
-        return message, err.get("code"), kind
-    if isinstance(err, str):
-        return err, data.get("code"), data.get("type")
-    if "message" in data:
-        return _text(data["message"]), data.get("code"), data.get("type")
-    if "detail" in data:
-        return _text(data["detail"]), None, None
-    return None, None, None
-
-
-def _raw_text(raw: Any) -> str:
-    """OpenRouter's ``metadata.raw``: the upstream's error, often its JSON body as a string."""
-    parsed = raw
-    if isinstance(raw, str):
-        try:
-            parsed = json.loads(raw)
-        except ValueError:
-            return raw
-    return _extract(parsed)[0] or (raw if isinstance(raw, str) else _text(raw))
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and isinstance(value.get("detail"), list):
-        value = value["detail"]
-    if isinstance(value, list):
-        parts = []
-        for item in value:
-            if isinstance(item, dict) and "msg" in item:
-                loc = ".".join(str(p) for p in item.get("loc", ()))
-                parts.append(f"{loc}: {item['msg']}" if loc else str(item["msg"]))
-            else:
-                parts.append(_text(item))
-        return "; ".join(parts)
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _snippet(content: bytes | str) -> str:
-    text = content if isinstance(content, str) else content.decode("utf-8", "replace")
-    if "<" in text and ">" in text:  # an HTML page from a proxy: its text, without tags, scripts or styles
-        text = html.unescape(_TAG.sub(" ", _INVISIBLE.sub(" ", text)))
-    text = _SPACE.sub(" ", text).strip()
-    if not text:
-        return "(an empty body)"
-    return text[:300] + ("..." if len(text) > 300 else "")
-
-
-def _request_id(headers: httpx.Headers) -> str | None:
-    for name in _REQUEST_ID_HEADERS:
-        value: str | None = headers.get(name)
-        if value:
-            return value
-    return None
-
-
-def parse_retry_after(headers: httpx.Headers) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            seconds = float(ms) / 1000.0
-            if math.isfinite(seconds):
-                return max(seconds, 0.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-        return max(seconds, 0.0) if math.isfinite(seconds) else None
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # "-0000": HTTP dates are in UTC
-        when = when.replace(tzinfo=timezone.utc)
-    return max(when.timestamp() - time.time(), 0.0)

@@ -127,15 +127,15 @@ def test_the_default_is_httpx_and_the_environment_variable_chooses(monkeypatch: 
 
 
 def test_a_missing_httpx_aiohttp_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    from agentkit.models import _http
+    from agentkit.models import _transport
 
-    _http._aiohttp_transport_class.cache_clear()
+    _transport.aiohttp_transport_class.cache_clear()
     monkeypatch.setitem(__import__("sys").modules, "httpx_aiohttp", None)
     try:
         with pytest.raises(UserError, match=r"pip install 'agentkit\[fast\]'"):
             OpenAICompatible("m", base_url="http://127.0.0.1:1/v1", transport="aiohttp")
     finally:
-        _http._aiohttp_transport_class.cache_clear()
+        _transport.aiohttp_transport_class.cache_clear()
 
 
 # --- the behaviours, through both -------------------------------------------------------------
@@ -298,10 +298,10 @@ async def test_leaving_a_stream_early_then_aclose_leaves_no_connection_open(loop
 
 
 async def test_the_aiohttp_client_shares_the_tls_context_and_the_pool_size() -> None:
-    from agentkit.models._http import _ssl_context
+    from agentkit.models._transport import ssl_context
 
     model = OpenAICompatible("m", base_url="https://127.0.0.1:1/v1", transport="aiohttp")
     inner = model._http.client()._transport._inner  # type: ignore[attr-defined]
-    assert inner.ssl_context is _ssl_context()
+    assert inner.ssl_context is ssl_context()
     assert inner.limits.max_connections == 1000 and inner.limits.keepalive_expiry == 15
     await model.aclose()
