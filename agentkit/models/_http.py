@@ -21,8 +21,10 @@ from typing import Any, Literal, TypedDict, TypeVar
 import httpx
 
 from ..errors import APIConnectionError, APITimeoutError, ProviderError, ResponseParseError, UserError
+from ..tools import ToolDefinition
 from ._errors import error_from_response, parse_retry_after, redact, request_id, snippet
 from ._transport import KEEPALIVE_EXPIRY, MAX_CONNECTIONS, aiohttp_transport_class, ssl_context
+from .base import Model
 
 __all__ = [
     "HTTPClient",
@@ -30,6 +32,7 @@ __all__ = [
     "Transport",
     "TRANSPORT_ENV",
     "connect",
+    "HTTPModel",
     "error_from_response",
     "parse_retry_after",
     "DEFAULT_TIMEOUT",
@@ -315,3 +318,23 @@ def _retryable(error: ProviderError) -> bool:
     if isinstance(error, APIConnectionError):
         return True
     return error.status is not None and (error.status in RETRY_STATUSES or error.status >= 500)
+
+
+class HTTPModel(Model):
+    """Base of the models that talk to one HTTP API (chat completions, Responses) through an :class:`HTTPClient`."""
+
+    def __init__(self, model_name: str, *, base_url: str, api_key: str | None, provider: str, options: ClientOptions) -> None:
+        self.model_name = model_name
+        self.provider = provider
+        self.strict_settings = options.get("strict_settings", False)
+        self._http = connect(model_name, base_url, api_key, provider, options)
+        self._tools_cache: tuple[tuple[ToolDefinition, ...], list[dict[str, Any]]] | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The API root requests go to."""
+        return self._http.base_url
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections this model opened."""
+        await self._http.aclose()

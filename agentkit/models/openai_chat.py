@@ -19,16 +19,16 @@ from ..events import ModelStreamEvent, ResponseComplete
 from ..messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
 from ..tools import ToolDefinition
 from ..usage import Usage
-from ._http import ClientOptions, connect
+from ._http import ClientOptions, HTTPModel
 from ._sse import SSEReader
 from ._stream import ChatStreamAssembler
-from .base import Model, ModelRequest, ModelResponse, events_from_response
+from .base import ModelRequest, ModelResponse, events_from_response
 from .profiles import OPENAI_COMPATIBLE, Profile, warn_dropped
 
 __all__ = ["OpenAIChatModel", "parse_usage"]
 
 
-class OpenAIChatModel(Model):
+class OpenAIChatModel(HTTPModel):
     """A model behind a chat-completions endpoint, speaking the dialect its profile describes.
 
     Args:
@@ -51,17 +51,8 @@ class OpenAIChatModel(Model):
         provider: str | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
-        self.model_name = model_name
         self.profile = profile
-        self.provider = provider or profile.name
-        self.strict_settings = options.get("strict_settings", False)
-        self._http = connect(model_name, base_url, api_key, self.provider, options)
-        self._tools_cache: tuple[tuple[ToolDefinition, ...], list[dict[str, Any]]] | None = None
-
-    @property
-    def base_url(self) -> str:
-        """The API root requests go to."""
-        return self._http.base_url
+        super().__init__(model_name, base_url=base_url, api_key=api_key, provider=provider or profile.name, options=options)
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         """Send one chat-completions request and parse the answer."""
@@ -101,10 +92,6 @@ class OpenAIChatModel(Model):
         for event in ready:
             yield event
         yield ResponseComplete(final)
-
-    async def aclose(self) -> None:
-        """Close the HTTP connections this model opened."""
-        await self._http.aclose()
 
     # -- request -------------------------------------------------------------------------
     def build_body(self, request: ModelRequest, *, stream: bool = False) -> dict[str, Any]:

@@ -54,10 +54,10 @@ from ..events import ModelStreamEvent
 from ..messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
 from ..tools import ToolDefinition
 from ..usage import Usage
-from ._http import ClientOptions, connect
+from ._http import ClientOptions, HTTPModel
 from ._responses_stream import ResponsesStreamAssembler
 from ._sse import SSEReader
-from .base import Model, ModelRequest, ModelResponse, events_from_response
+from .base import ModelRequest, ModelResponse, events_from_response
 from .profiles import warn_dropped
 from .providers import OPENAI_ENDPOINT, OPENROUTER_ENDPOINT, openrouter_options
 
@@ -83,7 +83,7 @@ OPENROUTER_RESPONSES_UNSUPPORTED = frozenset({"min_p", "top_a", "repetition_pena
 """Settings OpenRouter's Responses API has no field for (it does take top_k and the penalties)."""
 
 
-class ResponsesModel(Model):
+class ResponsesModel(HTTPModel):
     """A model behind a Responses API endpoint (OpenAI, OpenRouter, vLLM, Ollama, ...).
 
     Args:
@@ -112,18 +112,9 @@ class ResponsesModel(Model):
         store: bool | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
-        self.model_name = model_name
-        self.provider = provider
         self.unsupported = unsupported
         self.store = store
-        self.strict_settings = options.get("strict_settings", False)
-        self._http = connect(model_name, base_url, api_key, provider, options)
-        self._tools_cache: tuple[tuple[ToolDefinition, ...], list[dict[str, Any]]] | None = None
-
-    @property
-    def base_url(self) -> str:
-        """The API root requests go to."""
-        return self._http.base_url
+        super().__init__(model_name, base_url=base_url, api_key=api_key, provider=provider, options=options)
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         """Send one Responses API request and parse the answer."""
@@ -161,10 +152,6 @@ class ResponsesModel(Model):
                 raise assembler.ended_early(e.message) from None
             if not assembler.done:
                 raise assembler.ended_early("[DONE] came first" if reader.saw_done else "the body ended")
-
-    async def aclose(self) -> None:
-        """Close the HTTP connections this model opened."""
-        await self._http.aclose()
 
     # -- request -------------------------------------------------------------------------
     def build_body(self, request: ModelRequest, *, stream: bool = False) -> dict[str, Any]:
