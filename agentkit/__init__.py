@@ -11,7 +11,7 @@
 ...     return "Sunny, 22 C"
 >>> agent = Agent("test", tools=[get_weather])
 >>> agent.run_sync("Weather in Paris?").output
-"Tool results: get_weather -> Sunny, 22 C"
+'Tool results: get_weather -> Sunny, 22 C'
 """
 
 from __future__ import annotations

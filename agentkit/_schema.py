@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-__all__ = ["StrictSchemaError", "clean_schema", "to_strict", "strip_strict_nulls", "accepts_null"]
+__all__ = ["StrictSchemaError", "clean_schema", "to_strict", "strip_strict_nulls", "fill_omitted_optionals", "accepts_null"]
 
 JsonSchema = dict[str, Any]
 
@@ -199,13 +199,56 @@ def strip_strict_nulls(data: Any, schema: JsonSchema, defs: dict[str, Any] | Non
     value is ``None`` where the original property was optional and does not accept null, so the
     field's default applies when the value is validated.
     """
-    if defs is None:
-        defs = schema.get("$defs", {})
+    return _walk_optionals(data, schema, schema.get("$defs", {}) if defs is None else defs, fill=False)
+
+
+def fill_omitted_optionals(data: Any, schema: JsonSchema) -> Any:
+    """The inverse, for checking an answer against a strict schema: add ``None`` for every optional
+    property (of the original ``schema``) the value leaves out, in place. Strict schemas require
+    every property, but an answer from a server that does not enforce them may omit optional ones."""
+    return _walk_optionals(data, schema, schema.get("$defs", {}), fill=True)
+
+
+def _walk_optionals(data: Any, schema: JsonSchema, defs: dict[str, Any], *, fill: bool) -> Any:
     if "$ref" in schema:
         try:
             schema = _resolve(schema["$ref"], defs)
         except StrictSchemaError:
             return data
+    if isinstance(data, dict):
+        props = schema.get("properties")
+        if props is None:
+            for branch in schema.get("anyOf") or schema.get("oneOf") or ():
+                branch = _resolve(branch["$ref"], defs) if "$ref" in branch else branch
+                branch_props = branch.get("properties")
+                if branch_props is not None and set(data) <= set(branch_props):
+                    return _walk_optionals(data, branch, defs, fill=fill)
+            return data
+        required = set(schema.get("required", ()))
+        if fill:
+            for key in props:
+                if key not in data and key not in required:
+                    data[key] = None
+        for key in list(data):
+            sub = props.get(key)
+            if sub is None:
+                continue
+            value = data[key]
+            if value is None:
+                if not fill and key not in required and not accepts_null(sub, defs):
+                    del data[key]
+            else:
+                _walk_optionals(value, sub, defs, fill=fill)
+    elif isinstance(data, list):
+        items = schema.get("items")
+        if not isinstance(items, dict):
+            items = next(
+                (b["items"] for b in schema.get("anyOf", ()) if isinstance(b, dict) and isinstance(b.get("items"), dict)), None
+            )
+        if isinstance(items, dict):
+            for value in data:
+                _walk_optionals(value, items, defs, fill=fill)
+    return data
     if isinstance(data, dict):
         props = schema.get("properties")
         if props is None:

@@ -216,6 +216,27 @@ class Agent(Generic[DepsT, OutputT]):
         name: str | None = None,
     ) -> None: ...
 
+    @overload
+    def __init__(
+        self: Agent[Any, Any],
+        model: Model | str,
+        *,
+        tools: Sequence[ToolLike] = (),
+        instructions: str | None = None,
+        output_type: object,
+        output_mode: OutputMode = "native",
+        output_retries: int = 2,
+        output_strict: bool | None = None,
+        settings: ModelSettings | None = None,
+        max_turns: int = 10,
+        tool_retries: int = 1,
+        reset_tool_choice: bool = True,
+        usage_limits: UsageLimits | None = None,
+        approve: ApprovalCallback | None = None,
+        deps_type: Any = None,
+        name: str | None = None,
+    ) -> None: ...
+
     def __init__(
         self,
         model: Model | str,
@@ -623,9 +644,9 @@ class Agent(Generic[DepsT, OutputT]):
             budget = t.retries if t is not None and t.retries is not None else self.tool_retries
             if count > budget:
                 last = next((m.content for m in reversed(results) if m is not None and m.is_error), "")
-                what = "calling unknown tools" if name == _UNKNOWN_TOOL else f"tool {name!r} failed"
+                what = "calling unknown tools" if name == _UNKNOWN_TOOL else f"failing calls of tool {name!r}"
                 raise ToolRetriesExceeded(
-                    f"The model kept {what} ({count} turns in a row; retry budget {budget}). Last error: {last}",
+                    f"The model kept making {what} ({count} turns in a row; retry budget {budget}). Last error: {last}",
                     tool_name=name,
                     last_error=last,
                     messages=state.messages,
@@ -681,7 +702,7 @@ class Agent(Generic[DepsT, OutputT]):
             elif decision is True:
                 approved.append((i, t, call))
             else:
-                reason = f": {decision}" if isinstance(decision, str) and decision else "."
+                reason = f": {decision.rstrip('.')}." if isinstance(decision, str) and decision else "."
                 results[i] = _tool_message(call, f"The user denied this call{reason} Do not retry it unchanged.")
         if pending:
             names = ", ".join(sorted({c.name for c in pending}))

@@ -29,6 +29,8 @@ class RunContext(Generic[DepsT]):
         tool_name: the tool being called.
         tool_call_id: the id of the call being executed.
         retry: how many times in a row this tool has failed so far in this run.
+        model_name: the model the agent talks to.
+        metadata: free for your tools to share state within a run.
     """
 
     deps: DepsT

@@ -14,6 +14,7 @@ the model, which is asked again up to ``output_retries`` times.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import pydantic
 import pydantic_core
 from pydantic import TypeAdapter
 
-from ._schema import StrictSchemaError, clean_schema, strip_strict_nulls, to_strict
+from ._schema import StrictSchemaError, clean_schema, fill_omitted_optionals, strip_strict_nulls, to_strict
 from .errors import UserError
 from .tools import ToolDefinition
 
@@ -134,7 +135,7 @@ class OutputSchema(Generic[T]):
         errors = self._schema_errors(data)
         if errors:
             raise OutputInvalid(errors)
-        if self._strip_nulls:
+        if self._strip_nulls:  # strict mode sends null for an optional field: let its default apply
             strip_strict_nulls(data, self._schema)
         if self.wrapped:
             data = data["result"]
@@ -189,6 +190,8 @@ class OutputSchema(Generic[T]):
             import jsonschema
 
             self._validator = jsonschema.Draft202012Validator(self.wire_schema)
+        if self._strip_nulls:  # a server that does not enforce strict schemas may leave optional fields out
+            data = fill_omitted_optionals(copy.deepcopy(data), self._schema)
         found = []
         for error in (e for top in self._validator.iter_errors(data) for e in _explain(top)):
             where = ".".join(str(p) for p in error.absolute_path)

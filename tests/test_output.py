@@ -704,3 +704,22 @@ def test_tool_mode_name_collision_is_a_user_error() -> None:
 
     with pytest.raises(UserError, match="final_result"):
         Agent(ScriptedModel([]), tools=[final_result], output_type=Person, output_mode="tool")
+
+
+def test_strict_output_accepts_answers_that_leave_optional_fields_out():
+    """Servers that don't enforce strict schemas may omit optional fields: the type's defaults apply."""
+
+    class Review(BaseModel):
+        text: str
+        score: int = 5
+        note: Optional[str] = "none"  # noqa: UP045
+        tags: list[str] = []
+
+    output = OutputSchema(Review)
+    assert output.strict and output.wire_schema["required"] == ["text", "score", "note", "tags"]
+    assert output.parse('{"text": "ok"}') == Review(text="ok")
+    assert output.parse('{"text": "ok", "score": null, "note": null}') == Review(text="ok", note=None)
+    with pytest.raises(OutputInvalid, match="'nick' was unexpected"):
+        output.parse('{"text": "ok", "nick": 1}')
+    with pytest.raises(OutputInvalid, match="'text' is a required property"):
+        output.parse('{"score": 1}')

@@ -107,8 +107,52 @@ OPENAI = Profile(
     name="openai",
     max_tokens_field="max_completion_tokens",
     unsupported=frozenset({"top_k", "min_p", "top_a", "repetition_penalty"}),
+    # CreateChatCompletionRequest's fields: OpenAI answers 400 "Unrecognized request argument" to others
+    # (e.g. OpenRouterSettings' models/provider/plugins when a FallbackModel moves to OpenAI)
+    allowed_fields=frozenset(
+        {
+            "audio",
+            "frequency_penalty",
+            "function_call",
+            "functions",
+            "logit_bias",
+            "logprobs",
+            "max_completion_tokens",
+            "max_tokens",
+            "messages",
+            "metadata",
+            "modalities",
+            "model",
+            "moderation",
+            "n",
+            "parallel_tool_calls",
+            "prediction",
+            "presence_penalty",
+            "prompt_cache_key",
+            "prompt_cache_options",
+            "prompt_cache_retention",
+            "reasoning_effort",
+            "response_format",
+            "safety_identifier",
+            "seed",
+            "service_tier",
+            "stop",
+            "store",
+            "stream",
+            "stream_options",
+            "temperature",
+            "tool_choice",
+            "tools",
+            "top_logprobs",
+            "top_p",
+            "user",
+            "verbosity",
+            "web_search_options",
+        }
+    ),
 )
-"""OpenAI's own API: ``max_completion_tokens``; no top_k/min_p/top_a/repetition_penalty."""
+"""OpenAI's own API: ``max_completion_tokens``; no top_k/min_p/top_a/repetition_penalty; an
+allow-list of the body fields its spec documents."""
 
 OPENAI_COMPATIBLE = Profile(name="openai-compatible")
 """Any OpenAI-compatible server (vLLM, llama.cpp, Ollama, ...): every field passed as is."""

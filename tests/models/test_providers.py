@@ -232,3 +232,12 @@ def test_provider_settings_merge_and_reject_typos():
     with pytest.raises(ValueError):
         OpenRouterSettings(provider={"odrer": ["x"]})  # type: ignore[arg-type]
     assert "Bearer" not in repr(ModelSettings(extra_headers={"Authorization": "Bearer sk-1"}))
+
+
+def test_openai_drops_fields_it_does_not_document():
+    """OpenRouter-only settings reaching OpenAI (e.g. through a FallbackModel) are dropped, not sent."""
+    settings = OpenRouterSettings(models=["a/b"], provider=ProviderRouting(sort="price"), temperature=0.1)
+    with pytest.warns(UserWarning, match="models, provider"):
+        body = OpenAI("gpt-4o", api_key="k").build_body(ModelRequest(FOREIGN_HISTORY[:2], (), settings))
+    assert "models" not in body and "provider" not in body and body["temperature"] == 0.1
+    assert_valid_request(body, "openai")
