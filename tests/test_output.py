@@ -712,7 +712,7 @@ def test_strict_output_accepts_answers_that_leave_optional_fields_out():
     class Review(BaseModel):
         text: str
         score: int = 5
-        note: Optional[str] = "none"  # noqa: UP045
+        note: Optional[str] = "none"
         tags: list[str] = []
 
     output = OutputSchema(Review)
