@@ -47,9 +47,9 @@ class Server:
     The server also exits by itself when this process dies (its stdin pipe closes).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *args: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "server.py")],
+            [sys.executable, str(HERE / "server.py"), *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -187,6 +187,149 @@ class HttpxLoopContender:
 
 
 CONTENDERS = (AgentkitContender, HttpxLoopContender)
+
+
+class AiohttpLoopContender(HttpxLoopContender):
+    """The same hand-written loop on ``aiohttp`` (the floor: aiohttp's C-accelerated HTTP parser)."""
+
+    name = "aiohttp-loop"
+
+    def __init__(self, url: str, http_client: Any = None) -> None:
+        self.url = url + "/v1/chat/completions"
+        self.headers = {"content-type": "application/json", "accept": "application/json", "authorization": "Bearer k"}
+        self.session: Any = None
+
+    def _session(self) -> Any:
+        import aiohttp
+
+        if self.session is None:
+            connector = aiohttp.TCPConnector(limit=1000, keepalive_timeout=15)
+            self.session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=600, connect=10))
+        return self.session
+
+    async def reset(self) -> None:
+        await self.aclose()
+
+    async def _post(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        body = {"model": "bench", "messages": messages, "tools": TOOLS}
+        async with self._session().post(self.url, data=json.dumps(body).encode(), headers=self.headers) as response:
+            response.raise_for_status()
+            return json.loads(await response.read())
+
+    async def aclose(self) -> None:
+        session, self.session = self.session, None
+        if session is not None:
+            await session.close()
+
+
+def _weather_doc(function: Any) -> Any:
+    function.__doc__ = get_weather.function.__doc__
+    return function
+
+
+class PydanticAIContender:
+    """PydanticAI: ``Agent(OpenAIChatModel("bench", provider=OpenAIProvider(openai_client=...)))``, one plain tool."""
+
+    name = "pydantic-ai"
+    heavy = True
+
+    def __init__(self, url: str, http_client: Any = None) -> None:
+        self.url = url
+        self._build()
+
+    def _build(self) -> None:
+        from openai import AsyncOpenAI
+        from pydantic_ai import Agent as PAgent
+        from pydantic_ai.models.openai import OpenAIChatModel
+        from pydantic_ai.providers.openai import OpenAIProvider
+
+        self.client = AsyncOpenAI(base_url=self.url + "/v1", api_key="k", timeout=httpx.Timeout(600.0, connect=10.0))
+        model = OpenAIChatModel("bench", provider=OpenAIProvider(openai_client=self.client))
+
+        @_weather_doc
+        def get_weather(city: str) -> str:
+            return _plain_get_weather(city)
+
+        self.agent = PAgent(model, tools=[get_weather])
+
+    async def run(self) -> str:
+        return (await self.agent.run(PROMPT)).output
+
+    async def reset(self) -> None:
+        await self.client.close()
+        self._build()
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+
+class OpenAIAgentsContender:
+    """OpenAI Agents SDK: ``Runner.run(Agent(model=OpenAIChatCompletionsModel(...), tools=[function_tool]))``."""
+
+    name = "openai-agents"
+    heavy = True
+
+    def __init__(self, url: str, http_client: Any = None) -> None:
+        from agents import set_tracing_disabled
+
+        set_tracing_disabled(True)
+        self.url = url
+        self._build()
+
+    def _build(self) -> None:
+        from agents import Agent as SAgent
+        from agents import OpenAIChatCompletionsModel, function_tool
+        from openai import AsyncOpenAI
+
+        self.client = AsyncOpenAI(base_url=self.url + "/v1", api_key="k", timeout=httpx.Timeout(600.0, connect=10.0))
+
+        @function_tool
+        @_weather_doc
+        def get_weather(city: str) -> str:
+            return _plain_get_weather(city)
+
+        model = OpenAIChatCompletionsModel(model="bench", openai_client=self.client)
+        self.agent = SAgent(name="bench", model=model, tools=[get_weather])
+
+    async def run(self) -> str:
+        from agents import Runner
+
+        return (await Runner.run(self.agent, PROMPT)).final_output
+
+    async def reset(self) -> None:
+        await self.client.close()
+        self._build()
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+
+class AgentkitAiohttpContender(AgentkitContender):
+    """agentkit with ``transport="aiohttp"`` (``pip install 'agentkit[fast]'``): the same agent, aiohttp underneath."""
+
+    name = "agentkit-aiohttp"
+
+    def __init__(self, url: str, http_client: httpx.AsyncClient | None = None) -> None:
+        options: dict[str, Any] = {"http_client": http_client} if http_client is not None else {"transport": "aiohttp"}
+        model = OpenAICompatible("bench", base_url=url + "/v1", api_key="k", **options)
+        self.agent = Agent(model, tools=[get_weather])
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+# Every contender of the round-trip workload: the ones above (agentkit first, the httpx loop second:
+# the baseline), the aiohttp floor, and the peers that are installed (benchmarks/requirements-peers.txt).
+ALL_CONTENDERS: tuple[Any, ...] = (
+    *CONTENDERS,
+    *((AiohttpLoopContender,) if _installed("aiohttp") else ()),
+    *((AgentkitAiohttpContender,) if _installed("httpx_aiohttp") else ()),
+    *((PydanticAIContender,) if _installed("pydantic_ai") else ()),
+    *((OpenAIAgentsContender,) if _installed("agents") else ()),
+)
 
 
 def mock_client() -> httpx.AsyncClient:

@@ -25,7 +25,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from contenders import CONTENDERS, Server, mock_client
+from contenders import ALL_CONTENDERS as CONTENDERS
+from contenders import Server, mock_client
 from run import Plan, _batch
 
 BUCKETS = (

@@ -8,7 +8,14 @@ binds 127.0.0.1 on a port the OS picks, and prints ``PORT <n>`` on stdout.
 
 * no message with role ``tool`` in ``messages``: a call to ``get_weather({"city": "Paris"})``
   (``finish_reason: tool_calls``);
-* otherwise: the final text ``"It is sunny."`` (``finish_reason: stop``).
+* otherwise: the final text ``"It is sunny."`` (``finish_reason: stop``);
+* ``"stream": true``: an SSE stream (chunked transfer encoding, OpenAI chunk format, a usage
+  chunk when ``stream_options.include_usage``, then ``data: [DONE]``) of ``STREAM_CHUNKS``
+  small text chunks. A model name ``bench-pause<ms>`` sends the role chunk and the first text
+  chunk at once, then waits ``<ms>`` before the rest (to measure time to the first event).
+
+``--rate-limit N``: at most N requests per second (a token bucket holding ``N/20`` tokens);
+above that, ``429`` with ``Retry-After`` (whole seconds) and ``retry-after-ms``, as OpenAI sends.
 
 The server exits when its standard input closes, so it never outlives the benchmark that
 started it (even if that process is killed).
@@ -18,13 +25,88 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import signal
 import sys
 import time
+from typing import Any
 
 HOST = "127.0.0.1"
 MAX_HEADER = 64 * 1024
+STREAM_CHUNKS = 2000
+
+
+class TokenBucket:
+    """``rate`` requests per second, bursts of at most ``burst``."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.stamp = burst, time.monotonic()
+        self.accepted = self.rejected = 0
+
+    def take(self) -> float:
+        """0 if the request may go, else the seconds until a token is free."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            self.accepted += 1
+            return 0.0
+        self.rejected += 1
+        return (1 - self.tokens) / self.rate
+
+
+LIMITER: TokenBucket | None = None
+
+
+def _chunk(n: int, created: int, delta: dict, finish: str | None = None) -> bytes:
+    data = {
+        "id": f"chatcmpl-{n:016d}",
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": "bench",
+        "system_fingerprint": "fp_bench",
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+    }
+    return b"data: " + json.dumps(data).encode() + b"\n\n"
+
+
+def stream_events(include_usage: bool) -> tuple[list[bytes], Any]:
+    """The SSE events of one streamed answer: role, ``STREAM_CHUNKS`` text chunks, finish, usage, [DONE].
+
+    Returns the first two events (the role chunk and the first text chunk) and a function that
+    builds the rest, so that a paused stream's first chunk goes out before the rest is built.
+    """
+    global _counter
+    _counter += 1
+    n, created = _counter, int(time.time())
+    first = [_chunk(n, created, {"role": "assistant", "content": ""}), _chunk(n, created, {"content": "w0 "})]
+
+    def rest() -> list[bytes]:
+        events = [_chunk(n, created, {"content": f"w{i} "}) for i in range(1, STREAM_CHUNKS)]
+        events.append(_chunk(n, created, {}, "stop"))
+        if include_usage:
+            usage = {"prompt_tokens": 20, "completion_tokens": STREAM_CHUNKS, "total_tokens": 20 + STREAM_CHUNKS}
+            data = {
+                "id": f"chatcmpl-{n:016d}",
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": "bench",
+                "choices": [],
+                "usage": usage,
+            }
+            events.append(b"data: " + json.dumps(data).encode() + b"\n\n")
+        events.append(b"data: [DONE]\n\n")
+        return events
+
+    return first, rest
+
+
+def _http_chunk(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
 
 _counter = 0
 
@@ -74,12 +156,13 @@ def completion(messages: list[dict]) -> dict:
     }
 
 
-def _response(status: str, body: bytes, keep_alive: bool) -> bytes:
+def _response(status: str, body: bytes, keep_alive: bool, extra: str = "") -> bytes:
     head = (
         f"HTTP/1.1 {status}\r\n"
         "content-type: application/json\r\n"
         f"content-length: {len(body)}\r\n"
         f"connection: {'keep-alive' if keep_alive else 'close'}\r\n"
+        f"{extra}"
         "\r\n"
     )
     return head.encode("latin-1") + body
@@ -91,12 +174,15 @@ class ChatProtocol(asyncio.Protocol):
     def __init__(self) -> None:
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
+        self.streaming: asyncio.Task | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
+        if self.streaming is not None:
+            return  # a stream is being written; what follows is handled after it
         while self.transport is not None:
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
@@ -125,9 +211,39 @@ class ChatProtocol(asyncio.Protocol):
                 return  # wait for the rest of the body
             body = bytes(self.buffer[end + 4 : total])
             del self.buffer[:total]
-            self._send(self._handle(method, path, body, keep_alive), close=not keep_alive)
+            answer = self._handle(method, path, body, keep_alive)
+            if isinstance(answer, bytes):
+                self._send(answer, close=not keep_alive)
+            else:  # a stream: written by a task; the client sends nothing more until it has ended
+                self.streaming = asyncio.get_running_loop().create_task(self._stream(*answer, keep_alive))
+                return
 
-    def _handle(self, method: str, path: str, body: bytes, keep_alive: bool) -> bytes:
+    async def _stream(self, answer: tuple[list[bytes], Any], pause: float, keep_alive: bool) -> None:
+        events, rest = answer
+        head = (
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
+            f"transfer-encoding: chunked\r\nconnection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n"
+        ).encode()
+        if self.transport is None:
+            self.streaming = None
+            return
+        if pause:
+            self.transport.write(head + _http_chunk(events[0] + events[1]))
+            await asyncio.sleep(pause)
+            events, head = [], b""
+        events += rest()
+        if self.transport is None:
+            self.streaming = None
+            return
+        self.transport.write(head + b"".join(_http_chunk(e) for e in events) + b"0\r\n\r\n")
+        self.streaming = None
+        if not keep_alive:
+            self.transport.close()
+            self.transport = None
+        elif self.buffer:
+            self.data_received(b"")
+
+    def _handle(self, method: str, path: str, body: bytes, keep_alive: bool) -> bytes | tuple[Any, float]:
         if path.split("?", 1)[0] != "/v1/chat/completions":
             return _response("404 Not Found", b'{"error": {"message": "not found", "code": 404}}', keep_alive)
         if method != "POST":
@@ -137,6 +253,17 @@ class ChatProtocol(asyncio.Protocol):
             messages = request["messages"]
         except (ValueError, KeyError, TypeError):
             return _response("400 Bad Request", b'{"error": {"message": "invalid JSON body", "code": 400}}', keep_alive)
+        if LIMITER is not None:
+            wait = LIMITER.take()
+            if wait:
+                headers = f"retry-after: {math.ceil(wait)}\r\nretry-after-ms: {math.ceil(wait * 1000)}\r\n"
+                error = b'{"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}'
+                return _response("429 Too Many Requests", error, keep_alive, headers)
+        if request.get("stream"):
+            model = str(request.get("model", ""))
+            pause = int(model.rsplit("pause", 1)[1]) / 1000 if "pause" in model else 0.0
+            include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
+            return stream_events(include_usage), pause
         return _response("200 OK", json.dumps(completion(messages)).encode(), keep_alive)
 
     def _send(self, data: bytes, *, close: bool) -> None:
@@ -151,6 +278,10 @@ class ChatProtocol(asyncio.Protocol):
 
 
 async def _main() -> None:
+    global LIMITER
+    if "--rate-limit" in sys.argv:
+        rate = float(sys.argv[sys.argv.index("--rate-limit") + 1])
+        LIMITER = TokenBucket(rate, max(1.0, rate / 20))
     loop = asyncio.get_running_loop()
     server = await loop.create_server(ChatProtocol, HOST, 0, backlog=4096, reuse_address=True)
     port = server.sockets[0].getsockname()[1]
@@ -168,6 +299,8 @@ async def _main() -> None:
     print(f"PORT {port}", flush=True)
     async with server:
         await stop
+    if LIMITER is not None:
+        print(f"RATE accepted={LIMITER.accepted} rejected={LIMITER.rejected}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
