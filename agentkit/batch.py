@@ -96,10 +96,13 @@ class RateLimiter:
     def rate_limited_for(self, seconds: float | None) -> None:
         """The provider said 429: pause everyone and slow down."""
         self.rate_limited += 1
+        now = time.monotonic()
         wait = seconds if seconds is not None and seconds > 0 else 1.0
-        self._paused_until = max(self._paused_until, time.monotonic() + min(wait, 300.0))
-        if self._rate:
-            self._rate = max(self._rate / 2, 1 / 60.0)
+        new_episode = now >= self._paused_until  # workers hit by the same burst slow down once, not once each
+        self._paused_until = max(self._paused_until, now + min(wait, 300.0))
+        if self._rate and self._max_rate and new_episode:
+            self._rate = max(self._rate / 2, self._max_rate / 16)
+            self._next_slot = min(self._next_slot, self._paused_until)
 
 
 class _LimitedModel(Model):

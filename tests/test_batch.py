@@ -124,3 +124,11 @@ def test_bad_inputs_fail_before_any_run():
             with pytest.raises(UserError, match=message):
                 agent.run_many_sync(bad)
     assert model.calls == []
+
+
+def test_a_burst_of_429s_halves_the_rate_once():
+    limiter = RateLimiter(requests_per_minute=600)
+    for _ in range(100):  # 100 workers hit by the same 429 burst
+        limiter.rate_limited_for(0.5)
+    assert limiter._rate == pytest.approx(5.0)
+    assert limiter.rate_limited == 100
