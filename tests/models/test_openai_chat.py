@@ -13,37 +13,10 @@ from agentkit.messages import AssistantMessage, SystemMessage, ToolCall, ToolMes
 from agentkit.models import OpenAI, OpenAICompatible, infer_model
 from agentkit.models.base import ModelRequest
 from agentkit.output import OutputSchema
+from tests.support.fixtures import SAMPLING, get_weather
 from tests.support.specs import assert_valid_request, spec_errors
 
-ALL_SETTINGS = ModelSettings(
-    tool_choice="required",
-    parallel_tool_calls=True,
-    temperature=0.3,
-    top_p=0.9,
-    top_k=40,
-    min_p=0.05,
-    top_a=0.1,
-    repetition_penalty=1.1,
-    frequency_penalty=0.5,
-    presence_penalty=-0.5,
-    stop=["END"],
-    seed=42,
-    max_tokens=256,
-    logit_bias={"50256": -100},
-    logprobs=True,
-    top_logprobs=3,
-    extra_body={"user": "user-1"},
-)
-
-
-@tool
-def get_weather(city: str) -> str:
-    """Get the weather.
-
-    Args:
-        city: City name.
-    """
-    return "sunny"
+ALL_SETTINGS = SAMPLING.merge(ModelSettings(tool_choice="required", parallel_tool_calls=True, extra_body={"user": "user-1"}))
 
 
 HISTORY = [

@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from agentkit import ModelSettings, tool
+from agentkit import ModelSettings
 from agentkit.errors import MissingAPIKeyError, UserError
 from agentkit.messages import AssistantMessage, SystemMessage, ToolCall, ToolMessage, UserMessage
 from agentkit.models import Mistral, OpenAI, OpenRouter, infer_model
@@ -15,37 +15,10 @@ from agentkit.models.base import ModelRequest
 from agentkit.models.profiles import bridge_tool_to_user, mistral_tool_call_id
 from agentkit.output import OutputSchema
 from agentkit.settings import MaxPrice, MistralSettings, OpenRouterSettings, Prediction, ProviderRouting, Reasoning
+from tests.support.fixtures import SAMPLING, get_weather
 from tests.support.specs import assert_valid_request, spec_errors
 
-
-@tool
-def get_weather(city: str) -> str:
-    """Get the weather.
-
-    Args:
-        city: City name.
-    """
-    return "sunny"
-
-
-EVERYTHING = ModelSettings(
-    tool_choice="required",
-    parallel_tool_calls=False,
-    temperature=0.3,
-    top_p=0.9,
-    top_k=40,
-    min_p=0.05,
-    top_a=0.1,
-    repetition_penalty=1.1,
-    frequency_penalty=0.5,
-    presence_penalty=-0.5,
-    stop=["END"],
-    seed=42,
-    max_tokens=256,
-    logit_bias={"50256": -100},
-    logprobs=True,
-    top_logprobs=3,
-)
+EVERYTHING = SAMPLING.merge(ModelSettings(tool_choice="required", parallel_tool_calls=False))
 
 # A history that came from another provider: long OpenAI-style ids, and a user turn right after a tool result.
 FOREIGN_HISTORY = [

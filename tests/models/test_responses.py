@@ -25,6 +25,7 @@ from agentkit.models import OpenAIResponses, OpenRouterResponses, ResponsesModel
 from agentkit.models.base import ModelRequest
 from agentkit.output import OutputSchema
 from agentkit.settings import OpenRouterSettings, ProviderRouting
+from tests.support.fixtures import SAMPLING
 from tests.support.replay import recorded_requests, replies
 from tests.support.server import Reply
 from tests.support.specs import SPECS, assert_valid_request, spec_errors
@@ -314,22 +315,7 @@ def test_structured_output_format():
     assert_valid_request(body, "openai", "responses")
 
 
-EVERYTHING = ModelSettings(
-    temperature=0.3,
-    top_p=0.9,
-    top_k=40,
-    min_p=0.05,
-    top_a=0.1,
-    repetition_penalty=1.1,
-    frequency_penalty=0.5,
-    presence_penalty=-0.5,
-    stop=["END"],
-    seed=42,
-    max_tokens=256,
-    logit_bias={"50256": -100},
-    logprobs=True,
-    top_logprobs=3,
-)
+EVERYTHING = SAMPLING
 
 
 def test_settings_openai_accepts_and_drops_the_rest():
