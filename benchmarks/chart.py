@@ -7,7 +7,7 @@ from typing import Any
 
 COLORS = {
     "agentkit": "#2b6cb0",
-    "agentkit-aiohttp": "#63b3ed",
+    "agentkit-httpx": "#63b3ed",
     "httpx-loop": "#718096",
     "aiohttp-loop": "#a0aec0",
     "pydantic-ai": "#dd6b20",

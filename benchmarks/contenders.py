@@ -100,7 +100,8 @@ class Server:
 
 
 class AgentkitContender:
-    """``Agent(OpenAICompatible(...), tools=[get_weather]).run(PROMPT)``."""
+    """``Agent(OpenAICompatible(...), tools=[get_weather]).run(PROMPT)``, as installed: with
+    ``benchmarks/requirements.txt`` (httpx-aiohttp, i.e. ``agentkit[fast]``) its default transport is aiohttp."""
 
     name = "agentkit"
 
@@ -304,13 +305,13 @@ class OpenAIAgentsContender:
         await self.client.close()
 
 
-class AgentkitAiohttpContender(AgentkitContender):
-    """agentkit with ``transport="aiohttp"`` (``pip install 'agentkit[fast]'``): the same agent, aiohttp underneath."""
+class AgentkitHttpxContender(AgentkitContender):
+    """agentkit with ``transport="httpx"``: what a plain ``pip install agentkit`` (no ``[fast]`` extra) sends with."""
 
-    name = "agentkit-aiohttp"
+    name = "agentkit-httpx"
 
     def __init__(self, url: str, http_client: httpx.AsyncClient | None = None) -> None:
-        options: dict[str, Any] = {"http_client": http_client} if http_client is not None else {"transport": "aiohttp"}
+        options: dict[str, Any] = {"http_client": http_client} if http_client is not None else {"transport": "httpx"}
         model = OpenAICompatible("bench", base_url=url + "/v1", api_key="k", **options)
         self.agent = Agent(model, tools=[get_weather])
 
@@ -322,11 +323,12 @@ def _installed(module: str) -> bool:
 
 
 # Every contender of the round-trip workload: the ones above (agentkit first, the httpx loop second:
-# the baseline), the aiohttp floor, and the peers that are installed (benchmarks/requirements-peers.txt).
+# the baseline), the aiohttp floor, agentkit on httpx, and the peers that are installed
+# (benchmarks/requirements-peers.txt).
 ALL_CONTENDERS: tuple[Any, ...] = (
     *CONTENDERS,
     *((AiohttpLoopContender,) if _installed("aiohttp") else ()),
-    *((AgentkitAiohttpContender,) if _installed("httpx_aiohttp") else ()),
+    AgentkitHttpxContender,
     *((PydanticAIContender,) if _installed("pydantic_ai") else ()),
     *((OpenAIAgentsContender,) if _installed("agents") else ()),
 )

@@ -35,6 +35,7 @@ BUCKETS = (
     ("httpx", ("/httpx/",)),
     ("httpcore", ("/httpcore/",)),
     ("h11", ("/h11/",)),
+    ("aiohttp", ("/aiohttp/", "/multidict/", "/yarl/", "/propcache/", "/aiohappyeyeballs/")),
     ("anyio", ("/anyio/",)),
     ("sniffio", ("/sniffio/",)),
     ("asyncio", ("/asyncio/", "selectors.py", "_asyncio")),

@@ -14,6 +14,7 @@ import json
 import math
 import re
 import time
+from collections.abc import Mapping
 from datetime import timezone
 from typing import Any
 
@@ -38,7 +39,7 @@ def redact(text: str, secret: str | None) -> str:
 def error_from_response(
     status: int,
     content: bytes,
-    headers: httpx.Headers | dict[str, str],
+    headers: Mapping[str, str],
     provider: str,
     secret: str | None = None,
 ) -> ProviderError:
@@ -141,7 +142,7 @@ def snippet(content: bytes | str) -> str:
     return text[:300] + ("..." if len(text) > 300 else "")
 
 
-def request_id(headers: httpx.Headers) -> str | None:
+def request_id(headers: Mapping[str, str]) -> str | None:
     for name in _REQUEST_ID_HEADERS:
         value: str | None = headers.get(name)
         if value:
@@ -149,7 +150,7 @@ def request_id(headers: httpx.Headers) -> str | None:
     return None
 
 
-def parse_retry_after(headers: httpx.Headers) -> float | None:
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
     ms = headers.get("retry-after-ms")
     if ms:

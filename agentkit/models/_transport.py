@@ -1,25 +1,56 @@
-"""The optional aiohttp transport (``transport="aiohttp"``, ``pip install 'agentkit[fast]'``).
+"""What sends the bytes: httpx's own transport (httpcore), or aiohttp (``pip install 'agentkit[fast]'``).
 
-httpx-aiohttp puts aiohttp behind httpx's interface; this wraps it so its errors come out as the
-ones httpcore raises (timeouts, connect errors, a cut body), and the rest of agentkit's HTTP code
-needs no special case.
+:class:`~._http.HTTPClient` does retries, errors and redaction; a *sender* here does one POST
+and returns its status, headers and body, or opens a stream as an ``httpx.Response`` for the SSE
+reader. Both senders raise httpx's exceptions for the same faults (``ConnectError``,
+``ConnectTimeout``, ``ReadTimeout``, ``RemoteProtocolError``, ``ReadError``), so nothing above
+this module has a special case for either.
+
+* :class:`HttpxSender`: an ``httpx.AsyncClient`` (agentkit's own, or a caller's ``http_client``).
+* :class:`AiohttpSender`: one ``aiohttp.ClientSession``. Plain POSTs go to aiohttp directly, with
+  no httpx request or response objects (that layer costs more CPU than aiohttp's whole request);
+  streams go through httpx-aiohttp's transport *on the same session* (one pool), so they read
+  like any httpx stream.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import importlib.util
 import ssl
-from collections.abc import AsyncIterator, Callable
+import weakref
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
 from ..errors import UserError
 
-__all__ = ["aiohttp_transport_class", "ssl_context", "MAX_CONNECTIONS", "KEEPALIVE_EXPIRY"]
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = [
+    "RawResponse",
+    "Sender",
+    "HttpxSender",
+    "AiohttpSender",
+    "aiohttp_available",
+    "require_aiohttp",
+    "ssl_context",
+    "MAX_CONNECTIONS",
+    "MAX_KEEPALIVE",
+    "KEEPALIVE_EXPIRY",
+]
 
 MAX_CONNECTIONS = 1000
+"""Connections per client at most (both transports)."""
+MAX_KEEPALIVE = 100
+"""Idle connections httpx's pool keeps (httpcore scans all of them for every request)."""
 KEEPALIVE_EXPIRY = 15.0
+"""Seconds an idle connection is kept (both transports)."""
 
 
 @functools.cache
@@ -32,88 +63,248 @@ def ssl_context() -> ssl.SSLContext:
 
 
 @functools.cache
-def aiohttp_transport_class() -> Callable[[], httpx.AsyncBaseTransport]:
-    """The aiohttp transport's factory (raises ``UserError`` when httpx-aiohttp is not installed).
+def aiohttp_available() -> bool:
+    """Whether the aiohttp transport can be used (``agentkit[fast]`` installed), without importing it."""
+    return all(importlib.util.find_spec(name) is not None for name in ("aiohttp", "httpx_aiohttp"))
 
-    httpx-aiohttp maps aiohttp's errors loosely (a server that hangs up before answering becomes
-    ``ConnectTimeout``; a malformed answer escapes as an aiohttp exception), so its requests and
-    bodies are wrapped to raise what httpcore raises for the same fault: timeouts as
-    ``ConnectTimeout`` / ``ReadTimeout``, refused connections and TLS failures as ``ConnectError``,
-    hang-ups, cut bodies and malformed answers as ``RemoteProtocolError``, socket errors as
-    ``ReadError``.
-    """
+
+def require_aiohttp() -> None:
+    """Raise ``UserError`` saying what to install when aiohttp or httpx-aiohttp is missing."""
     try:
-        import aiohttp
-        from httpx_aiohttp import AiohttpTransport
+        import aiohttp  # noqa: F401
+        import httpx_aiohttp  # noqa: F401
     except ImportError as e:
         raise UserError(f"transport='aiohttp' needs the httpx-aiohttp package ({e}): pip install 'agentkit[fast]'") from None
 
-    def mapped(error: BaseException, request: httpx.Request) -> BaseException | None:
-        """The httpx error for an aiohttp one (also when httpx-aiohttp already wrapped it); else None."""
-        origin = error.__cause__ if isinstance(error, httpx.HTTPError) else error
-        if not isinstance(origin, (aiohttp.ClientError, asyncio.TimeoutError)):
-            return None
-        message = f"{type(origin).__name__}: {origin}"
-        kind: type[httpx.TransportError]
-        if isinstance(origin, aiohttp.ConnectionTimeoutError):
-            kind = httpx.ConnectTimeout
-        elif isinstance(origin, asyncio.TimeoutError):
-            kind = httpx.ReadTimeout
-        elif isinstance(origin, aiohttp.ClientConnectorError):
-            kind = httpx.ConnectError
-        elif isinstance(origin, aiohttp.ClientOSError):
-            kind = httpx.ReadError
-        else:  # ServerDisconnectedError, ClientPayloadError, ClientResponseError (a malformed answer), ...
-            kind = httpx.RemoteProtocolError
-        return kind(message, request=request)
 
-    class Stream(httpx.AsyncByteStream):
-        def __init__(self, stream: httpx.AsyncByteStream, request: httpx.Request) -> None:
-            self._stream = stream
-            self._request = request
+@dataclass(frozen=True)
+class RawResponse:
+    """A whole (non-streamed) answer: what :class:`~._http.HTTPClient` decodes or turns into an error."""
 
-        async def __aiter__(self) -> AsyncIterator[bytes]:
-            chunks = self._stream.__aiter__()
-            try:
-                async for chunk in chunks:
-                    yield chunk
-            except Exception as e:
-                error = mapped(e, self._request)
-                if error is None:
-                    raise
-                raise error from e
-            finally:
-                close = getattr(chunks, "aclose", None)
-                if close is not None:
-                    await close()
+    status: int
+    headers: Mapping[str, str]
+    """Case-insensitive (``httpx.Headers`` or aiohttp's ``CIMultiDictProxy``)."""
+    content: bytes
 
-        async def aclose(self) -> None:
-            try:
-                await self._stream.aclose()
-            except Exception as e:
-                error = mapped(e, self._request)
-                if error is None:
-                    raise
-                raise error from e
 
-    class Mapped(httpx.AsyncBaseTransport):
-        def __init__(self) -> None:
-            limits = httpx.Limits(max_connections=MAX_CONNECTIONS, keepalive_expiry=KEEPALIVE_EXPIRY)
-            self._inner = AiohttpTransport(verify=ssl_context(), limits=limits)
+class Sender(Protocol):
+    """Sends requests for one event loop (see the module docstring)."""
 
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            try:
-                response = await self._inner.handle_async_request(request)
-            except Exception as e:
-                error = mapped(e, request)
-                if error is None:
-                    raise
-                raise error from e
-            assert isinstance(response.stream, httpx.AsyncByteStream)
-            response.stream = Stream(response.stream, request)
-            return response
+    @property
+    def is_closed(self) -> bool:
+        """Whether :meth:`aclose` ran (a closed sender is replaced by a new one)."""
+        ...
 
-        async def aclose(self) -> None:
-            await self._inner.aclose()
+    async def post(self, url: str, content: bytes, headers: Mapping[str, str], timeout: Any) -> RawResponse:
+        """POST ``content`` and read the whole answer."""
+        ...
 
-    return Mapped
+    async def open_stream(self, url: str, content: bytes, headers: Mapping[str, str], timeout: Any) -> httpx.Response:
+        """POST ``content`` and return the response with its body unread (the caller closes it)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close the connections (a caller's ``http_client`` is left open)."""
+        ...
+
+
+class HttpxSender:
+    """Requests through an ``httpx.AsyncClient``; ``owned=False`` for a caller's client (never closed here)."""
+
+    def __init__(self, client: httpx.AsyncClient, *, owned: bool = True) -> None:
+        self.client = client
+        self._owned = owned
+
+    @classmethod
+    def new(cls, timeout: httpx.Timeout) -> HttpxSender:
+        """agentkit's own httpx client: the shared TLS context and agentkit's pool limits."""
+        limits = httpx.Limits(
+            max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE, keepalive_expiry=KEEPALIVE_EXPIRY
+        )
+        return cls(httpx.AsyncClient(timeout=timeout, verify=ssl_context(), limits=limits))
+
+    @property
+    def is_closed(self) -> bool:
+        return self.client.is_closed and self._owned
+
+    async def post(self, url: str, content: bytes, headers: Mapping[str, str], timeout: Any) -> RawResponse:
+        request = self.client.build_request("POST", url, content=content, headers=headers, timeout=timeout)
+        response = await self.client.send(request)
+        return RawResponse(response.status_code, response.headers, response.content)
+
+    async def open_stream(self, url: str, content: bytes, headers: Mapping[str, str], timeout: Any) -> httpx.Response:
+        request = self.client.build_request("POST", url, content=content, headers=headers, timeout=timeout)
+        return await self.client.send(request, stream=True)
+
+    async def aclose(self) -> None:
+        if self._owned:
+            await self.client.aclose()
+
+
+class AiohttpSender:
+    """Requests to one API root through one ``aiohttp.ClientSession`` (made on the running loop).
+
+    Proxies come from ``HTTP(S)_PROXY`` / ``ALL_PROXY`` / ``NO_PROXY``, as with httpx, read once
+    here rather than by aiohttp's ``trust_env`` (which looks them up, and ``~/.netrc``, in a worker
+    thread for every request: 4 thread hops per tool round trip). httpx's write timeout has no
+    aiohttp equivalent and is not applied.
+    """
+
+    def __init__(self, base_url: str) -> None:
+        import aiohttp
+
+        connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_EXPIRY, ssl=ssl_context())
+        self._aiohttp = aiohttp
+        self.session = aiohttp.ClientSession(connector=connector)
+        self.proxy, self.proxy_auth = _env_proxy(base_url)
+        proxy = None
+        if self.proxy is not None:
+            auth = (self.proxy_auth.login, self.proxy_auth.password) if self.proxy_auth else None
+            proxy = httpx.Proxy(str(self.proxy), auth=auth)
+        self._streams = httpx.AsyncClient(transport=_MappedTransport(self.session, proxy))
+        self._timeouts: dict[tuple[float | None, float | None, float | None], aiohttp.ClientTimeout] = {}
+        # dropped without aclose() (an agent never closed, a finished asyncio.run): close the
+        # sockets then, instead of aiohttp's "Unclosed client session" error in the log
+        weakref.finalize(self, _close_quietly, self.session)
+
+    @property
+    def is_closed(self) -> bool:
+        return self.session.closed
+
+    def _timeout(self, timeout: httpx.Timeout) -> aiohttp.ClientTimeout:
+        key = (timeout.connect, timeout.read, timeout.pool)
+        value = self._timeouts.get(key)
+        if value is None:  # the same mapping as httpx-aiohttp's
+            value = self._timeouts[key] = self._aiohttp.ClientTimeout(sock_connect=key[0], sock_read=key[1], connect=key[2])
+        return value
+
+    async def post(self, url: str, content: bytes, headers: Mapping[str, str], timeout: Any) -> RawResponse:
+        try:
+            async with self.session.post(
+                url,
+                data=content,
+                headers=headers,
+                timeout=self._timeout(timeout),
+                allow_redirects=False,
+                proxy=self.proxy,
+                proxy_auth=self.proxy_auth,
+            ) as response:
+                body = await response.read()
+                return RawResponse(response.status, response.headers, body)
+        except Exception as e:
+            error = _httpx_error(e)
+            if error is None:
+                raise
+            raise error from e
+
+    async def open_stream(self, url: str, content: bytes, headers: Mapping[str, str], timeout: Any) -> httpx.Response:
+        request = self._streams.build_request("POST", url, content=content, headers=headers, timeout=timeout)
+        return await self._streams.send(request, stream=True)
+
+    async def aclose(self) -> None:
+        await self._streams.aclose()  # closes the session too
+
+
+def _env_proxy(base_url: str) -> tuple[Any, Any]:
+    """``(proxy URL, proxy BasicAuth)`` from the environment for ``base_url``, or ``(None, None)``."""
+    from aiohttp.helpers import get_env_proxy_for_url
+    from yarl import URL
+
+    try:
+        return get_env_proxy_for_url(URL(base_url))
+    except LookupError:
+        return None, None
+
+
+def _close_quietly(session: aiohttp.ClientSession) -> None:
+    connector = session.connector
+    close = getattr(connector, "_close", None)  # the synchronous part of aiohttp's connector.close()
+    if connector is None or connector.closed or close is None:
+        return
+    with contextlib.suppress(Exception):  # a loop already closed: nothing is left to close
+        close()
+
+
+def _httpx_error(error: BaseException, request: httpx.Request | None = None) -> BaseException | None:
+    """The httpx error httpcore raises for the same fault as an aiohttp one (also one httpx-aiohttp wrapped); else None.
+
+    httpx-aiohttp maps aiohttp's errors loosely (a server that hangs up before answering becomes
+    ``ConnectTimeout``; a malformed answer escapes as an aiohttp exception), so: timeouts as
+    ``ConnectTimeout`` / ``ReadTimeout``, refused connections and TLS failures as ``ConnectError``,
+    hang-ups, cut bodies and malformed answers as ``RemoteProtocolError``, socket errors as ``ReadError``.
+    """
+    import aiohttp
+
+    origin = error.__cause__ if isinstance(error, httpx.HTTPError) else error
+    if not isinstance(origin, (aiohttp.ClientError, asyncio.TimeoutError)):
+        return None
+    message = f"{type(origin).__name__}: {origin}"
+    kind: type[httpx.TransportError]
+    if isinstance(origin, aiohttp.ConnectionTimeoutError):
+        kind = httpx.ConnectTimeout
+    elif isinstance(origin, asyncio.TimeoutError):
+        kind = httpx.ReadTimeout
+    elif isinstance(origin, aiohttp.ClientConnectorError):
+        kind = httpx.ConnectError
+    elif isinstance(origin, aiohttp.ClientOSError):
+        kind = httpx.ReadError
+    else:  # ServerDisconnectedError, ClientPayloadError, ClientResponseError (a malformed answer), ...
+        kind = httpx.RemoteProtocolError
+    return kind(message, request=request)
+
+
+class _MappedStream(httpx.AsyncByteStream):
+    """httpx-aiohttp's response body, raising httpcore's errors."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, request: httpx.Request) -> None:
+        self._stream = stream
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        chunks = self._stream.__aiter__()
+        try:
+            async for chunk in chunks:
+                yield chunk
+        except Exception as e:
+            error = _httpx_error(e, self._request)
+            if error is None:
+                raise
+            raise error from e
+        finally:
+            close: Callable[[], Any] | None = getattr(chunks, "aclose", None)
+            if close is not None:
+                await close()
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        except Exception as e:
+            error = _httpx_error(e, self._request)
+            if error is None:
+                raise
+            raise error from e
+
+
+class _MappedTransport(httpx.AsyncBaseTransport):
+    """httpx-aiohttp's transport on a given session, raising httpcore's errors."""
+
+    def __init__(self, session: aiohttp.ClientSession, proxy: httpx.Proxy | None) -> None:
+        from httpx_aiohttp import AiohttpTransport
+
+        # verify: else it builds a TLS context of its own (unused: the session has one)
+        self._inner = AiohttpTransport(client=session, verify=ssl_context(), proxy=proxy)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            response = await self._inner.handle_async_request(request)
+        except Exception as e:
+            error = _httpx_error(e, request)
+            if error is None:
+                raise
+            raise error from e
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        response.stream = _MappedStream(response.stream, request)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()

@@ -484,7 +484,8 @@ async def test_connections_cut_every_time_end_in_api_connection_error(loopback, 
         await model.request(REQUEST)
     assert time.monotonic() - started < 5
     assert type(info.value) is APIConnectionError and info.value.status is None
-    assert info.value.message.startswith("RemoteProtocolError: peer closed connection without sending complete message body")
+    # httpcore: "peer closed connection without sending complete message body"; aiohttp: ClientPayloadError
+    assert info.value.message.startswith("RemoteProtocolError: ")
     assert len(server.requests) == 3
     assert await open_after(server) == 0  # broken connections are closed, not pooled
     await model.aclose()
@@ -505,7 +506,7 @@ async def test_a_server_that_never_answers_times_out_is_retried_then_raises(loop
     elapsed = time.monotonic() - started
     assert 0.8 <= elapsed < 5  # three read timeouts of 0.3 s
     assert len(server.requests) == 3 and [a for a, _ in waits] == [0, 1]
-    assert info.value.message == "ReadTimeout: timed out" and info.value.status is None
+    assert info.value.message.startswith("ReadTimeout: ") and info.value.status is None
     release.set()
     assert await open_after(server) == 0  # the client hung up on each timed-out connection
     await model.aclose()

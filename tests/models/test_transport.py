@@ -25,7 +25,7 @@ from agentkit.errors import (
 )
 from agentkit.events import ModelStreamEvent, ResponseComplete, TextDelta
 from agentkit.messages import UserMessage
-from agentkit.models import OpenAICompatible
+from agentkit.models import OpenAICompatible, _http
 from agentkit.models._http import TRANSPORT_ENV, HTTPClient
 from agentkit.models.base import ModelRequest
 from tests.support.server import Reply, call, chat_completion
@@ -107,12 +107,14 @@ def text_of(events: list[ModelStreamEvent]) -> str:
 # --- choosing the transport -------------------------------------------------------------------
 
 
-def test_the_default_is_httpx_and_the_environment_variable_chooses(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_default_is_aiohttp_when_installed_and_the_environment_variable_chooses(monkeypatch: pytest.MonkeyPatch) -> None:
     def chosen(**kw: Any) -> str:
         return OpenAICompatible("m", base_url="http://127.0.0.1:1/v1", **kw)._http.transport
 
     monkeypatch.delenv(TRANSPORT_ENV, raising=False)
-    assert chosen() == "httpx"
+    assert chosen() == "aiohttp"  # agentkit[fast] is installed here
+    monkeypatch.setattr(_http, "aiohttp_available", lambda: False)
+    assert chosen() == "httpx"  # a plain `pip install agentkit`
     monkeypatch.setenv(TRANSPORT_ENV, " AIOHTTP ")
     assert chosen() == "aiohttp"
     assert chosen(transport="httpx") == "httpx"  # the argument wins
@@ -126,16 +128,21 @@ def test_the_default_is_httpx_and_the_environment_variable_chooses(monkeypatch: 
         chosen(transport="aiohttp", http_client=httpx.AsyncClient())
 
 
-def test_a_missing_httpx_aiohttp_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    from agentkit.models import _transport
+def test_aiohttp_available_looks_without_importing() -> None:
+    import subprocess
+    import sys
 
-    _transport.aiohttp_transport_class.cache_clear()
+    code = (
+        "import sys; from agentkit.models._transport import aiohttp_available; "
+        "assert aiohttp_available(); assert 'aiohttp' not in sys.modules, 'imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_missing_httpx_aiohttp_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(__import__("sys").modules, "httpx_aiohttp", None)
-    try:
-        with pytest.raises(UserError, match=r"pip install 'agentkit\[fast\]'"):
-            OpenAICompatible("m", base_url="http://127.0.0.1:1/v1", transport="aiohttp")
-    finally:
-        _transport.aiohttp_transport_class.cache_clear()
+    with pytest.raises(UserError, match=r"pip install 'agentkit\[fast\]'"):
+        OpenAICompatible("m", base_url="http://127.0.0.1:1/v1", transport="aiohttp")
 
 
 # --- the behaviours, through both -------------------------------------------------------------
@@ -297,11 +304,48 @@ async def test_leaving_a_stream_early_then_aclose_leaves_no_connection_open(loop
     assert await open_after(server) == 0
 
 
-async def test_the_aiohttp_client_shares_the_tls_context_and_the_pool_size() -> None:
-    from agentkit.models._transport import ssl_context
+async def test_the_aiohttp_session_shares_the_tls_context_and_the_pool_size() -> None:
+    from agentkit.models._transport import AiohttpSender, ssl_context
 
     model = OpenAICompatible("m", base_url="https://127.0.0.1:1/v1", transport="aiohttp")
-    inner = model._http.client()._transport._inner  # type: ignore[attr-defined]
-    assert inner.ssl_context is ssl_context()
-    assert inner.limits.max_connections == 1000 and inner.limits.keepalive_expiry == 15
+    sender = model._http.sender()
+    assert isinstance(sender, AiohttpSender)
+    connector = sender.session.connector
+    assert connector is not None and connector.limit == 1000
+    assert connector._ssl is ssl_context()  # type: ignore[attr-defined]
+    assert not sender.session.trust_env  # the proxy is read once (below), not per request in a thread
+    await model.aclose()
+    assert sender.is_closed
+
+
+async def test_proxies_from_the_environment_are_used_for_requests_and_streams(
+    loopback: Any, transport: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy = loopback([OK, Reply(chunks=[sse(text_stream("via", " proxy"))], content_type=SSE)], spec=None)
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    model = OpenAICompatible("m", base_url="http://api.example.invalid/v1", api_key=SECRET, transport=transport)  # type: ignore[arg-type]
+    assert (await model.request(REQUEST)).message.content == "fine"
+    events, error = await collect(model)
+    assert error is None and text_of(events) == "via proxy"
+    # an HTTP proxy gets the absolute URL of the API
+    assert [r.path for r in proxy.requests] == ["http://api.example.invalid/v1/chat/completions"] * 2
+    await model.aclose()
+
+
+async def test_no_proxy_bypasses_the_proxy(loopback: Any, transport: str, monkeypatch: pytest.MonkeyPatch, waits: Any) -> None:
+    proxy = loopback([OK], spec=None)
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.setenv("NO_PROXY", "api.example.invalid")
+    model = OpenAICompatible(
+        "m",
+        base_url="http://api.example.invalid/v1",
+        api_key=SECRET,
+        transport=transport,
+        max_retries=0,  # type: ignore[arg-type]
+    )
+    with pytest.raises(APIConnectionError):  # straight to a host that does not exist
+        await model.request(REQUEST)
+    assert proxy.requests == []
     await model.aclose()
