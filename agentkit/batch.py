@@ -2,15 +2,18 @@
 
 ``agent.run_many(prompts, concurrency=..., requests_per_minute=..., tokens_per_minute=...,
 results="out.jsonl")`` runs inputs with bounded concurrency and client-side rate limits. A 429
-from the provider (after the client's own retries) slows the whole batch down — every worker
-waits out ``Retry-After`` and the request rate is halved, then recovers — instead of failing the
-input. Each result is appended to the JSONL file as it completes; started again with the same
-file, inputs already done are skipped, so a crash loses nothing.
+from the provider slows the whole batch down instead of failing the input: the batch sees the
+first 429 itself (the model client does not retry it on its own), every worker waits out
+``Retry-After``, and the request rate is halved — or, with no ``requests_per_minute`` given, set
+from the rate the provider was accepting — then recovers. Each result is appended to the JSONL
+file as it completes; started again with the same file, inputs already done are skipped, so a
+crash loses nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import json
 import sys
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 from .errors import AgentkitError, RateLimitError, UserError
+from .models._http import RETRY_RATE_LIMITS
 from .models.base import Model, ModelRequest, ModelResponse
 from .usage import Usage
 
@@ -56,9 +60,14 @@ class RateLimiter:
 
     Requests are spaced evenly (no bursts); tokens are charged after each response (its
     ``total_tokens``), so a run that used many tokens delays the next requests. A 429 pauses
-    every worker for ``Retry-After`` and halves the request rate, which then recovers by 5% per
-    successful request up to the configured limit.
+    every worker for ``Retry-After`` (once per burst of 429s, not once per worker) and slows
+    down: with ``requests_per_minute``, the rate is halved and recovers by 5% per successful
+    request up to that limit; without it, the rate becomes 95% of what the provider accepted
+    over the last seconds and then grows by 25% per second until the next 429.
     """
+
+    WINDOW = 2.0
+    """Seconds of successful requests that measure the accepted rate (without ``requests_per_minute``)."""
 
     def __init__(self, requests_per_minute: float | None = None, tokens_per_minute: float | None = None) -> None:
         for label, value in (("requests_per_minute", requests_per_minute), ("tokens_per_minute", tokens_per_minute)):
@@ -71,6 +80,7 @@ class RateLimiter:
         self._token_debt_until = 0.0
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
+        self._successes: collections.deque[float] = collections.deque()  # times, within WINDOW
         self.rate_limited = 0
         """How many 429s the batch absorbed."""
 
@@ -86,12 +96,19 @@ class RateLimiter:
             await asyncio.sleep(delay)
 
     def charge(self, tokens: int) -> None:
-        """Count a response's tokens against tokens-per-minute."""
+        """A request succeeded: count its tokens against tokens-per-minute and let the rate recover."""
+        now = time.monotonic()
         if self._tokens_rate and tokens > 0:
-            now = time.monotonic()
             self._token_debt_until = max(self._token_debt_until, now) + tokens / self._tokens_rate
-        if self._rate and self._max_rate:
-            self._rate = min(self._max_rate, self._rate * 1.05)
+        if self._max_rate:
+            if self._rate:
+                self._rate = min(self._max_rate, self._rate * 1.05)
+            return
+        self._successes.append(now)
+        while self._successes[0] < now - self.WINDOW:
+            self._successes.popleft()
+        if self._rate:  # learned from a 429: +25% per second, spread over the requests of that second
+            self._rate *= 1.0 + 0.25 / max(self._rate, 1.0)
 
     def rate_limited_for(self, seconds: float | None) -> None:
         """The provider said 429: pause everyone and slow down."""
@@ -100,9 +117,25 @@ class RateLimiter:
         wait = seconds if seconds is not None and seconds > 0 else 1.0
         new_episode = now >= self._paused_until  # workers hit by the same burst slow down once, not once each
         self._paused_until = max(self._paused_until, now + min(wait, 300.0))
-        if self._rate and self._max_rate and new_episode:
-            self._rate = max(self._rate / 2, self._max_rate / 16)
-            self._next_slot = min(self._next_slot, self._paused_until)
+        if not new_episode:
+            return
+        if self._max_rate:
+            self._rate = max((self._rate or self._max_rate) / 2, self._max_rate / 16)
+        else:
+            accepted = self._accepted_rate(now)
+            if accepted is not None:  # what the provider took while we overshot: just under it (never compounding)
+                self._rate = 0.95 * accepted if self._rate is None else min(self._rate, 0.95 * accepted)
+            elif self._rate:
+                self._rate = max(self._rate / 2, 1 / 60)
+        self._next_slot = max(self._next_slot, self._paused_until)  # slots already handed out stand: start after them
+
+    def _accepted_rate(self, now: float) -> float | None:
+        """Successful requests per second over the last :attr:`WINDOW` seconds (None with too few to tell)."""
+        while self._successes and self._successes[0] < now - self.WINDOW:
+            self._successes.popleft()
+        if len(self._successes) < 4:
+            return None
+        return len(self._successes) / max(now - self._successes[0], 0.1)
 
 
 class _LimitedModel(Model):
@@ -118,11 +151,14 @@ class _LimitedModel(Model):
     async def request(self, request: ModelRequest) -> ModelResponse:
         for _ in range(self.max_waits):
             await self.limiter.acquire()
+            paced = RETRY_RATE_LIMITS.set(False)  # the model client raises a 429 at once: the limiter handles it
             try:
                 response = await self.inner.request(request)
             except RateLimitError as e:
                 self.limiter.rate_limited_for(e.retry_after)
                 continue
+            finally:
+                RETRY_RATE_LIMITS.reset(paced)
             self.limiter.charge(response.usage.total_tokens)
             return response
         raise RateLimitError(f"still rate limited after waiting {self.max_waits} times", provider=self.inner.provider)

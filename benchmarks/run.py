@@ -69,9 +69,9 @@ FULL: dict[str, Any] = {
     "tools_reps": 5,
     "memory_inflight": 1000,
     "memory_reps": 1,
-    "batch_limit": 250,
+    "batch_limit": 500,
     "batch_runs": 10_000,
-    "batch_runs_429": 500,
+    "batch_runs_429": 5_000,
     "batch_concurrency": 100,
 }
 QUICK: dict[str, Any] = {
@@ -83,9 +83,9 @@ QUICK: dict[str, Any] = {
     "tools_reps": 3,
     "memory_inflight": 1000,
     "memory_reps": 1,
-    "batch_limit": 250,
+    "batch_limit": 500,
     "batch_runs": 2_000,
-    "batch_runs_429": 250,
+    "batch_runs_429": 1_000,
     "batch_concurrency": 100,
 }
 WORKLOADS = ("roundtrip", "streaming", "import", "tools", "memory", "batch")

@@ -132,3 +132,42 @@ def test_a_burst_of_429s_halves_the_rate_once():
         limiter.rate_limited_for(0.5)
     assert limiter._rate == pytest.approx(5.0)
     assert limiter.rate_limited == 100
+
+
+async def test_the_batch_sees_the_first_429_so_every_worker_waits(loopback):
+    """The model client does not retry a batch's 429 on its own: all workers pause, not just the one hit."""
+    seen: list[float] = []
+
+    def handler(request):
+        seen.append(time.monotonic())
+        if len(seen) == 1:
+            return Reply(429, {"error": {"message": "slow down"}}, headers={"Retry-After": "0.4"})
+        return Reply(body=chat_completion("ok"))
+
+    server = loopback(handler)
+    agent = Agent(OpenAICompatible("m", base_url=server.url + "/v1"))  # max_retries=2, as by default
+    items = await agent.run_many([f"p{i}" for i in range(6)], concurrency=2)
+    assert all(i.ok for i in items), [i.error for i in items]
+    assert len(seen) == 6 + 1
+    # the other worker's request may have been under way already; nothing else starts during the pause
+    assert sum(1 for t in seen[1:] if t - seen[0] < 0.35) <= 1
+    await agent.aclose()
+
+
+def test_without_requests_per_minute_a_429_sets_the_rate_to_what_was_accepted(monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    limiter = RateLimiter()
+    for _ in range(200):  # 200 successes in 1 s
+        clock[0] += 0.005
+        limiter.charge(0)
+    limiter.rate_limited_for(0.01)
+    assert limiter._rate == pytest.approx(0.95 * 200, rel=0.02)
+    for _ in range(50):  # more 429s of the same overshoot do not compound
+        limiter.rate_limited_for(None)
+    assert limiter._rate == pytest.approx(0.95 * 200, rel=0.02)
+    rate = limiter._rate
+    for _ in range(190):  # a second of successes at that rate: +25 %
+        clock[0] += 1 / 190
+        limiter.charge(0)
+    assert limiter._rate == pytest.approx(rate * 1.28, rel=0.03)

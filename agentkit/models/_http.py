@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import os
 import random
@@ -20,7 +21,7 @@ from typing import Any, Literal, TypedDict, TypeVar
 
 import httpx
 
-from ..errors import APIConnectionError, APITimeoutError, ProviderError, ResponseParseError, UserError
+from ..errors import APIConnectionError, APITimeoutError, ProviderError, RateLimitError, ResponseParseError, UserError
 from ..tools import ToolDefinition
 from ._errors import error_from_response, parse_retry_after, redact, request_id, snippet
 from ._transport import AiohttpSender, HttpxSender, RawResponse, Sender, aiohttp_available, require_aiohttp
@@ -36,6 +37,7 @@ __all__ = [
     "error_from_response",
     "parse_retry_after",
     "DEFAULT_TIMEOUT",
+    "RETRY_RATE_LIMITS",
 ]
 
 T = TypeVar("T")
@@ -46,6 +48,9 @@ Transport = Literal["httpx", "aiohttp"]
 TRANSPORT_ENV = "AGENTKIT_HTTP_TRANSPORT"
 """Environment variable choosing the transport (``httpx`` or ``aiohttp``) when none is passed."""
 _TRANSPORTS: tuple[Transport, ...] = ("httpx", "aiohttp")
+
+RETRY_RATE_LIMITS: contextvars.ContextVar[bool] = contextvars.ContextVar("agentkit_retry_rate_limits", default=True)
+"""False while a caller paces requests itself (a batch's rate limiter): a 429 is raised at once, not retried here."""
 
 
 class ClientOptions(TypedDict, total=False):
@@ -232,6 +237,8 @@ class HTTPClient:
                 return await once()
             except ProviderError as error:
                 if attempt >= self.max_retries or not _retryable(error):
+                    raise
+                if isinstance(error, RateLimitError) and not RETRY_RATE_LIMITS.get():
                     raise
                 await asyncio.sleep(self.backoff(attempt, error.retry_after))
                 attempt += 1
