@@ -2,9 +2,11 @@
 
 ``@tool`` reads a function's signature and docstring once, at decoration time, and builds:
 
-* the JSON schema of its parameters (via a pydantic model of the signature),
+* the JSON schema of its parameters: pydantic's schema of a model of the signature, put together
+  from per-type pieces pydantic produced once (``_tool_schema``), or generated from the model,
 * the description (docstring summary, long description, Returns and Raises sections),
-* a validator for the model's arguments, used before every call.
+* a validator for the model's arguments (that pydantic model), used before every call and built
+  on the first one when the schema came from the pieces. Errors are raised at decoration time.
 
 Calling, argument errors and result serialization also live here; the agent loop only decides
 *when* to call.
@@ -36,12 +38,13 @@ from typing import (
 
 import pydantic
 import pydantic_core
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from typing_extensions import ParamSpec
 
 from ._schema import StrictSchemaError, clean_schema, strip_strict_nulls, to_strict
+from ._tool_schema import ARGS_CONFIG, REQUIRED, compose
 from .context import RunContext
 from .errors import ToolDefinitionError
 
@@ -100,6 +103,7 @@ class Tool(Generic[P, R]):
 
     function: Callable[P, R]
     _json_validator: Any = None
+    _args: _ArgsModel | None = None
 
     def __init__(
         self,
@@ -125,7 +129,7 @@ class Tool(Generic[P, R]):
         spec = _describe(function, self.name)
         self.is_async = _is_async(function)
         self.description = description if description is not None else spec.description
-        self._args_model = spec.args_model
+        self._args = spec.args_model
         self._params = spec.params
         self._ctx_param = spec.ctx_param
         self._ctx_index = spec.ctx_index
@@ -146,6 +150,13 @@ class Tool(Generic[P, R]):
         # Copy __name__/__doc__/__wrapped__, but not the function's __dict__: its attributes
         # (a ``name`` or ``definition`` set by another decorator) must not overwrite the Tool's.
         functools.update_wrapper(self, function, updated=())
+
+    @property
+    def _args_model(self) -> type[BaseModel]:
+        """The pydantic model of the arguments (built on first use when the schema came from the cache)."""
+        if self._args is None:  # Tool.from_schema: validated with jsonschema, no model
+            raise AttributeError("_args_model")
+        return self._args.get()
 
     # -- the function is still callable -------------------------------------------------
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -227,14 +238,15 @@ class Tool(Generic[P, R]):
         text = arguments.strip() or "{}"
         if self._json_validator is not None:
             return [self._validate_json_schema(text)], {}
+        model = self._args_model
         try:
             if self._strip_nulls:
                 data = pydantic_core.from_json(text)
                 if isinstance(data, dict):
                     strip_strict_nulls(data, self._schema)
-                validated = self._args_model.model_validate(data)
+                validated = model.model_validate(data)
             else:
-                validated = self._args_model.model_validate_json(text)
+                validated = model.model_validate_json(text)
         except ValueError as e:
             if isinstance(e, pydantic.ValidationError):
                 errors = e.errors(include_url=False)
@@ -381,7 +393,7 @@ def _short(value: Any) -> str:
 @dataclass
 class _Spec:
     description: str
-    args_model: type[BaseModel]
+    args_model: _ArgsModel
     schema: dict[str, Any]
     params: list[tuple[str, str, bool]]  # (parameter name, model field name, positional-only)
     ctx_param: tuple[str, bool] | None  # (parameter name, positional-only)
@@ -421,7 +433,9 @@ def _describe(function: Callable[..., Any], name: str) -> _Spec:
         params = params[1:]  # a function in a class body: bound later via __get__
         method_self = True
 
-    fields: dict[str, Any] = {}
+    fields: dict[str, tuple[Any, Any, dict[str, Any]]] = {}  # field name -> (annotation, default, Field kwargs)
+    described: list[tuple[str, Any, Any, str | None]] = []  # for compose(): (property, annotation, default, description)
+    cacheable = True
     mapping: list[tuple[str, str, bool]] = []
     ctx_param: tuple[str, bool] | None = None
     ctx_index = 0
@@ -441,43 +455,85 @@ def _describe(function: Callable[..., Any], name: str) -> _Spec:
         alias: str | None = None
         if param.name.startswith("_") or param.name in _RESERVED:
             field_name, alias = f"param_{param.name.lstrip('_')}_{len(mapping)}", param.name
+        elif param.name.startswith("model_"):  # pydantic warns about its protected namespace when the model is built
+            cacheable = False
         default = ... if param.default is inspect.Parameter.empty else param.default
         if isinstance(default, FieldInfo):  # def f(x: int = Field(3, description=...)): like Annotated
             annotation, default = Annotated[annotation, default], PydanticUndefined
+            cacheable = False
         extra: dict[str, Any] = {}
         if alias is not None:
             extra["alias"] = alias
         if param.name in doc.params and not _has_own_description(annotation):
             extra["description"] = doc.params[param.name]
-        fields[field_name] = (annotation, Field(default, **extra))
+        fields[field_name] = (annotation, default, extra)
+        described.append((param.name, annotation, REQUIRED if default is ... else default, extra.get("description")))
         mapping.append((param.name, field_name, param.kind is inspect.Parameter.POSITIONAL_ONLY))
 
+    schema = compose(described) if cacheable else None
+    if schema is not None:  # every piece came from pydantic already: the model itself can wait for the first call
+        args_model = _ArgsModel(name, fields)
+    else:
+        model = _build_model(name, fields)
+        try:
+            schema = model.model_json_schema()
+        except Exception as e:
+            raise _schema_error(name, fields, e) from None
+        clean_schema(schema)
+        schema.setdefault("properties", {})
+        args_model = _ArgsModel(name, None, model)
+    return _Spec(doc.description, args_model, schema, mapping, ctx_param, ctx_index, method_self)
+
+
+class _ArgsModel:
+    """A tool's arguments model, built when first needed (its schema can come from the cache).
+
+    Shared by a tool and the copies ``Tool.__get__`` binds to instances, so it is built once.
+    """
+
+    __slots__ = ("fields", "model", "name")
+
+    def __init__(
+        self, name: str, fields: dict[str, tuple[Any, Any, dict[str, Any]]] | None, model: type[BaseModel] | None = None
+    ) -> None:
+        self.name = name
+        self.fields = fields
+        self.model = model
+
+    def get(self) -> type[BaseModel]:
+        model = self.model
+        if model is None:
+            assert self.fields is not None
+            model = self.model = _build_model(self.name, self.fields)
+            self.fields = None
+        return model
+
+
+def _build_model(name: str, fields: dict[str, tuple[Any, Any, dict[str, Any]]]) -> type[BaseModel]:
+    definitions = {field: (annotation, Field(default, **extra)) for field, (annotation, default, extra) in fields.items()}
     try:
-        model = pydantic.create_model(
-            f"{name}_arguments",
-            __config__=ConfigDict(extra="forbid", populate_by_name=True, arbitrary_types_allowed=False),
-            **fields,
-        )
-        schema = model.model_json_schema()
+        model: type[BaseModel] = pydantic.create_model(f"{name}_arguments", __config__=ARGS_CONFIG, **definitions)  # type: ignore[call-overload]
     except Exception as e:  # pydantic's schema-generation errors: name the parameter
-        culprit = _find_bad_parameter(fields)
-        where = f"parameter {culprit!r}" if culprit else "its parameters"
-        raise ToolDefinitionError(
-            f"Tool {name!r}: {where} cannot be described as JSON schema ({type(e).__name__}: {e}). "
-            f"Use JSON-friendly types (str, int, float, bool, lists, dicts, Literal, Enum, pydantic models, "
-            f"dataclasses, TypedDict, datetime, UUID, Decimal, Path)."
-        ) from None
-    clean_schema(schema)
-    schema.setdefault("properties", {})
-    return _Spec(doc.description, model, schema, mapping, ctx_param, ctx_index, method_self)
+        raise _schema_error(name, fields, e) from None
+    return model
 
 
-def _find_bad_parameter(fields: dict[str, Any]) -> str | None:
-    for field_name, (annotation, info) in fields.items():
+def _schema_error(name: str, fields: dict[str, tuple[Any, Any, dict[str, Any]]], e: Exception) -> ToolDefinitionError:
+    culprit = _find_bad_parameter(fields)
+    where = f"parameter {culprit!r}" if culprit else "its parameters"
+    return ToolDefinitionError(
+        f"Tool {name!r}: {where} cannot be described as JSON schema ({type(e).__name__}: {e}). "
+        f"Use JSON-friendly types (str, int, float, bool, lists, dicts, Literal, Enum, pydantic models, "
+        f"dataclasses, TypedDict, datetime, UUID, Decimal, Path)."
+    )
+
+
+def _find_bad_parameter(fields: dict[str, tuple[Any, Any, dict[str, Any]]]) -> str | None:
+    for field_name, (annotation, _default, extra) in fields.items():
         try:
             pydantic.TypeAdapter(annotation).json_schema()
         except Exception:
-            return str(info.alias or field_name)
+            return str(extra.get("alias") or field_name)
     return None
 
 
@@ -508,10 +564,8 @@ class _Doc:
 def _parse_docstring(text: str) -> _Doc:
     if not text.strip():
         return _Doc("", {})
-    import docstring_parser
-
     try:
-        parsed = docstring_parser.parse(text)
+        parsed = _parse_any_style(text)
     except Exception:  # docstring-parser can fail on malformed text (even with IndexError): keep it whole
         return _Doc(text.strip(), {})
     parts = [p for p in (parsed.short_description, parsed.long_description) if p]
@@ -523,6 +577,39 @@ def _parse_docstring(text: str) -> _Doc:
         parts.append("Raises:\n" + "\n".join(lines))
     params = {p.arg_name: p.description for p in parsed.params if p.description}
     return _Doc("\n\n".join(parts), params)
+
+
+# Lines that could start reST (":param"), Epydoc ("@param") or NumPy ("Parameters" over "----------",
+# ".. deprecated::") metadata. Without any, those three parsers find no metadata in a docstring.
+_OTHER_STYLES_RE = re.compile(r"^\s*(?:[:@]|\.\.|-+\s*$)", re.M)
+_google_parser: Any = None
+
+
+def _parse_any_style(text: str) -> Any:
+    """``docstring_parser.parse(text)`` (style detected), skipping the parsers that cannot win.
+
+    ``parse`` runs the reST, Google, NumPy and Epydoc parsers and keeps the first result with the
+    most metadata. When no line could begin reST, Epydoc or NumPy metadata, those three find none:
+    the Google result wins if it has any, else the reST one (the first of equals).
+    """
+    import docstring_parser
+
+    global _google_parser
+    if _google_parser is None:
+        from docstring_parser import google
+
+        _google_parser = google.GoogleParser()
+    if _OTHER_STYLES_RE.search(text):  # on the raw text: cleandoc only removes indentation and blank lines
+        return docstring_parser.parse(text)
+    try:
+        parsed = _google_parser.parse(text)
+    except Exception:  # the Google parser failed: parse() picks among the others
+        return docstring_parser.parse(text)
+    if parsed.meta:
+        return parsed
+    from docstring_parser import rest
+
+    return rest.parse(text)
 
 
 @runtime_checkable
