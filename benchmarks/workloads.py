@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib.util
 import json
 import os
 import statistics
@@ -112,7 +113,128 @@ class StreamModel(StreamAgent):
         return n
 
 
-STREAMERS = (StreamAgent, StreamModel, StreamHandLoop)
+class StreamAgentHttpx(StreamAgent):
+    """``agent.run_stream(...)`` with ``transport="httpx"`` (a plain ``pip install agentkit``)."""
+
+    name = "agentkit-httpx run_stream"
+
+    def _agent(self, model: str) -> Agent:
+        if model not in self.models:
+            self.models[model] = Agent(OpenAICompatible(model, base_url=self.url + "/v1", api_key="k", transport="httpx"))
+        return self.models[model]
+
+
+class StreamAiohttpLoop:
+    """aiohttp, reading the body line by line + ``json.loads``: the floor."""
+
+    name = "aiohttp-sse-loop"
+
+    def __init__(self, url: str) -> None:
+        self.url = url + "/v1/chat/completions"
+        self.headers = {"content-type": "application/json", "accept": "text/event-stream", "authorization": "Bearer k"}
+        self.session: Any = None
+
+    async def stream(self, model: str, first: list[float] | None = None) -> int:
+        import aiohttp
+
+        if self.session is None:
+            self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1000, keepalive_timeout=15))
+        body = {"model": model, "messages": [{"role": "user", "content": PROMPT}], "stream": True}
+        n = 0
+        async with self.session.post(self.url, data=json.dumps(body).encode(), headers=self.headers) as response:
+            response.raise_for_status()
+            async for raw in response.content:
+                if not raw.startswith(b"data: "):
+                    continue
+                data = raw[6:].strip()
+                if data == b"[DONE]":
+                    break
+                choices = json.loads(data)["choices"]
+                if choices and choices[0]["delta"].get("content"):
+                    if first is not None and not first:
+                        first.append(time.perf_counter())
+                    n += 1
+        return n
+
+    async def aclose(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+
+class StreamPydanticAI:
+    """PydanticAI: ``agent.run_stream(...)`` → ``stream_text(delta=True, debounce_by=None)`` (no grouping)."""
+
+    name = "pydantic-ai run_stream"
+    peer = True
+
+    def __init__(self, url: str) -> None:
+        from openai import AsyncOpenAI
+        from pydantic_ai import Agent as PAgent
+        from pydantic_ai.models.openai import OpenAIChatModel
+        from pydantic_ai.providers.openai import OpenAIProvider
+
+        self.client = AsyncOpenAI(base_url=url + "/v1", api_key="k", timeout=httpx.Timeout(600.0, connect=10.0))
+        self.provider = OpenAIProvider(openai_client=self.client)
+        self.agents: dict[str, Any] = {}
+        self._make = lambda model: PAgent(OpenAIChatModel(model, provider=self.provider))
+
+    async def stream(self, model: str, first: list[float] | None = None) -> int:
+        agent = self.agents.get(model) or self.agents.setdefault(model, self._make(model))
+        n = 0
+        async with agent.run_stream(PROMPT) as result:
+            async for text in result.stream_text(delta=True, debounce_by=None):
+                if text:
+                    if first is not None and not first:
+                        first.append(time.perf_counter())
+                    n += 1
+        return n
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+
+class StreamOpenAIAgents:
+    """OpenAI Agents SDK: ``Runner.run_streamed(...)``, counting ``response.output_text.delta`` events."""
+
+    name = "openai-agents run_streamed"
+    peer = True
+
+    def __init__(self, url: str) -> None:
+        from agents import Agent as SAgent
+        from agents import OpenAIChatCompletionsModel, set_tracing_disabled
+        from openai import AsyncOpenAI
+
+        set_tracing_disabled(True)
+        self.client = AsyncOpenAI(base_url=url + "/v1", api_key="k", timeout=httpx.Timeout(600.0, connect=10.0))
+        self.agents: dict[str, Any] = {}
+        self._make = lambda model: SAgent(name="bench", model=OpenAIChatCompletionsModel(model=model, openai_client=self.client))
+
+    async def stream(self, model: str, first: list[float] | None = None) -> int:
+        from agents import Runner
+
+        agent = self.agents.get(model) or self.agents.setdefault(model, self._make(model))
+        n = 0
+        result = Runner.run_streamed(agent, PROMPT)
+        async for event in result.stream_events():
+            if event.type == "raw_response_event" and event.data.type == "response.output_text.delta" and event.data.delta:
+                if first is not None and not first:
+                    first.append(time.perf_counter())
+                n += 1
+        return n
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+
+STREAMERS: tuple[Any, ...] = (
+    StreamAgent,
+    StreamModel,
+    StreamHandLoop,
+    StreamAiohttpLoop,
+    StreamAgentHttpx,
+    *((StreamPydanticAI,) if importlib.util.find_spec("pydantic_ai") else ()),
+    *((StreamOpenAIAgents,) if importlib.util.find_spec("agents") else ()),
+)
 
 
 async def _streaming(url: str, streams: int, reps: int, ttfe_reps: int, pause_ms: int) -> dict[str, Any]:
@@ -123,9 +245,9 @@ async def _streaming(url: str, streams: int, reps: int, ttfe_reps: int, pause_ms
     ttfe: dict[str, list[float]] = {c.name: [] for c in contenders}
     total: dict[str, list[float]] = {c.name: [] for c in contenders}
     try:
-        for c in contenders:  # warm-up, and check that every chunk arrives
+        for c in contenders:  # warm-up, and check that every chunk arrives (the peers may merge some)
             n = await c.stream("bench")
-            if n != STREAM_CHUNKS:
+            if n != STREAM_CHUNKS and not (getattr(c, "peer", False) and n > 0):
                 raise RuntimeError(f"{c.name}: {n} text events, expected {STREAM_CHUNKS}")
         for rep in range(reps):
             for c in contenders if rep % 2 == 0 else contenders[::-1]:
@@ -293,8 +415,63 @@ print(json.dumps({"decorate_s": decorate, "first_body_s": first_body, "cached_bo
 """
 
 
+# The peers decorate the same 200 functions, each in a fresh interpreter of its own, and build the
+# whole definition the model is sent (the JSON schema included), as @tool does:
+#   pydantic-ai    pydantic_ai.Tool(fn), then tool.tool_def (tool.function_schema.json_schema)
+#   openai-agents  agents.function_tool(fn, strict_mode=False), then params_json_schema. Non-strict
+#                  like @tool's default: its strict default refuses the `dict[str, int] | None` tools.
+PEER_TOOLS_CHILD = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from workloads import tool_source
+peer, reps = sys.argv[2], int(sys.argv[3])
+if peer == "pydantic-ai":
+    import pydantic_ai
+
+    def decorate(f):
+        t = pydantic_ai.Tool(f)
+        assert t.function_schema.json_schema["properties"] and t.tool_def.parameters_json_schema
+        return t
+else:
+    import agents
+
+    def decorate(f):
+        t = agents.function_tool(f, strict_mode=False)
+        assert t.params_json_schema["properties"]
+        return t
+
+out = []
+for rep in range(reps):
+    ns = {}
+    exec(tool_source(200, str(rep)), ns)
+    functions = [v for k, v in ns.items() if k.startswith("f") and callable(v)]
+    assert len(functions) == 200, len(functions)
+    t0 = time.perf_counter()
+    tools = [decorate(f) for f in functions]
+    out.append(time.perf_counter() - t0)
+print(json.dumps({"decorate_s": out}))
+"""
+PEER_TOOLS = (("pydantic-ai", "pydantic_ai"), ("openai-agents", "agents"))
+
+
+def _decoration(dec: list[float]) -> dict[str, Any]:
+    """Per-contender figures of a list of 200-tool decoration times (the first one cold)."""
+    warm = statistics.median(dec[1:]) if len(dec) > 1 else dec[0]
+    return {
+        "decorate_200_cold_ms": dec[0] * 1e3,
+        "decorate_200_warm_ms": warm * 1e3,
+        "decorate_us_per_tool_cold": dec[0] / 200 * 1e6,
+        "decorate_us_per_tool_warm": warm / 200 * 1e6,
+        "samples_us_per_tool": [round(d / 200 * 1e6, 1) for d in dec],
+    }
+
+
 def tools_workload(config: dict[str, Any]) -> dict[str, Any]:
-    """200 ``@tool`` decorations and one 50-tool request body, in a fresh interpreter (rep 1 is cold)."""
+    """200 ``@tool`` decorations and one 50-tool request body, in a fresh interpreter (rep 1 is cold).
+
+    The installed peers decorate the same 200 functions, each in a fresh interpreter too:
+    ``out["contenders"][name]`` has every contender's per-tool µs (agentkit's repeats the top level).
+    """
     run = subprocess.run(
         [sys.executable, "-c", TOOLS_CHILD, str(HERE), str(config["tools_reps"])], capture_output=True, text=True, cwd=HERE
     )
@@ -313,10 +490,36 @@ def tools_workload(config: dict[str, Any]) -> dict[str, Any]:
         "build_body_50_cached_us": statistics.median(cached) * 1e6,
         "samples": {k: [round(v * 1e6, 1) for v in vs] for k, vs in raw.items()},
     }
+    contenders: dict[str, Any] = {"agentkit": _decoration(dec)}
+    for name, module in PEER_TOOLS:
+        if not _has(module):
+            continue
+        peer = subprocess.run(
+            [sys.executable, "-c", PEER_TOOLS_CHILD, str(HERE), name, str(config["tools_reps"])],
+            capture_output=True,
+            text=True,
+            cwd=HERE,
+        )
+        if peer.returncode != 0:
+            contenders[name] = {"error": (peer.stderr.strip().splitlines() or ["?"])[-1]}
+            print(f"  tools        {name}: failed: {contenders[name]['error']}")
+            continue
+        contenders[name] = _decoration(json.loads(peer.stdout)["decorate_s"])
+    base = contenders["agentkit"]["decorate_us_per_tool_warm"]
+    for r in contenders.values():
+        if "error" not in r:
+            r["ratio_to_agentkit_warm"] = r["decorate_us_per_tool_warm"] / base
+    out["contenders"] = contenders
     print(
         f"  tools        200 decorations: {out['decorate_200_cold_ms']:.0f} ms cold, {out['decorate_200_warm_ms']:.0f} ms warm;"
         f" build_body(50 tools): first {out['build_body_50_first_us']:.0f} µs, cached {out['build_body_50_cached_us']:.1f} µs"
     )
+    for name, r in contenders.items():
+        if "error" not in r:
+            print(
+                f"  tools        {name:<14} {r['decorate_us_per_tool_warm']:7.0f} µs/tool warm,"
+                f" {r['decorate_us_per_tool_cold']:7.0f} cold  ({r['ratio_to_agentkit_warm']:.1f}x agentkit)"
+            )
     return out
 
 
