@@ -15,15 +15,36 @@ COLORS = {
 }
 
 
+def color(name: str) -> str:
+    """A contender's colour, also for the workloads' longer names ("agentkit run_stream", "pydantic-ai run_stream")."""
+    if name in COLORS:
+        return COLORS[name]
+    for key in sorted(COLORS, key=len, reverse=True):
+        if name.startswith(key) or name.startswith(key.split("-")[0] + "-sse"):
+            return COLORS[key]
+    return "#999999"
+
+
+def _hbars(ax: Any, names: list[str], values: list[float], fmt: str, xlabel: str, title: str) -> None:
+    """Horizontal bars, one per contender, first at the top (long names stay readable)."""
+    bars = ax.barh(names[::-1], values[::-1], color=[color(n) for n in names[::-1]])
+    ax.bar_label(bars, fmt=fmt, fontsize=7, padding=2)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.margins(x=0.15)
+
+
 def draw(payload: dict[str, Any], path: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 3, figsize=(16, 9))
+    fig, axes = plt.subplots(3, 3, figsize=(17, 13))
     fig.suptitle(
-        f"agentkit benchmark — {payload['date'][:10]}, {payload['cpu_count']} cores, {payload['mode']} mode, "
+        f"agentkit benchmark — {payload['date'][:10]}, {payload['cpu_count']} cores ({payload.get('cpu_model', '?')}), "
+        f"Python {payload['python']}, {payload['mode']} mode, "
         f"load avg {payload['load_average']['start'][0]:.2f}→{payload['load_average']['end'][0]:.2f}"
     )
     rt = {k: v for k, v in (payload.get("roundtrip") or {}).items() if not v["inprocess"]}
@@ -53,15 +74,35 @@ def draw(payload: dict[str, Any], path: Path) -> Path:
         ax.set_title("Tool round trip: ratio to the hand-written httpx loop")
 
     ax = axes[0][2]
+    if rt:
+        names = list(next(iter(rt.values()))["contenders"])
+        for i, name in enumerate(names):
+            values = [res["contenders"].get(name, {}).get("runs_per_s", 0) for res in rt.values()]
+            bars = ax.bar([x + i * width for x in range(len(rt))], values, width, label=name, color=COLORS.get(name))
+            ax.bar_label(bars, fmt="%.0f", fontsize=6)
+        ax.set_xticks([x + width * (len(names) - 1) / 2 for x in range(len(rt))], [f"c={r['concurrency']}" for r in rt.values()])
+        ax.set_ylabel("runs / s (higher is better)")
+        ax.set_title("Tool round trip: throughput of one process")
+
     st = payload.get("streaming")
     if st:
         names = list(st["contenders"])
-        values = [st["contenders"][n]["cpu_us_per_chunk"] for n in names]
-        bars = ax.bar(names, values, color=["#2b6cb0", "#63b3ed", "#718096"][: len(names)])
-        ax.bar_label(bars, fmt="%.1f", fontsize=8)
-        ax.set_ylabel("client CPU µs / chunk")
-        ax.set_title(f"Streaming {st['chunks_per_stream']} chunks")
-        ax.tick_params(axis="x", labelsize=7)
+        _hbars(
+            axes[2][0],
+            names,
+            [st["contenders"][n]["cpu_us_per_chunk"] for n in names],
+            "%.1f",
+            "client CPU µs / chunk (lower is better)",
+            f"Streaming {st['chunks_per_stream']} chunks: CPU",
+        )
+        _hbars(
+            axes[2][1],
+            names,
+            [st["contenders"][n]["first_event_ms"] for n in names],
+            "%.1f",
+            "ms from request to first text event (server holds the rest 200 ms)",
+            "Streaming: first event",
+        )
 
     ax = axes[1][0]
     imp = payload.get("import")
@@ -74,15 +115,36 @@ def draw(payload: dict[str, Any], path: Path) -> Path:
         ax.set_title("Import time")
         ax.legend(fontsize=7)
 
-    ax = axes[1][1]
     mem = payload.get("memory")
     if mem:
         names = list(mem["contenders"])
-        bars = ax.bar(names, [mem["contenders"][n]["growth_mb"] for n in names], color=[COLORS.get(n, "#999") for n in names])
-        ax.bar_label(bars, fmt="%.1f", fontsize=8)
-        ax.set_ylabel("RSS growth, MB")
+        ax = axes[1][1]
+        peaks = [mem["contenders"][n]["peak_mb"] for n in names]
+        growth = [mem["contenders"][n]["growth_mb"] for n in names]
+        y = list(range(len(names)))[::-1]
+        ax.barh([v + 0.2 for v in y], peaks, 0.4, color=[color(n) for n in names], label="peak RSS")
+        ax.barh([v - 0.2 for v in y], growth, 0.4, color=[color(n) for n in names], alpha=0.45, label="growth")
+        for v, p, g in zip(y, peaks, growth, strict=True):
+            ax.text(p, v + 0.2, f" {p:.0f}", va="center", fontsize=7)
+            ax.text(g, v - 0.2, f" {g:.0f}", va="center", fontsize=7)
+        ax.set_yticks(y, names, fontsize=7)
+        ax.set_xlabel("MB (peak RSS, and its growth over the RSS before the burst)")
         ax.set_title(f"Memory with {mem['inflight']} runs in flight")
-        ax.tick_params(axis="x", labelsize=7)
+        ax.legend(fontsize=7)
+        ax.margins(x=0.12)
+
+    tl = payload.get("tools")
+    contenders = (tl or {}).get("contenders") or {}
+    names = [n for n, r in contenders.items() if "error" not in r]
+    if names:
+        _hbars(
+            axes[2][2],
+            names,
+            [contenders[n]["decorate_us_per_tool_warm"] for n in names],
+            "%.0f",
+            "µs per tool (200 functions of varied signatures, warm)",
+            "Tool decoration: function → JSON schema",
+        )
 
     ax = axes[1][2]
     bt = payload.get("batch")
@@ -152,6 +214,18 @@ def markdown(payload: dict[str, Any]) -> str:
             f"({tl['decorate_us_per_tool_warm']:,.0f} µs per tool). `build_body` with 50 tools: first call "
             f"{tl['build_body_50_first_us']:.0f} µs, cached {tl['build_body_50_cached_us']:.1f} µs.\n"
         )
+        contenders = tl.get("contenders") or {}
+        if contenders:
+            lines += ["| decorating 200 tools | µs per tool, warm | cold | x agentkit |", "| --- | ---: | ---: | ---: |"]
+            for name, r in contenders.items():
+                if "error" in r:
+                    lines.append(f"| {name} | failed: {r['error']} | | |")
+                else:
+                    lines.append(
+                        f"| {name} | {r['decorate_us_per_tool_warm']:,.0f} | {r['decorate_us_per_tool_cold']:,.0f} "
+                        f"| {r['ratio_to_agentkit_warm']:.2f}x |"
+                    )
+            lines.append("")
     mem = payload.get("memory")
     if mem:
         lines += ["| 1,000 runs in flight | RSS before, MB | peak RSS, MB | growth, MB |", "| --- | ---: | ---: | ---: |"]

@@ -235,6 +235,14 @@ def _tables(payload: dict[str, Any]) -> str:
             f"first {tl['build_body_50_first_us']:.0f} µs, "
             f"cached {tl['build_body_50_cached_us']:.1f} µs"
         )
+        for name, r in (tl.get("contenders") or {}).items():
+            if "error" in r:
+                lines.append(f"  decorate x200  {name:<14} failed: {r['error']}")
+            else:
+                lines.append(
+                    f"  decorate x200  {name:<14} {r['decorate_us_per_tool_warm']:7.0f} µs/tool warm"
+                    f" {r['decorate_us_per_tool_cold']:7.0f} cold  ({r['ratio_to_agentkit_warm']:.2f}x agentkit)"
+                )
     mem = payload.get("memory")
     if mem:
         lines.append(f"Memory, {mem['inflight']} runs in flight (RSS growth / peak):")
@@ -343,6 +351,16 @@ def _has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+def _default_transport() -> str:
+    """The transport the ``agentkit`` contender sends with (aiohttp when agentkit[fast] is installed)."""
+    from agentkit.models import OpenAICompatible
+
+    transport: str = OpenAICompatible("bench", base_url="http://127.0.0.1:1/v1")._http.transport
+    if transport != "aiohttp":
+        print(f"note: agentkit's default transport here is {transport!r}: pip install -e '.[fast]' to benchmark it as shipped")
+    return transport
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer runs and repetitions (~5-6 minutes)")
@@ -378,6 +396,7 @@ def main() -> None:
         "git_commit": _git_commit(),
         "versions": versions,
         "contenders": [c.name for c in ALL_CONTENDERS],
+        "agentkit_default_transport": _default_transport(),
         "load_average": {"start": os.getloadavg()},
         "other_processes_cores": {},
     }
