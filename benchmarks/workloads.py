@@ -31,6 +31,12 @@ PROMPT = "Write a long text."
 # --- streaming ---------------------------------------------------------------------------
 
 
+def _first_text(first: list[float] | None) -> None:
+    """Note when the first text event arrived (``first`` is given for the first-event figure)."""
+    if first is not None and not first:
+        first.append(time.perf_counter())
+
+
 class StreamHandLoop:
     """httpx + ``aiter_lines`` + ``json.loads``: the hand-written way to read the same SSE stream."""
 
@@ -59,8 +65,7 @@ class StreamHandLoop:
                 chunk = json.loads(data)
                 choices = chunk["choices"]
                 if choices and choices[0]["delta"].get("content"):
-                    if first is not None and not first:
-                        first.append(time.perf_counter())
+                    _first_text(first)
                     n += 1
         return n
 
@@ -87,8 +92,7 @@ class StreamAgent:
         async with self._agent(model).run_stream(PROMPT) as events:
             async for event in events:
                 if isinstance(event, TextDelta) and event.text:
-                    if first is not None and not first:
-                        first.append(time.perf_counter())
+                    _first_text(first)
                     n += 1
         return n
 
@@ -107,8 +111,7 @@ class StreamModel(StreamAgent):
         request = ModelRequest(messages=[UserMessage(content=PROMPT)])
         async for event in self._agent(model).model.stream(request):
             if isinstance(event, TextDelta) and event.text:
-                if first is not None and not first:
-                    first.append(time.perf_counter())
+                _first_text(first)
                 n += 1
         return n
 
@@ -151,8 +154,7 @@ class StreamAiohttpLoop:
                     break
                 choices = json.loads(data)["choices"]
                 if choices and choices[0]["delta"].get("content"):
-                    if first is not None and not first:
-                        first.append(time.perf_counter())
+                    _first_text(first)
                     n += 1
         return n
 
@@ -184,8 +186,7 @@ class StreamPydanticAI:
         async with agent.run_stream(PROMPT) as result:
             async for text in result.stream_text(delta=True, debounce_by=None):
                 if text:
-                    if first is not None and not first:
-                        first.append(time.perf_counter())
+                    _first_text(first)
                     n += 1
         return n
 
@@ -217,8 +218,7 @@ class StreamOpenAIAgents:
         result = Runner.run_streamed(agent, PROMPT)
         async for event in result.stream_events():
             if event.type == "raw_response_event" and event.data.type == "response.output_text.delta" and event.data.delta:
-                if first is not None and not first:
-                    first.append(time.perf_counter())
+                _first_text(first)
                 n += 1
         return n
 
