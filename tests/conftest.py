@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -24,8 +25,8 @@ def loopback() -> Iterator[Callable[..., LoopbackServer]]:
     """
     started: list[tuple[LoopbackServer, str | None]] = []
 
-    def start(script: Script, spec: str | None = "openai") -> LoopbackServer:
-        server = LoopbackServer(script).start()
+    def start(script: Script, spec: str | None = "openai", tls: ssl.SSLContext | None = None) -> LoopbackServer:
+        server = LoopbackServer(script, tls=tls).start()
         started.append((server, spec))
         return server
 

@@ -349,3 +349,52 @@ async def test_no_proxy_bypasses_the_proxy(loopback: Any, transport: str, monkey
         await model.request(REQUEST)
     assert proxy.requests == []
     await model.aclose()
+
+
+# --- TLS -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_server(loopback: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """An HTTPS loopback server whose certificate a test CA signed; yields ``(server, ca_file)``."""
+    import ssl
+
+    from agentkit.models import _transport
+
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    server = loopback([OK, Reply(chunks=[sse(text_stream("over", " tls"))], content_type=SSE)], tls=context)
+    _transport.ssl_context.cache_clear()  # the shared context is built once per process: rebuild it with this test's trust
+    with ca.cert_pem.tempfile() as ca_file:
+        yield server, ca_file
+    _transport.ssl_context.cache_clear()
+
+
+async def test_https_with_the_ca_from_ssl_cert_file(tls_server: Any, transport: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    server, ca_file = tls_server
+    monkeypatch.setenv("SSL_CERT_FILE", ca_file)
+    model = OpenAICompatible("m", base_url=server.url + "/v1", api_key=SECRET, transport=transport)  # type: ignore[arg-type]
+    assert server.url.startswith("https://")
+    assert (await model.request(REQUEST)).message.content == "fine"
+    events, error = await collect(model)
+    assert error is None and text_of(events) == "over tls"
+    assert server.connections_accepted == 1  # the stream reused the TLS connection of the request
+    await model.aclose()
+
+
+async def test_an_untrusted_certificate_is_a_connection_error(
+    tls_server: Any, transport: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, _ca_file = tls_server
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    model = OpenAICompatible(
+        "m", base_url=server.url + "/v1", api_key=SECRET, transport=transport, max_retries=0  # type: ignore[arg-type]
+    )
+    with pytest.raises(APIConnectionError, match=r"(?i)certificate") as info:
+        await model.request(REQUEST)
+    assert_secret_free(info.value)
+    assert server.requests == []
+    await model.aclose()

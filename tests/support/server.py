@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -58,7 +59,7 @@ Script = Union[Handler, Iterable[Reply]]
 class LoopbackServer:
     """``with LoopbackServer(handler) as server: server.url``; ``server.requests`` records traffic."""
 
-    def __init__(self, script: Script) -> None:
+    def __init__(self, script: Script, tls: ssl.SSLContext | None = None) -> None:
         if callable(script):
             self._handler: Handler = script
         else:
@@ -116,6 +117,20 @@ class LoopbackServer:
         class _Server(ThreadingHTTPServer):
             request_queue_size = 256
 
+            def get_request(self) -> tuple[Any, Any]:
+                sock, address = super().get_request()
+                if tls is None:
+                    return sock, address
+                sock.settimeout(5)  # a client that never finishes the handshake does not hang the server
+                try:
+                    wrapped = tls.wrap_socket(sock, server_side=True)
+                except (OSError, ssl.SSLError):
+                    sock.close()
+                    raise
+                wrapped.settimeout(None)
+                return wrapped, address
+
+        self._tls = tls
         self._httpd = _Server(("127.0.0.1", 0), _H)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -123,7 +138,7 @@ class LoopbackServer:
     @property
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self._tls else 'http'}://{host}:{port}"
 
     @property
     def open_connections(self) -> int:
