@@ -398,3 +398,27 @@ async def test_an_untrusted_certificate_is_a_connection_error(
     assert_secret_free(info.value)
     assert server.requests == []
     await model.aclose()
+
+
+def test_an_agent_never_closed_leaves_no_unclosed_session_error(loopback: Any, transport: str) -> None:
+    """Sessions dropped without aclose() (a script's asyncio.run, run_sync) close quietly, without aiohttp's error log."""
+    import subprocess
+    import sys
+
+    server = loopback([OK, OK])
+    code = f"""
+import asyncio, gc
+from agentkit import Agent
+from agentkit.models import OpenAICompatible
+url = {server.url + "/v1"!r}
+agent = Agent(OpenAICompatible("m", base_url=url, transport={transport!r}))
+print(agent.run_sync("hi").output)
+async def main():
+    print((await Agent(OpenAICompatible("m", base_url=url, transport={transport!r})).run("hi")).output)
+asyncio.run(main())
+gc.collect()
+"""
+    done = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["fine", "fine"]
+    assert "Unclosed" not in done.stderr and "Traceback" not in done.stderr, done.stderr
