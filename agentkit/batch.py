@@ -236,7 +236,7 @@ async def run_many(
             outcome[key] = BatchItem(key, prompt, record.get("output"), None, Usage(**record.get("usage", {})), skipped=True)
     todo = [(k, p) for k, p in items if k not in outcome]
     out = path.open("a", encoding="utf-8") if path is not None else None
-    bar = _Progress(len(items), len(outcome), progress)
+    bar = _Progress(len(items), len(outcome), progress, limiter)
     queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
     for entry in todo:
         queue.put_nowait(entry)
@@ -263,7 +263,7 @@ async def run_many(
                 }
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
                 out.flush()  # each line reaches the OS as it completes: a crash loses nothing
-            bar.advance(item.ok)
+            bar.advance(item)
             if on_result is not None:
                 on_result(item)
 
@@ -277,25 +277,43 @@ async def run_many(
 
 
 class _Progress:
-    """A rich progress bar on a terminal (when rich is installed); silent otherwise."""
+    """A rich progress bar on stderr when it is a terminal (and rich is installed): done/total,
+    failures and 429s absorbed so far, elapsed and remaining time. Silent otherwise."""
 
-    def __init__(self, total: int, done: int, enabled: bool | None) -> None:
+    def __init__(self, total: int, done: int, enabled: bool | None, limiter: RateLimiter) -> None:
         self._bar: Any = None
+        self._limiter = limiter
+        self.failed = 0
         if enabled is False or (enabled is None and not sys.stderr.isatty()):
             return
         try:
             from rich.console import Console
-            from rich.progress import Progress
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
         except ImportError:
             return
-        self._bar = Progress(console=Console(stderr=True), transient=False)
+        self._bar = Progress(
+            TextColumn("[bold]batch"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        self._task = self._bar.add_task("batch", total=total, completed=done, status="")
         self._bar.start()
-        self._task = self._bar.add_task("runs", total=total, completed=done)
-        self.failed = 0
 
-    def advance(self, ok: bool) -> None:
+    def advance(self, item: BatchItem) -> None:
+        if not item.ok:
+            self.failed += 1
         if self._bar is not None:
-            self._bar.advance(self._task)
+            status = []
+            if self.failed:
+                status.append(f"[red]{self.failed} failed")
+            if self._limiter.rate_limited:
+                status.append(f"[yellow]{self._limiter.rate_limited} x 429 absorbed")
+            self._bar.update(self._task, advance=1, status="  ".join(status))
 
     def close(self) -> None:
         if self._bar is not None:

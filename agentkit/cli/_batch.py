@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
 
 from ..agent import Agent
-from ..batch import BatchInput, BatchItem, _done_ids, _normalize, run_many
+from ..batch import BatchInput, BatchItem, run_many
 from ._common import CLIError, one_line, stderr_console
 
 __all__ = ["read_inputs", "run_batch"]
@@ -48,51 +47,10 @@ def read_inputs(path_text: str, out: str) -> list[BatchInput]:
     return items
 
 
-class _Bar:
-    """A progress bar on stderr when it is a terminal: done/total and failures so far."""
-
-    def __init__(self, console: Console, total: int, done: int) -> None:
-        self.failed = 0
-        self._progress: Progress | None = None
-        if not console.is_terminal:
-            return
-        self._progress = Progress(
-            TextColumn("[bold]batch"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[failed]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-        )
-        self._task = self._progress.add_task("batch", total=total, completed=done, failed="")
-        self._progress.start()
-
-    def advance(self, item: BatchItem) -> None:
-        if not item.ok:
-            self.failed += 1
-        if self._progress is not None:
-            failed = f"[red]{self.failed} failed" if self.failed else ""
-            self._progress.update(self._task, advance=1, failed=failed)
-
-    def stop(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-
-def _already_done(items: list[BatchInput], out: Path) -> int:
+async def _run(agent: Agent[Any, Any], items: list[BatchInput], out: Path, progress: bool, **limits: Any) -> list[BatchItem]:
     try:
-        keys = {key for key, _prompt in _normalize(items)}
-    except Exception:  # run_many reports bad inputs itself
-        return 0
-    return len(keys & set(_done_ids(out)))
-
-
-async def _run(agent: Agent[Any, Any], items: list[BatchInput], out: Path, bar: _Bar, **limits: Any) -> list[BatchItem]:
-    try:
-        return await run_many(agent, items, results=out, progress=False, on_result=bar.advance, **limits)
+        return await run_many(agent, items, results=out, progress=progress, **limits)
     finally:
-        bar.stop()
         await agent.aclose()
 
 
@@ -108,9 +66,9 @@ def run_batch(
     """Run the batch, print failures and a summary line (done / skipped / failed); return how many failed."""
     started = time.perf_counter()
     out_path = Path(out)
-    bar = _Bar(stderr_console(), len(items), _already_done(items, out_path))
+    progress = stderr_console().is_terminal  # the bar is run_many's own (done/total, failures, 429s)
     results = asyncio.run(
-        _run(agent, items, out_path, bar, concurrency=concurrency, requests_per_minute=rpm, tokens_per_minute=tpm)
+        _run(agent, items, out_path, progress, concurrency=concurrency, requests_per_minute=rpm, tokens_per_minute=tpm)
     )
     skipped = sum(item.skipped for item in results)
     failed = [item for item in results if not item.ok]
