@@ -171,3 +171,22 @@ def test_without_requests_per_minute_a_429_sets_the_rate_to_what_was_accepted(mo
         clock[0] += 1 / 190
         limiter.charge(0)
     assert limiter._rate == pytest.approx(rate * 1.28, rel=0.03)
+
+
+async def test_the_progress_bar_counts_failures_and_absorbed_429s(loopback, capsys):
+    state = {"n": 0}
+
+    def handler(request):
+        state["n"] += 1
+        if state["n"] == 1:
+            return Reply(429, {"error": {"message": "slow down"}}, headers={"Retry-After": "0.05"})
+        if request.json["messages"][-1]["content"] == "bad":
+            return Reply(400, {"error": {"message": "rejected"}})
+        return Reply(body=chat_completion("ok"))
+
+    agent = Agent(OpenAICompatible("m", base_url=loopback(handler).url + "/v1"))
+    items = await agent.run_many(["a", "bad", "c"], concurrency=1, progress=True)
+    assert [i.ok for i in items] == [True, False, True]
+    err = capsys.readouterr().err
+    assert "3/3" in err and "1 failed" in err and "1 x 429 absorbed" in err, err
+    await agent.aclose()
