@@ -105,8 +105,7 @@ class RateLimiter:
                 self._rate = min(self._max_rate, self._rate * 1.05)
             return
         self._successes.append(now)
-        while self._successes[0] < now - self.WINDOW:
-            self._successes.popleft()
+        self._forget_before(now - self.WINDOW)
         if self._rate:  # learned from a 429: +25% per second, spread over the requests of that second
             self._rate *= 1.0 + 0.25 / max(self._rate, 1.0)
 
@@ -129,10 +128,13 @@ class RateLimiter:
                 self._rate = max(self._rate / 2, 1 / 60)
         self._next_slot = max(self._next_slot, self._paused_until)  # slots already handed out stand: start after them
 
+    def _forget_before(self, moment: float) -> None:
+        while self._successes and self._successes[0] < moment:
+            self._successes.popleft()
+
     def _accepted_rate(self, now: float) -> float | None:
         """Successful requests per second over the last :attr:`WINDOW` seconds (None with too few to tell)."""
-        while self._successes and self._successes[0] < now - self.WINDOW:
-            self._successes.popleft()
+        self._forget_before(now - self.WINDOW)
         if len(self._successes) < 4:
             return None
         return len(self._successes) / max(now - self._successes[0], 0.1)

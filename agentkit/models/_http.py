@@ -160,7 +160,6 @@ class HTTPClient:
             raise UserError(f"max_retries must be >= 0 (0 turns retrying off), not {max_retries}.")
         self.max_retries = max_retries
         self.max_retry_wait = max_retry_wait
-        self._user_client = http_client
         self._user_sender = HttpxSender(http_client, owned=False) if http_client is not None else None
         # clients are bound to the event loop they were first used on: one sender per loop
         self._senders: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Sender] = weakref.WeakKeyDictionary()
@@ -238,8 +237,6 @@ class HTTPClient:
             except ProviderError as error:
                 if attempt >= self.max_retries or not _retryable(error):
                     raise
-                if isinstance(error, RateLimitError) and not RETRY_RATE_LIMITS.get():
-                    raise
                 await asyncio.sleep(self.backoff(attempt, error.retry_after))
                 attempt += 1
 
@@ -273,9 +270,9 @@ class HTTPClient:
         # connect/read errors, a connection cut mid-body, bad encodings
         return APIConnectionError(self.redact(f"{type(e).__name__}: {str(e) or 'connection failed'}"), provider=self.provider)
 
-    def decode(self, response: RawResponse | httpx.Response) -> Any:
-        """Decode a 2xx body (read already); an ``error`` object inside it becomes the matching exception."""
-        status = response.status if isinstance(response, RawResponse) else response.status_code
+    def decode(self, response: RawResponse) -> Any:
+        """Decode a 2xx body; an ``error`` object inside it becomes the matching exception."""
+        status = response.status
         try:
             data = json.loads(response.content)
         except ValueError:
@@ -317,6 +314,8 @@ def _choose_transport(transport: str | None) -> Transport:
 def _retryable(error: ProviderError) -> bool:
     if isinstance(error, APIConnectionError):
         return True
+    if isinstance(error, RateLimitError) and not RETRY_RATE_LIMITS.get():
+        return False  # the caller paces requests and handles the 429 itself
     return error.status is not None and (error.status in RETRY_STATUSES or error.status >= 500)
 
 

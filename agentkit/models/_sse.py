@@ -21,6 +21,7 @@ from httpx_sse import EventSource, ServerSentEvent
 
 from ..errors import APITimeoutError, ResponseParseError, StreamEndedEarly
 from ._http import HTTPClient
+from ._transport import RawResponse
 
 __all__ = ["SSEReader", "DRAIN_TIMEOUT"]
 
@@ -50,7 +51,8 @@ class SSEReader:
         """The whole body of a non-SSE answer, decoded (an ``error`` object in it raises)."""
         with self._errors():
             await self.response.aread()
-        return self._http.decode(self.response)
+        response = self.response
+        return self._http.decode(RawResponse(response.status_code, response.headers, response.content))
 
     async def payloads(self) -> AsyncGenerator[tuple[str, Any], None]:
         """``(SSE event name, decoded JSON)`` per event, until ``[DONE]`` or the end of the body.

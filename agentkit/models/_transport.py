@@ -21,7 +21,7 @@ import functools
 import importlib.util
 import ssl
 import weakref
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -162,7 +162,6 @@ class AiohttpSender:
             auth = (self.proxy_auth.login, self.proxy_auth.password) if self.proxy_auth else None
             proxy = httpx.Proxy(str(self.proxy), auth=auth)
         self._streams = httpx.AsyncClient(transport=_MappedTransport(self.session, proxy))
-        self._timeouts: dict[tuple[float | None, float | None, float | None], aiohttp.ClientTimeout] = {}
         # dropped without aclose() (an agent never closed, a finished asyncio.run): close the
         # sockets then, instead of aiohttp's "Unclosed client session" error in the log
         weakref.finalize(self, _close_quietly, self.session)
@@ -171,31 +170,20 @@ class AiohttpSender:
     def is_closed(self) -> bool:
         return self.session.closed
 
-    def _timeout(self, timeout: httpx.Timeout) -> aiohttp.ClientTimeout:
-        key = (timeout.connect, timeout.read, timeout.pool)
-        value = self._timeouts.get(key)
-        if value is None:  # the same mapping as httpx-aiohttp's
-            value = self._timeouts[key] = self._aiohttp.ClientTimeout(sock_connect=key[0], sock_read=key[1], connect=key[2])
-        return value
-
-    async def post(self, url: str, content: bytes, headers: Mapping[str, str], timeout: Any) -> RawResponse:
-        try:
+    async def post(self, url: str, content: bytes, headers: Mapping[str, str], timeout: httpx.Timeout) -> RawResponse:
+        # the same timeout mapping as httpx-aiohttp's; aiohttp has no write timeout
+        client_timeout = self._aiohttp.ClientTimeout(sock_connect=timeout.connect, sock_read=timeout.read, connect=timeout.pool)
+        with _httpx_errors():
             async with self.session.post(
                 url,
                 data=content,
                 headers=headers,
-                timeout=self._timeout(timeout),
+                timeout=client_timeout,
                 allow_redirects=False,
                 proxy=self.proxy,
                 proxy_auth=self.proxy_auth,
             ) as response:
-                body = await response.read()
-                return RawResponse(response.status, response.headers, body)
-        except Exception as e:
-            error = _httpx_error(e)
-            if error is None:
-                raise
-            raise error from e
+                return RawResponse(response.status, response.headers, await response.read())
 
     async def open_stream(self, url: str, content: bytes, headers: Mapping[str, str], timeout: Any) -> httpx.Response:
         request = self._streams.build_request("POST", url, content=content, headers=headers, timeout=timeout)
@@ -223,6 +211,18 @@ def _close_quietly(session: aiohttp.ClientSession) -> None:
         return
     with contextlib.suppress(Exception):  # a loop already closed: nothing is left to close
         close()
+
+
+@contextlib.contextmanager
+def _httpx_errors(request: httpx.Request | None = None) -> Iterator[None]:
+    """Re-raise an aiohttp error as the httpx error httpcore raises for the same fault (others pass through)."""
+    try:
+        yield
+    except Exception as e:
+        error = _httpx_error(e, request)
+        if error is None:
+            raise
+        raise error from e
 
 
 def _httpx_error(error: BaseException, request: httpx.Request | None = None) -> BaseException | None:
@@ -263,26 +263,17 @@ class _MappedStream(httpx.AsyncByteStream):
     async def __aiter__(self) -> AsyncIterator[bytes]:
         chunks = self._stream.__aiter__()
         try:
-            async for chunk in chunks:
-                yield chunk
-        except Exception as e:
-            error = _httpx_error(e, self._request)
-            if error is None:
-                raise
-            raise error from e
+            with _httpx_errors(self._request):
+                async for chunk in chunks:
+                    yield chunk
         finally:
             close: Callable[[], Any] | None = getattr(chunks, "aclose", None)
             if close is not None:
                 await close()
 
     async def aclose(self) -> None:
-        try:
+        with _httpx_errors(self._request):
             await self._stream.aclose()
-        except Exception as e:
-            error = _httpx_error(e, self._request)
-            if error is None:
-                raise
-            raise error from e
 
 
 class _MappedTransport(httpx.AsyncBaseTransport):
@@ -295,13 +286,8 @@ class _MappedTransport(httpx.AsyncBaseTransport):
         self._inner = AiohttpTransport(client=session, verify=ssl_context(), proxy=proxy)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        try:
+        with _httpx_errors(request):
             response = await self._inner.handle_async_request(request)
-        except Exception as e:
-            error = _httpx_error(e, request)
-            if error is None:
-                raise
-            raise error from e
         assert isinstance(response.stream, httpx.AsyncByteStream)
         response.stream = _MappedStream(response.stream, request)
         return response
