@@ -582,7 +582,13 @@ def _parse_docstring(text: str) -> _Doc:
 # Lines that could start reST (":param"), Epydoc ("@param") or NumPy ("Parameters" over "----------",
 # ".. deprecated::") metadata. Without any, those three parsers find no metadata in a docstring.
 _OTHER_STYLES_RE = re.compile(r"^\s*(?:[:@]|\.\.|-+\s*$)", re.M)
-_google_parser: Any = None
+
+
+@functools.cache
+def _google_parser() -> Any:
+    from docstring_parser import google
+
+    return google.GoogleParser()
 
 
 def _parse_any_style(text: str) -> Any:
@@ -594,15 +600,10 @@ def _parse_any_style(text: str) -> Any:
     """
     import docstring_parser
 
-    global _google_parser
-    if _google_parser is None:
-        from docstring_parser import google
-
-        _google_parser = google.GoogleParser()
     if _OTHER_STYLES_RE.search(text):  # on the raw text: cleandoc only removes indentation and blank lines
         return docstring_parser.parse(text)
     try:
-        parsed = _google_parser.parse(text)
+        parsed = _google_parser().parse(text)
     except Exception:  # the Google parser failed: parse() picks among the others
         return docstring_parser.parse(text)
     if parsed.meta:

@@ -163,7 +163,19 @@ class StreamAiohttpLoop:
             await self.session.close()
 
 
-class StreamPydanticAI:
+class _PeerStreamer:
+    """A peer's agent per model name (``_make``), built on first use."""
+
+    agents: dict[str, Any]
+    _make: Any
+
+    def _agent(self, model: str) -> Any:
+        if model not in self.agents:
+            self.agents[model] = self._make(model)
+        return self.agents[model]
+
+
+class StreamPydanticAI(_PeerStreamer):
     """PydanticAI: ``agent.run_stream(...)`` → ``stream_text(delta=True, debounce_by=None)`` (no grouping)."""
 
     name = "pydantic-ai run_stream"
@@ -181,7 +193,7 @@ class StreamPydanticAI:
         self._make = lambda model: PAgent(OpenAIChatModel(model, provider=self.provider))
 
     async def stream(self, model: str, first: list[float] | None = None) -> int:
-        agent = self.agents.get(model) or self.agents.setdefault(model, self._make(model))
+        agent = self._agent(model)
         n = 0
         async with agent.run_stream(PROMPT) as result:
             async for text in result.stream_text(delta=True, debounce_by=None):
@@ -194,7 +206,7 @@ class StreamPydanticAI:
         await self.client.close()
 
 
-class StreamOpenAIAgents:
+class StreamOpenAIAgents(_PeerStreamer):
     """OpenAI Agents SDK: ``Runner.run_streamed(...)``, counting ``response.output_text.delta`` events."""
 
     name = "openai-agents run_streamed"
@@ -213,7 +225,7 @@ class StreamOpenAIAgents:
     async def stream(self, model: str, first: list[float] | None = None) -> int:
         from agents import Runner
 
-        agent = self.agents.get(model) or self.agents.setdefault(model, self._make(model))
+        agent = self._agent(model)
         n = 0
         result = Runner.run_streamed(agent, PROMPT)
         async for event in result.stream_events():
