@@ -392,10 +392,20 @@ def tool_source(count: int, tag: str) -> str:
     return "\n".join(lines)
 
 
+def tool_functions(count: int, tag: str) -> list[Any]:
+    """The ``count`` functions of :func:`tool_source`, defined fresh (new function objects each call)."""
+    namespace: dict[str, Any] = {}
+    # dont_inherit: not this module's `from __future__ import annotations` (the tools' annotations stay real types)
+    exec(compile(tool_source(count, tag), f"<tools {tag}>", "exec", dont_inherit=True), namespace)
+    functions = [v for k, v in namespace.items() if k.startswith(f"f{tag}_") and callable(v)]
+    assert len(functions) == count, len(functions)
+    return functions
+
+
 TOOLS_CHILD = r"""
 import json, statistics, sys, time
 sys.path.insert(0, sys.argv[1])
-from workloads import tool_source
+from workloads import tool_functions
 from agentkit import tool
 from agentkit.messages import UserMessage
 from agentkit.models import OpenAICompatible
@@ -404,10 +414,7 @@ from agentkit.models.base import ModelRequest
 reps = int(sys.argv[2])
 decorate, first_body, cached_body = [], [], []
 for rep in range(reps):
-    ns = {}
-    exec(tool_source(200, str(rep)), ns)
-    functions = [v for k, v in ns.items() if k.startswith("f") and callable(v)]
-    assert len(functions) == 200, len(functions)
+    functions = tool_functions(200, str(rep))
     t0 = time.perf_counter()
     tools = [tool(f) for f in functions]
     decorate.append(time.perf_counter() - t0)
@@ -435,7 +442,7 @@ print(json.dumps({"decorate_s": decorate, "first_body_s": first_body, "cached_bo
 PEER_TOOLS_CHILD = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
-from workloads import tool_source
+from workloads import tool_functions
 peer, reps = sys.argv[2], int(sys.argv[3])
 if peer == "pydantic-ai":
     import pydantic_ai
@@ -454,10 +461,7 @@ else:
 
 out = []
 for rep in range(reps):
-    ns = {}
-    exec(tool_source(200, str(rep)), ns)
-    functions = [v for k, v in ns.items() if k.startswith("f") and callable(v)]
-    assert len(functions) == 200, len(functions)
+    functions = tool_functions(200, str(rep))
     t0 = time.perf_counter()
     tools = [decorate(f) for f in functions]
     out.append(time.perf_counter() - t0)
