@@ -90,66 +90,90 @@ def to_strict(schema: JsonSchema) -> JsonSchema:
 def _strict(node: Any, path: str, defs: dict[str, Any]) -> None:
     if not isinstance(node, dict):
         return
+    _refuse_impossible(node, path)
+    node.pop("default", None)
+    if "$ref" in node:
+        _check_ref(node, path, defs)
+    _narrowing_to_description(node)
+    if "allOf" in node:
+        _merge_all_of(node, path)
+        _strict(node, path, defs)
+        return
+    if "oneOf" in node:
+        node["anyOf"] = node.pop("oneOf")
+        node.pop("discriminator", None)  # OpenAPI's hint for oneOf, not JSON Schema; pydantic still checks it
+    if not any(key in node for key in _CONCRETE):
+        raise StrictSchemaError(path, "strict mode cannot express a value of any type (Any, bare list); give it a concrete type")
+    for i, sub in enumerate(node.get("anyOf", ())):
+        _strict(sub, f"{path}.anyOf[{i}]", defs)
+    if _is_object(node):
+        _strict_object(node, path, defs)
+    if "items" in node:
+        if node["items"] is False:
+            node.pop("items")
+        else:
+            _strict(node["items"], f"{path}[]", defs)
+
+
+_CONCRETE = ("type", "anyOf", "$ref", "enum", "const")
+
+
+def _refuse_impossible(node: JsonSchema, path: str) -> None:
     for keyword, what in _IMPOSSIBLE.items():
         if keyword in node:
             raise StrictSchemaError(path, f"strict mode cannot express {what}")
     if "prefixItems" in node:
         raise StrictSchemaError(path, "strict mode cannot express fixed-length tuples; use list[...] instead")
-    node.pop("default", None)
-    if "$ref" in node:
-        _resolve(node["$ref"], defs, path)
-        if len(node) > 1 and "anyOf" not in node:
-            # A $ref with siblings (a description): keep them beside a one-branch anyOf. Inlining
-            # the target instead would never end for a recursive model.
-            node["anyOf"] = [{"$ref": node.pop("$ref")}]
-    hints = []
-    for keyword in _NARROWING:
-        if keyword in node:
-            hints.append(f"{keyword}: {node.pop(keyword)}")
+
+
+def _check_ref(node: JsonSchema, path: str, defs: dict[str, Any]) -> None:
+    _resolve(node["$ref"], defs, path)
+    if len(node) > 1 and "anyOf" not in node:
+        # A $ref with siblings (a description): keep them beside a one-branch anyOf. Inlining
+        # the target instead would never end for a recursive model.
+        node["anyOf"] = [{"$ref": node.pop("$ref")}]
+
+
+def _narrowing_to_description(node: JsonSchema) -> None:
+    """Move the keywords strict mode rejects but that only narrow (and unsupported formats) into the description."""
+    hints = [f"{keyword}: {node.pop(keyword)}" for keyword in _NARROWING if keyword in node]
     fmt = node.get("format")
     if fmt is not None and fmt not in _FORMATS:
         hints.append(f"format: {node.pop('format')}")
     if hints:
         note = "(" + ", ".join(hints) + ")"
         node["description"] = f"{node['description']} {note}" if node.get("description") else note
-    if "allOf" in node:
-        parts = node.pop("allOf")
-        if len(parts) != 1:
-            raise StrictSchemaError(path, "strict mode cannot express allOf with several schemas")
-        for key, value in parts[0].items():
-            node.setdefault(key, value)
-        _strict(node, path, defs)
-        return
-    if "oneOf" in node:
-        node["anyOf"] = node.pop("oneOf")
-        node.pop("discriminator", None)  # OpenAPI's hint for oneOf, not JSON Schema; pydantic still checks it
-    if not any(key in node for key in ("type", "anyOf", "$ref", "enum", "const")):
-        raise StrictSchemaError(path, "strict mode cannot express a value of any type (Any, bare list); give it a concrete type")
-    for i, sub in enumerate(node.get("anyOf", ())):
-        _strict(sub, f"{path}.anyOf[{i}]", defs)
+
+
+def _merge_all_of(node: JsonSchema, path: str) -> None:
+    parts = node.pop("allOf")
+    if len(parts) != 1:
+        raise StrictSchemaError(path, "strict mode cannot express allOf with several schemas")
+    for key, value in parts[0].items():
+        node.setdefault(key, value)
+
+
+def _is_object(node: JsonSchema) -> bool:
     types = node.get("type")
-    is_object = types == "object" or (isinstance(types, list) and "object" in types) or "properties" in node
-    if is_object:
-        extra = node.get("additionalProperties")
-        if extra not in (None, False):
-            raise StrictSchemaError(
-                path,
-                "strict mode cannot express objects with free-form keys (dict[str, ...]); "
-                "use a pydantic model, dataclass or TypedDict with named fields",
-            )
-        node["additionalProperties"] = False
-        props: dict[str, Any] = node.setdefault("properties", {})
-        required = set(node.get("required", ()))
-        for name, sub in props.items():
-            _strict(sub, f"{path}.{name}" if path else name, defs)
-            if name not in required and not accepts_null(sub, defs):
-                props[name] = _nullable(sub)
-        node["required"] = list(props)
-    if "items" in node:
-        if node["items"] is False:
-            node.pop("items")
-        else:
-            _strict(node["items"], f"{path}[]", defs)
+    return types == "object" or (isinstance(types, list) and "object" in types) or "properties" in node
+
+
+def _strict_object(node: JsonSchema, path: str, defs: dict[str, Any]) -> None:
+    """Close the object and make every property required (the optional ones nullable)."""
+    if node.get("additionalProperties") not in (None, False):
+        raise StrictSchemaError(
+            path,
+            "strict mode cannot express objects with free-form keys (dict[str, ...]); "
+            "use a pydantic model, dataclass or TypedDict with named fields",
+        )
+    node["additionalProperties"] = False
+    props: dict[str, Any] = node.setdefault("properties", {})
+    required = set(node.get("required", ()))
+    for name, sub in props.items():
+        _strict(sub, f"{path}.{name}" if path else name, defs)
+        if name not in required and not accepts_null(sub, defs):
+            props[name] = _nullable(sub)
+    node["required"] = list(props)
 
 
 def _nullable(sub: JsonSchema) -> JsonSchema:
@@ -218,66 +242,47 @@ def _walk_optionals(data: Any, schema: JsonSchema, defs: dict[str, Any], *, fill
     if isinstance(data, dict):
         props = schema.get("properties")
         if props is None:
-            for branch in schema.get("anyOf") or schema.get("oneOf") or ():
-                branch = _resolve(branch["$ref"], defs) if "$ref" in branch else branch
-                branch_props = branch.get("properties")
-                if branch_props is not None and set(data) <= set(branch_props):
-                    return _walk_optionals(data, branch, defs, fill=fill)
-            return data
-        required = set(schema.get("required", ()))
-        if fill:
-            for key in props:
-                if key not in data and key not in required:
-                    data[key] = None
-        for key in list(data):
-            sub = props.get(key)
-            if sub is None:
-                continue
-            value = data[key]
-            if value is None:
-                if not fill and key not in required and not accepts_null(sub, defs):
-                    del data[key]
-            else:
-                _walk_optionals(value, sub, defs, fill=fill)
+            branch = _object_branch(data, schema, defs)
+            return data if branch is None else _walk_optionals(data, branch, defs, fill=fill)
+        _walk_object(data, schema, props, defs, fill)
     elif isinstance(data, list):
-        items = schema.get("items")
-        if not isinstance(items, dict):
-            items = next(
-                (b["items"] for b in schema.get("anyOf", ()) if isinstance(b, dict) and isinstance(b.get("items"), dict)), None
-            )
-        if isinstance(items, dict):
+        items = _items_schema(schema)
+        if items is not None:
             for value in data:
                 _walk_optionals(value, items, defs, fill=fill)
     return data
-    if isinstance(data, dict):
-        props = schema.get("properties")
-        if props is None:
-            for branch in schema.get("anyOf") or schema.get("oneOf") or ():
-                branch = _resolve(branch["$ref"], defs) if "$ref" in branch else branch
-                branch_props = branch.get("properties")
-                if branch_props is not None and set(data) <= set(branch_props):
-                    return strip_strict_nulls(data, branch, defs)
-            return data
-        required = set(schema.get("required", ()))
-        for key in list(data):
-            sub = props.get(key)
-            if sub is None:
-                continue
-            value = data[key]
-            if value is None:
-                if key not in required and not accepts_null(sub, defs):
-                    del data[key]
-            else:
-                strip_strict_nulls(value, sub, defs)
-    elif isinstance(data, list):
-        items = schema.get("items")
-        if isinstance(items, dict):
-            for value in data:
-                strip_strict_nulls(value, items, defs)
-        else:
-            for branch in schema.get("anyOf", ()):
-                if isinstance(branch, dict) and isinstance(branch.get("items"), dict):
-                    for value in data:
-                        strip_strict_nulls(value, branch["items"], defs)
-                    break
-    return data
+
+
+def _object_branch(data: dict[str, Any], schema: JsonSchema, defs: dict[str, Any]) -> JsonSchema | None:
+    """The first object branch of an anyOf/oneOf that has every key of ``data`` among its properties."""
+    for branch in schema.get("anyOf") or schema.get("oneOf") or ():
+        branch = _resolve(branch["$ref"], defs) if "$ref" in branch else branch
+        branch_props = branch.get("properties")
+        if branch_props is not None and set(data) <= set(branch_props):
+            return branch
+    return None
+
+
+def _walk_object(data: dict[str, Any], schema: JsonSchema, props: dict[str, Any], defs: dict[str, Any], fill: bool) -> None:
+    required = set(schema.get("required", ()))
+    if fill:
+        for key in props:
+            if key not in data and key not in required:
+                data[key] = None
+    for key in list(data):
+        sub = props.get(key)
+        if sub is None:
+            continue
+        value = data[key]
+        if value is not None:
+            _walk_optionals(value, sub, defs, fill=fill)
+        elif not fill and key not in required and not accepts_null(sub, defs):
+            del data[key]
+
+
+def _items_schema(schema: JsonSchema) -> JsonSchema | None:
+    """The schema of an array's items: its own ``items``, else the first anyOf branch's."""
+    items = schema.get("items")
+    if isinstance(items, dict):
+        return items
+    return next((b["items"] for b in schema.get("anyOf", ()) if isinstance(b, dict) and isinstance(b.get("items"), dict)), None)
