@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import re
 import sys
+from collections.abc import Callable
 from typing import Any
 
 if sys.version_info >= (3, 11):
@@ -59,52 +60,76 @@ def example_value(schema: Any, defs: dict[str, Any] | None = None, *, _refs: tup
         return example_value(_resolve(schema, defs), defs, _refs=(*_refs, schema["$ref"]))
     schema = _with_hints(schema)
     deep = len(set(_refs)) < len(_refs)
+    value = _given(schema)
+    if value is _MISSING:
+        value = _combined(schema, defs, _refs, deep)
+    if value is _MISSING:
+        make = _BY_TYPE.get(_kind(schema, deep))
+        value = None if make is None else make(schema, defs, _refs, deep)
+    return value
+
+
+_MISSING: Any = object()  # "this step has no value for the schema": try the next one
+
+
+def _given(schema: dict[str, Any]) -> Any:
+    """The value the schema names itself (``const``, the first of ``enum``, ``default``)."""
     if "const" in schema:
         return schema["const"]
     if schema.get("enum"):
         return schema["enum"][0]
     if schema.get("default") is not None:
         return schema["default"]
+    return _MISSING
+
+
+def _combined(schema: dict[str, Any], defs: dict[str, Any], refs: tuple[str, ...], deep: bool) -> Any:
+    """The value of an ``anyOf`` / ``oneOf`` (its first non-null option) or an ``allOf`` (merged)."""
     for key in ("anyOf", "oneOf"):
         if key in schema:
             hints = {k: v for k, v in schema.items() if k in _HINT_KEYS}  # they apply to every option
             options = [o for o in schema[key] if not (isinstance(o, dict) and o.get("type") == "null")]
             if not options or (deep and len(options) < len(schema[key])):
                 return None
-            return example_value({**hints, **options[0]}, defs, _refs=_refs)
+            return example_value({**hints, **options[0]}, defs, _refs=refs)
     if "allOf" in schema:
         merged = {}
         for part in schema["allOf"]:
             merged.update(part)
-        return example_value({**merged, **{k: v for k, v in schema.items() if k != "allOf"}}, defs, _refs=_refs)
+        return example_value({**merged, **{k: v for k, v in schema.items() if k != "allOf"}}, defs, _refs=refs)
+    return _MISSING
+
+
+def _kind(schema: dict[str, Any], deep: bool) -> str:
+    """The JSON type to make a value of ("null" below a recursion when null is allowed)."""
     kind = schema.get("type")
     if isinstance(kind, list):
         non_null = [k for k in kind if k != "null"]
-        if deep and "null" in kind:
-            return None
-        kind = non_null[0] if non_null else "null"
+        return "null" if (deep and "null" in kind) or not non_null else str(non_null[0])
     if kind is None:
-        kind = "object" if "properties" in schema else "array" if "items" in schema else "string"
-    if kind == "object":
-        return _object(schema, defs, _refs, deep)
-    if kind == "array":
-        if "prefixItems" in schema:
-            return [example_value(s, defs, _refs=_refs) for s in schema["prefixItems"]]
-        count = int(schema.get("minItems", 0 if deep else 1))
-        count = min(count, int(schema.get("maxItems", count)))
-        items = schema.get("items", {})
-        if schema.get("uniqueItems"):
-            return _unique_items(items, defs, count, _refs)
-        return [example_value(items, defs, _refs=_refs) for _ in range(count)]
-    if kind == "string":
-        return _string(schema)
-    if kind == "integer":
-        return int(_number(schema, integer=True))
-    if kind == "number":
-        return _number(schema, integer=False)
-    if kind == "boolean":
-        return True
-    return None
+        return "object" if "properties" in schema else "array" if "items" in schema else "string"
+    return str(kind)
+
+
+def _array(schema: dict[str, Any], defs: dict[str, Any], refs: tuple[str, ...], deep: bool) -> list[Any]:
+    if "prefixItems" in schema:
+        return [example_value(s, defs, _refs=refs) for s in schema["prefixItems"]]
+    count = int(schema.get("minItems", 0 if deep else 1))
+    count = min(count, int(schema.get("maxItems", count)))
+    items = schema.get("items", {})
+    if schema.get("uniqueItems"):
+        return _unique_items(items, defs, count, refs)
+    return [example_value(items, defs, _refs=refs) for _ in range(count)]
+
+
+_BY_TYPE: dict[str, Callable[[dict[str, Any], dict[str, Any], tuple[str, ...], bool], Any]] = {
+    "object": lambda schema, defs, refs, deep: _object(schema, defs, refs, deep),
+    "array": lambda schema, defs, refs, deep: _array(schema, defs, refs, deep),
+    "string": lambda schema, defs, refs, deep: _string(schema),
+    "integer": lambda schema, defs, refs, deep: int(_number(schema, integer=True)),
+    "number": lambda schema, defs, refs, deep: _number(schema, integer=False),
+    "boolean": lambda schema, defs, refs, deep: True,
+}
 
 
 def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
