@@ -81,49 +81,71 @@ def compose(params: Sequence[tuple[str, Any, Any, str | None]]) -> dict[str, Any
     defs: dict[str, Any] = {}
     def_refs: dict[str, str] = {}
     try:
-        try:
-            keys = [_type_key(annotation) for _, annotation, _, _ in params]
-            missing = {k: p[1] for k, p in zip(keys, params, strict=True) if k not in _cache}
-        except TypeError:  # something unhashable inside
-            raise _Decline from None
-        if len(missing) > 1:  # one probe model for all of them rather than one each
-            _probe_together(missing)
+        keys = _cache_keys(params)
         for (key, annotation, default, description), cache_key in zip(params, keys, strict=True):
             piece = _piece(annotation, cache_key)
             if piece.schema is None:  # e.g. SkipJsonSchema[...]: pydantic leaves the field out of the schema
                 continue
-            for name, ref in piece.def_refs.items():
-                known = def_refs.get(name)
-                if known is None:
-                    def_refs[name] = ref
-                    defs[name] = piece.defs[name]
-                elif known != ref or (defs[name] is not piece.defs[name] and defs[name] != piece.defs[name]):
-                    raise _Decline  # two types, one name: pydantic would qualify the names
-            prop = piece.schema
-            added: dict[str, Any] = {}
-            if default is not REQUIRED:
-                added["default"] = _encode_default(default)
-            if description is not None:
-                added["description"] = description
-            if added:
-                if piece.field_extra:
-                    raise _Decline
-                target_ref = prop.get("$ref")
-                if target_ref is not None:  # GenerateJsonSchema.handle_ref_overrides: drop what the target already says
-                    target = (
-                        defs.get(target_ref[len(_DEFS_PREFIX) :])
-                        if isinstance(target_ref, str) and target_ref.startswith(_DEFS_PREFIX)
-                        else None
-                    )
-                    if target is None:
-                        raise _Decline
-                    added = {k: v for k, v in added.items() if not (k in target and target[k] == v)}
-                prop = dict(sorted({**prop, **added}.items()))
-            properties[key] = prop
+            _merge_defs(piece, defs, def_refs)
+            properties[key] = _property(piece.schema, piece.field_extra, default, description, defs)
             if default is REQUIRED:
                 required.append(key)
     except _Decline:
         return None
+    return _assemble(properties, required, defs)
+
+
+def _cache_keys(params: Sequence[tuple[str, Any, Any, str | None]]) -> list[Any]:
+    """The cache key of each parameter's type; the types not cached yet are probed (together when several)."""
+    try:
+        keys = [_type_key(annotation) for _, annotation, _, _ in params]
+        missing = {k: p[1] for k, p in zip(keys, params, strict=True) if k not in _cache}
+    except TypeError:  # something unhashable inside
+        raise _Decline from None
+    if len(missing) > 1:  # one probe model for all of them rather than one each
+        _probe_together(missing)
+    return keys
+
+
+def _merge_defs(piece: _Piece, defs: dict[str, Any], def_refs: dict[str, str]) -> None:
+    """Add the piece's ``$defs`` to the tool's; decline when one name would stand for two types."""
+    for name, ref in piece.def_refs.items():
+        known = def_refs.get(name)
+        if known is None:
+            def_refs[name] = ref
+            defs[name] = piece.defs[name]
+        elif known != ref or (defs[name] is not piece.defs[name] and defs[name] != piece.defs[name]):
+            raise _Decline  # two types, one name: pydantic would qualify the names
+
+
+def _property(
+    prop: dict[str, Any], field_extra: bool, default: Any, description: str | None, defs: dict[str, Any]
+) -> dict[str, Any]:
+    """The parameter's property: the type's schema with the field's default and description beside it."""
+    added: dict[str, Any] = {}
+    if default is not REQUIRED:
+        added["default"] = _encode_default(default)
+    if description is not None:
+        added["description"] = description
+    if not added:
+        return prop
+    if field_extra:
+        raise _Decline
+    target_ref = prop.get("$ref")
+    if target_ref is not None:  # GenerateJsonSchema.handle_ref_overrides: drop what the target already says
+        target = (
+            defs.get(target_ref[len(_DEFS_PREFIX) :])
+            if isinstance(target_ref, str) and target_ref.startswith(_DEFS_PREFIX)
+            else None
+        )
+        if target is None:
+            raise _Decline
+        added = {k: v for k, v in added.items() if not (k in target and target[k] == v)}
+    return dict(sorted({**prop, **added}.items()))
+
+
+def _assemble(properties: dict[str, Any], required: list[str], defs: dict[str, Any]) -> dict[str, Any]:
+    """The object schema, keys in pydantic's order, copied: nothing in it is shared with the cache or other tools."""
     schema: dict[str, Any] = {}
     if defs:
         schema["$defs"] = {name: defs[name] for name in sorted(defs)}
@@ -132,7 +154,7 @@ def compose(params: Sequence[tuple[str, Any, Any, str | None]]) -> dict[str, Any
     if required:
         schema["required"] = required
     schema["type"] = "object"
-    copied: dict[str, Any] = _copy(schema)  # the caller's own: nothing shared with the cache or other tools
+    copied: dict[str, Any] = _copy(schema)
     return copied
 
 
