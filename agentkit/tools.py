@@ -1,6 +1,7 @@
 """Tools: Python functions that become JSON schemas the model can call.
 
-``@tool`` reads a function's signature and docstring once, at decoration time, and builds:
+``@tool`` reads a function's signature and docstring once, at decoration time
+(``_tool_signature``, ``_docstrings``), and builds:
 
 * the JSON schema of its parameters: pydantic's schema of a model of the signature, put together
   from per-type pieces pydantic produced once (``_tool_schema``), or generated from the model,
@@ -8,43 +9,28 @@
 * a validator for the model's arguments (that pydantic model), used before every call and built
   on the first one when the schema came from the pieces. Errors are raised at decoration time.
 
-Calling, argument errors and result serialization also live here; the agent loop only decides
-*when* to call.
+Calling, argument errors and result serialization live here; the agent loop only decides *when*
+to call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import re
 import types
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import (
-    Annotated,
-    Any,
-    Generic,
-    Protocol,
-    TypeVar,
-    Union,
-    cast,
-    get_args,
-    get_origin,
-    get_type_hints,
-    overload,
-    runtime_checkable,
-)
+from typing import Any, Generic, Protocol, TypeVar, Union, cast, overload, runtime_checkable
 
 import pydantic
 import pydantic_core
-from pydantic import BaseModel, Field
-from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
+from pydantic import BaseModel
 from typing_extensions import ParamSpec
 
-from ._schema import StrictSchemaError, clean_schema, strip_strict_nulls, to_strict
-from ._tool_schema import ARGS_CONFIG, REQUIRED, compose
+from ._schema import StrictSchemaError, strip_strict_nulls, to_strict
+from ._tool_signature import ArgsModel, is_async
+from ._tool_signature import describe as _describe
 from .context import RunContext
 from .errors import ToolDefinitionError
 
@@ -103,7 +89,7 @@ class Tool(Generic[P, R]):
 
     function: Callable[P, R]
     _json_validator: Any = None
-    _args: _ArgsModel | None = None
+    _args: ArgsModel | None = None
 
     def __init__(
         self,
@@ -127,14 +113,13 @@ class Tool(Generic[P, R]):
         self.strict = strict
         self.requires_approval = requires_approval
         spec = _describe(function, self.name)
-        self.is_async = _is_async(function)
+        self.is_async = is_async(function)
         self.description = description if description is not None else spec.description
         self._args = spec.args_model
         self._params = spec.params
         self._ctx_param = spec.ctx_param
         self._ctx_index = spec.ctx_index
-        self.takes_ctx = spec.ctx_param is not None
-        self.method_self = spec.method_self
+        self._needs_binding = spec.method_self
         self._schema = spec.schema
         self._strip_nulls = False
         parameters = spec.schema
@@ -152,6 +137,32 @@ class Tool(Generic[P, R]):
         functools.update_wrapper(self, function, updated=())
 
     @property
+    def takes_context(self) -> bool:
+        """Whether the function declares a ``RunContext`` parameter (the agent passes the run's context)."""
+        return self._ctx_param is not None
+
+    @property
+    def needs_binding(self) -> bool:
+        """Whether this is a method tool not bound to an instance yet.
+
+        True for ``@tool`` on a method in a class body, read from the class (``Shop.price``) rather
+        than from an instance (``shop.price``, which is bound): nothing would pass its ``self``, so an
+        agent refuses it. A method taken from a class that already exists (``Tool(Shop.price)``) is
+        refused at decoration instead.
+        """
+        return self._needs_binding
+
+    @property
+    def takes_ctx(self) -> bool:
+        """The old name of :attr:`takes_context`."""
+        return self._ctx_param is not None
+
+    @property
+    def method_self(self) -> bool:
+        """The old name of :attr:`needs_binding`."""
+        return self._needs_binding
+
+    @property
     def _args_model(self) -> type[BaseModel]:
         """The pydantic model of the arguments (built on first use when the schema came from the cache)."""
         if self._args is None:  # Tool.from_schema: validated with jsonschema, no model
@@ -164,12 +175,12 @@ class Tool(Generic[P, R]):
 
     def __get__(self, obj: Any, objtype: Any = None) -> Tool[Any, Any]:
         """Bind a tool defined on a class body to an instance (``obj.my_tool``)."""
-        if obj is None or not self.method_self:
+        if obj is None or not self._needs_binding:
             return self
         bound: Tool[Any, Any] = object.__new__(Tool)
         bound.__dict__.update(self.__dict__)
         bound.function = bound.__dict__["__wrapped__"] = types.MethodType(self.function, obj)
-        bound.method_self = False
+        bound._needs_binding = False
         return bound
 
     def __repr__(self) -> str:
@@ -211,11 +222,10 @@ class Tool(Generic[P, R]):
         self.retries = retries
         self.strict = strict
         self.requires_approval = requires_approval
-        self.is_async = _is_async(function)
+        self.is_async = is_async(function)
         self._ctx_param = None
         self._ctx_index = 0
-        self.takes_ctx = False
-        self.method_self = False
+        self._needs_binding = False
         self._schema = {"type": "object", "properties": {}, **parameters}
         self._strip_nulls = False
         self._json_validator = jsonschema.Draft202012Validator(self._schema)
@@ -385,232 +395,6 @@ def _invalid_json_message(name: str, detail: str) -> str:
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
-
-
-# --- signature + docstring → schema ------------------------------------------------------
-
-
-@dataclass
-class _Spec:
-    description: str
-    args_model: _ArgsModel
-    schema: dict[str, Any]
-    params: list[tuple[str, str, bool]]  # (parameter name, model field name, positional-only)
-    ctx_param: tuple[str, bool] | None  # (parameter name, positional-only)
-    ctx_index: int  # how many positional-only parameters come before it
-    method_self: bool
-
-
-_RESERVED = frozenset(dir(BaseModel))
-
-
-def _describe(function: Callable[..., Any], name: str) -> _Spec:
-    if not callable(function):
-        raise ToolDefinitionError(f"Tool {name!r}: {function!r} is not callable.")
-    try:
-        signature = inspect.signature(function)
-    except (TypeError, ValueError) as e:
-        raise ToolDefinitionError(f"Tool {name!r}: cannot read the signature of {function!r}: {e}") from None
-    target: Any = function.__func__ if isinstance(function, types.MethodType) else function
-    if not (inspect.isfunction(target) or inspect.isbuiltin(target)):
-        target = type(target).__call__  # a callable object or a partial
-    try:
-        hints = get_type_hints(target, include_extras=True) if inspect.isfunction(target) else {}
-    except Exception as e:
-        raise ToolDefinitionError(
-            f"Tool {name!r}: cannot resolve its type hints ({e}). Import the types the annotations name at module level."
-        ) from None
-    doc = _parse_docstring(inspect.getdoc(function) or "")
-    params = list(signature.parameters.values())
-    method_self = False
-    if (
-        params
-        and params[0].name in ("self", "cls")
-        and inspect.isfunction(function)
-        and "." in function.__qualname__
-        and "<locals>" not in function.__qualname__.rsplit(".", 2)[-2]
-    ):
-        params = params[1:]  # a function in a class body: bound later via __get__
-        method_self = True
-
-    fields: dict[str, tuple[Any, Any, dict[str, Any]]] = {}  # field name -> (annotation, default, Field kwargs)
-    described: list[tuple[str, Any, Any, str | None]] = []  # for compose(): (property, annotation, default, description)
-    cacheable = True
-    mapping: list[tuple[str, str, bool]] = []
-    ctx_param: tuple[str, bool] | None = None
-    ctx_index = 0
-    for param in params:
-        if param.kind is inspect.Parameter.VAR_POSITIONAL or param.kind is inspect.Parameter.VAR_KEYWORD:
-            star = "*" if param.kind is inspect.Parameter.VAR_POSITIONAL else "**"
-            raise ToolDefinitionError(
-                f"Tool {name!r}: {star}{param.name} cannot be described to a model; declare each "
-                f"parameter with its own name and type."
-            )
-        annotation = hints.get(param.name, Any if param.annotation is inspect.Parameter.empty else param.annotation)
-        if _is_run_context(annotation):
-            ctx_param = (param.name, param.kind is inspect.Parameter.POSITIONAL_ONLY)
-            ctx_index = sum(1 for _, _, positional in mapping if positional)
-            continue
-        field_name = param.name
-        alias: str | None = None
-        if param.name.startswith("_") or param.name in _RESERVED:
-            field_name, alias = f"param_{param.name.lstrip('_')}_{len(mapping)}", param.name
-        elif param.name.startswith("model_"):  # pydantic warns about its protected namespace when the model is built
-            cacheable = False
-        default = ... if param.default is inspect.Parameter.empty else param.default
-        if isinstance(default, FieldInfo):  # def f(x: int = Field(3, description=...)): like Annotated
-            annotation, default = Annotated[annotation, default], PydanticUndefined
-            cacheable = False
-        extra: dict[str, Any] = {}
-        if alias is not None:
-            extra["alias"] = alias
-        if param.name in doc.params and not _has_own_description(annotation):
-            extra["description"] = doc.params[param.name]
-        fields[field_name] = (annotation, default, extra)
-        described.append((param.name, annotation, REQUIRED if default is ... else default, extra.get("description")))
-        mapping.append((param.name, field_name, param.kind is inspect.Parameter.POSITIONAL_ONLY))
-
-    schema = compose(described) if cacheable else None
-    if schema is not None:  # every piece came from pydantic already: the model itself can wait for the first call
-        args_model = _ArgsModel(name, fields)
-    else:
-        model = _build_model(name, fields)
-        try:
-            schema = model.model_json_schema()
-        except Exception as e:
-            raise _schema_error(name, fields, e) from None
-        clean_schema(schema)
-        schema.setdefault("properties", {})
-        args_model = _ArgsModel(name, None, model)
-    return _Spec(doc.description, args_model, schema, mapping, ctx_param, ctx_index, method_self)
-
-
-class _ArgsModel:
-    """A tool's arguments model, built when first needed (its schema can come from the cache).
-
-    Shared by a tool and the copies ``Tool.__get__`` binds to instances, so it is built once.
-    """
-
-    __slots__ = ("fields", "model", "name")
-
-    def __init__(
-        self, name: str, fields: dict[str, tuple[Any, Any, dict[str, Any]]] | None, model: type[BaseModel] | None = None
-    ) -> None:
-        self.name = name
-        self.fields = fields
-        self.model = model
-
-    def get(self) -> type[BaseModel]:
-        model = self.model
-        if model is None:
-            assert self.fields is not None
-            model = self.model = _build_model(self.name, self.fields)
-            self.fields = None
-        return model
-
-
-def _build_model(name: str, fields: dict[str, tuple[Any, Any, dict[str, Any]]]) -> type[BaseModel]:
-    definitions = {field: (annotation, Field(default, **extra)) for field, (annotation, default, extra) in fields.items()}
-    try:
-        model: type[BaseModel] = pydantic.create_model(f"{name}_arguments", __config__=ARGS_CONFIG, **definitions)  # type: ignore[call-overload]
-    except Exception as e:  # pydantic's schema-generation errors: name the parameter
-        raise _schema_error(name, fields, e) from None
-    return model
-
-
-def _schema_error(name: str, fields: dict[str, tuple[Any, Any, dict[str, Any]]], e: Exception) -> ToolDefinitionError:
-    culprit = _find_bad_parameter(fields)
-    where = f"parameter {culprit!r}" if culprit else "its parameters"
-    return ToolDefinitionError(
-        f"Tool {name!r}: {where} cannot be described as JSON schema ({type(e).__name__}: {e}). "
-        f"Use JSON-friendly types (str, int, float, bool, lists, dicts, Literal, Enum, pydantic models, "
-        f"dataclasses, TypedDict, datetime, UUID, Decimal, Path)."
-    )
-
-
-def _find_bad_parameter(fields: dict[str, tuple[Any, Any, dict[str, Any]]]) -> str | None:
-    for field_name, (annotation, _default, extra) in fields.items():
-        try:
-            pydantic.TypeAdapter(annotation).json_schema()
-        except Exception:
-            return str(extra.get("alias") or field_name)
-    return None
-
-
-def _is_run_context(annotation: Any) -> bool:
-    if get_origin(annotation) is Annotated:
-        annotation = get_args(annotation)[0]
-    return annotation is RunContext or get_origin(annotation) is RunContext
-
-
-def _has_own_description(annotation: Any) -> bool:
-    if get_origin(annotation) is not Annotated:
-        return False
-    return any(isinstance(m, FieldInfo) and m.description for m in get_args(annotation)[1:])
-
-
-def _is_async(function: Any) -> bool:
-    while isinstance(function, functools.partial):
-        function = function.func
-    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(type(function).__call__)
-
-
-@dataclass
-class _Doc:
-    description: str
-    params: dict[str, str]
-
-
-def _parse_docstring(text: str) -> _Doc:
-    if not text.strip():
-        return _Doc("", {})
-    try:
-        parsed = _parse_any_style(text)
-    except Exception:  # docstring-parser can fail on malformed text (even with IndexError): keep it whole
-        return _Doc(text.strip(), {})
-    parts = [p for p in (parsed.short_description, parsed.long_description) if p]
-    if parsed.returns is not None and parsed.returns.description:
-        parts.append(f"Returns: {parsed.returns.description}")
-    raises = [r for r in parsed.raises if r.description or r.type_name]
-    if raises:
-        lines = [f"- {r.type_name}: {r.description}" if r.type_name else f"- {r.description}" for r in raises]
-        parts.append("Raises:\n" + "\n".join(lines))
-    params = {p.arg_name: p.description for p in parsed.params if p.description}
-    return _Doc("\n\n".join(parts), params)
-
-
-# Lines that could start reST (":param"), Epydoc ("@param") or NumPy ("Parameters" over "----------",
-# ".. deprecated::") metadata. Without any, those three parsers find no metadata in a docstring.
-_OTHER_STYLES_RE = re.compile(r"^\s*(?:[:@]|\.\.|-+\s*$)", re.M)
-
-
-@functools.cache
-def _google_parser() -> Any:
-    from docstring_parser import google
-
-    return google.GoogleParser()
-
-
-def _parse_any_style(text: str) -> Any:
-    """``docstring_parser.parse(text)`` (style detected), skipping the parsers that cannot win.
-
-    ``parse`` runs the reST, Google, NumPy and Epydoc parsers and keeps the first result with the
-    most metadata. When no line could begin reST, Epydoc or NumPy metadata, those three find none:
-    the Google result wins if it has any, else the reST one (the first of equals).
-    """
-    import docstring_parser
-
-    if _OTHER_STYLES_RE.search(text):  # on the raw text: cleandoc only removes indentation and blank lines
-        return docstring_parser.parse(text)
-    try:
-        parsed = _google_parser().parse(text)
-    except Exception:  # the Google parser failed: parse() picks among the others
-        return docstring_parser.parse(text)
-    if parsed.meta:
-        return parsed
-    from docstring_parser import rest
-
-    return rest.parse(text)
 
 
 @runtime_checkable

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import NotRequired, TypedDict
 
 import agentkit.tools as tools_module
-from agentkit import Agent, RunContext, Tool, ToolDefinition, ToolDefinitionError, tool
+from agentkit import Agent, RunContext, Tool, ToolDefinition, ToolDefinitionError, UserError, tool
 from agentkit.testing import ScriptedModel, reply, tool_call
 from agentkit.tools import ToolArgumentsError, serialize_result
 from tests import tools_future_helper as future
@@ -344,6 +344,135 @@ async def test_tool_in_class_body_binds_to_instances() -> None:
     # an agent accepts the bound tool as is
     agent = Agent(ScriptedModel(["ok"]), tools=[eur.price])
     assert agent.tools[0].name == "price"
+
+
+class Warehouse:
+    """Module level, so a method's ``__qualname__`` leads back to the class through the module."""
+
+    def __init__(self, city: str = "Lyon") -> None:
+        self.city = city
+
+    def stock(self, item: str) -> str:
+        """How many of an item are in stock."""
+        return f"{item} in {self.city}"
+
+    @tool
+    def ship(self, item: str) -> str:
+        return f"shipped {item} from {self.city}"
+
+    @classmethod
+    def opening_hours(cls, day: str) -> str:
+        return f"{cls.__name__}: {day} 9-17"
+
+    class Shelf:
+        def label(self, row: int) -> str:
+            return f"row {row}"
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Tool(Warehouse.stock),
+        lambda: tool(Warehouse.stock),
+        lambda: tool(name="stock")(Warehouse.stock),
+        lambda: Tool(Warehouse.ship, name="ship_again"),  # the class-body tool read from the class, rewrapped
+        lambda: Tool(Warehouse.Shelf.label),
+    ],
+    ids=["Tool", "@tool", "@tool(...)", "Tool(class-body tool)", "nested class"],
+)
+def test_a_method_taken_from_its_class_is_refused_at_decoration(make: Callable[[], Any]) -> None:
+    # Today these tools are built without `self` and fail only when the model calls them.
+    with pytest.raises(ToolDefinitionError, match=r"method taken from its class \(unbound\).*'self'") as info:
+        make()
+    assert isinstance(info.value, UserError)
+    assert "instance." in str(info.value)
+
+
+async def test_methods_of_instances_and_class_body_tools_still_work() -> None:
+    house = Warehouse("Oslo")
+    bound = Tool(house.stock)
+    assert not bound.needs_binding and list(bound.definition.parameters["properties"]) == ["item"]
+    assert await bound.call('{"item": "nails"}', ctx()) == "nails in Oslo"
+    assert await house.ship.call('{"item": "nails"}', ctx()) == "shipped nails from Oslo"
+    hours = Tool(Warehouse.opening_hours)  # a classmethod read from the class is bound to it
+    assert not hours.needs_binding and await hours.call('{"day": "Mon"}', ctx()) == "Warehouse: Mon 9-17"
+
+
+def test_needs_binding_says_whether_a_method_tool_still_lacks_its_instance() -> None:
+    assert Warehouse.ship.needs_binding  # read from the class: no instance to bind
+    assert Warehouse.__dict__["ship"].needs_binding
+    assert not Warehouse().ship.needs_binding
+    assert not Tool(Warehouse().stock).needs_binding
+
+    @tool
+    def plain(x: int) -> int:
+        return x
+
+    assert not plain.needs_binding
+    assert not Tool.from_schema("s", "d", {"type": "object"}, lambda args: args).needs_binding
+
+    def make_local_class() -> Any:
+        class Counter:
+            def add(self, n: int) -> int:
+                return n
+
+        return Counter
+
+    # a class made inside a function cannot be found from its module: the tool says it needs binding
+    # (an agent refuses it) instead of failing at decoration
+    local = Tool(make_local_class().add)
+    assert local.needs_binding and list(local.definition.parameters["properties"]) == ["n"]
+    with pytest.raises(AttributeError):
+        plain.needs_binding = True  # type: ignore[misc]
+
+
+def test_a_class_defined_again_does_not_confuse_decoration(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a class body runs, a class of the same name may exist already (a re-run module): not refused."""
+    module = type(sys)("agentkit_test_redefined")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    source = (
+        "from agentkit import tool\n"
+        "class Store:\n"
+        "    @tool\n"
+        "    def find(self, item: str) -> str:\n"
+        "        return 'first ' + item\n"
+    )
+    code = compile(source, "<redefined>", "exec")
+    exec(code, module.__dict__)
+    first = module.Store
+    exec(code, module.__dict__)  # the body runs again while the first Store is still the module's
+    assert module.Store is not first and module.Store.find.needs_binding
+    assert module.Store().find("x") == "first x"
+    with pytest.raises(ToolDefinitionError, match="unbound"):
+        Tool(module.Store.find)
+    # the replaced class's method can no longer be traced through the module: it needs binding, so an agent refuses it
+    assert Tool(first.__dict__["find"].function).needs_binding
+
+
+async def test_takes_context_says_whether_the_function_declares_a_run_context() -> None:
+    @tool
+    def with_ctx(ctx: RunContext[int], x: int) -> int:
+        return ctx.deps + x
+
+    @tool
+    def positional_ctx(ctx: RunContext[Any], /, x: int) -> int:
+        return x
+
+    @tool
+    def annotated_ctx(x: int, ctx: Annotated[RunContext[Any], "the run"]) -> int:
+        return x
+
+    @tool
+    def without(x: int) -> int:
+        return x
+
+    assert with_ctx.takes_context and positional_ctx.takes_context and annotated_ctx.takes_context
+    assert not without.takes_context
+    assert not Tool.from_schema("s", "d", {"type": "object"}, lambda args: args).takes_context
+    assert Warehouse().ship.takes_context is False
+    with pytest.raises(AttributeError):
+        without.takes_context = True  # type: ignore[misc]
+    assert await with_ctx.call('{"x": 2}', ctx(40)) == 42
 
 
 def test_callable_object_needs_a_name() -> None:

@@ -20,7 +20,9 @@ from pydantic import BaseModel, Field, WithJsonSchema
 from pydantic.json_schema import SkipJsonSchema
 from typing_extensions import NotRequired, TypedDict
 
+import agentkit._docstrings as docstrings
 import agentkit._tool_schema as tool_schema
+import agentkit._tool_signature as tool_signature
 import agentkit.tools as tools_module
 from agentkit import Tool, ToolDefinitionError
 from agentkit.tools import ToolArgumentsError
@@ -163,7 +165,7 @@ def _outcome(fn: Any, strict: bool | None) -> tuple[Any, ...]:
 
 def _ordinary(monkeypatch: pytest.MonkeyPatch, fn: Any, strict: bool | None) -> tuple[Any, ...]:
     with monkeypatch.context() as m:
-        m.setattr(tools_module, "compose", lambda params: None)
+        m.setattr(tool_signature, "compose", lambda params: None)
         return _outcome(fn, strict)
 
 
@@ -297,7 +299,7 @@ def test_docstring_shortcut_matches_docstring_parser(text: str) -> None:
     except Exception as e:
         expected = e
     try:
-        got: Any = tools_module._parse_any_style(text)
+        got: Any = docstrings.parse_any_style(text)
     except Exception as e:
         got = e
     assert described(got) == described(expected)
