@@ -32,7 +32,8 @@ How MCP tools behave:
   server refuses) raises :class:`~agentkit.ModelRetry`, asking the model to correct the call.
   Both count against the tool's retry budget. A lost connection is not re-established until
   the agent is closed and runs again.
-* ``require_approval=True`` or ``{"tool", ...}`` marks tools ``requires_approval``.
+* ``requires_approval=True`` or ``{"tool", ...}`` marks tools ``requires_approval``
+  (``require_approval``, the old spelling, still works with a ``DeprecationWarning``).
 
 Needs the SDK: ``pip install 'agentkit[mcp]'`` (mcp 1.9 or later; 2.x works too).
 ``import agentkit`` never imports it.
@@ -50,8 +51,9 @@ except ImportError as _e:  # pragma: no cover - exercised in a subprocess
     ) from _e
 
 from ._config import MCPConfigError, load_mcp_config
-from ._server import MCPServer, MCPServerHTTP, MCPServerStdio
+from ._server import MCPServer
 from ._tools import MCPConnectionError, MCPToolError, format_result, make_tool_names
+from ._transports import MCPServerHTTP, MCPServerStdio
 
 __all__ = [
     "MCPServer",

@@ -7,10 +7,11 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..errors import UserError
-from ._server import MCPServer, MCPServerHTTP, MCPServerStdio
+from ._server import UNSET, MCPServer, approval_option
+from ._transports import MCPServerHTTP, MCPServerStdio
 
 __all__ = ["MCPConfigError", "load_mcp_config"]
 
@@ -28,9 +29,10 @@ def load_mcp_config(
     *,
     prefix: bool = True,
     strict: bool | None = None,
-    require_approval: bool = False,
+    requires_approval: bool = False,
     connect_timeout: float = 30.0,
     call_timeout: float | None = None,
+    require_approval: bool = UNSET,
 ) -> list[MCPServer]:
     """The servers of an MCP config: a path to a JSON file, or the parsed dict.
 
@@ -51,12 +53,14 @@ def load_mcp_config(
 
     Each server is named after its key. With ``prefix=True`` (the default) the key is also the
     prefix of its tool names (``time_get_current_time``): the servers of one config then never
-    clash, and the model sees where each tool comes from. ``strict``, ``require_approval`` and
+    clash, and the model sees where each tool comes from. ``strict``, ``requires_approval`` and
     the timeouts apply to every server; set a server's attributes (e.g.
-    ``server.require_approval = {"set_time"}``) to change one before connecting.
+    ``server.requires_approval = {"set_time"}``) to change one before connecting.
+    ``require_approval``, the old spelling of ``requires_approval``, still works but is deprecated.
 
     Raises :class:`MCPConfigError` for a malformed config (naming the server and the key).
     """
+    requires_approval = cast(bool, approval_option(requires_approval, require_approval))
     source = "MCP config"
     if isinstance(config, (str, os.PathLike)):
         path = Path(config)
@@ -92,7 +96,7 @@ def load_mcp_config(
             "name": name,
             "prefix": name if prefix else None,
             "strict": strict,
-            "require_approval": require_approval,
+            "requires_approval": requires_approval,
             "connect_timeout": connect_timeout,
             "call_timeout": call_timeout,
         }
@@ -101,14 +105,14 @@ def load_mcp_config(
 
 
 def _server(entry: Mapping[str, Any], where: str, options: dict[str, Any]) -> MCPServer:
-    kind = entry.get("type", entry.get("transport"))
-    if kind is not None and not isinstance(kind, str):
-        raise MCPConfigError(f'{where}: "type" must be a string, not {kind!r}.')
-    if kind == "sse":
-        raise MCPConfigError(f'{where}: the SSE transport is not supported; use the streamable HTTP endpoint ("type": "http").')
-    if kind is not None and kind not in _STDIO_TYPES | _HTTP_TYPES:
-        allowed = ", ".join(sorted(_STDIO_TYPES | _HTTP_TYPES))
-        raise MCPConfigError(f'{where}: unknown "type" {kind!r} (use one of: {allowed}).')
+    if _transport(entry, where) == "stdio":
+        return _stdio_server(entry, where, options)
+    return _http_server(entry, where, options)
+
+
+def _transport(entry: Mapping[str, Any], where: str) -> str:
+    """``"stdio"`` or ``"http"``: what the entry's keys (and its ``type``, when given) say, if they agree."""
+    kind = _declared_type(entry, where)
     has_command, has_url = "command" in entry, "url" in entry
     if has_command and has_url:
         raise MCPConfigError(f'{where}: give either "command" (stdio) or "url" (HTTP), not both.')
@@ -118,19 +122,38 @@ def _server(entry: Mapping[str, Any], where: str, options: dict[str, Any]) -> MC
         raise MCPConfigError(f'{where}: "type" is {kind!r} but the entry has a "command" instead of a "url".')
     if kind in _STDIO_TYPES and has_url:
         raise MCPConfigError(f'{where}: "type" is "stdio" but the entry has a "url" instead of a "command".')
-    if has_command:
-        for key in ("url", "headers"):
-            if key in entry:
-                raise MCPConfigError(f'{where}: "{key}" belongs to HTTP servers; this one has a "command".')
-        command = _expand(_string(entry["command"], "command", where), "command", where)
-        args = [_expand(a, "args", where) for a in _strings(entry.get("args", []), "args", where)]
-        env = {k: _expand(v, f"env.{k}", where) for k, v in _string_map(entry.get("env"), "env", where).items()}
-        cwd = entry.get("cwd")
-        cwd = None if cwd is None else _expand(_string(cwd, "cwd", where), "cwd", where)
-        try:
-            return MCPServerStdio(command, args, env=env or None, cwd=cwd, **options)
-        except UserError as e:
-            raise MCPConfigError(f"{where}: {e}") from None
+    return "stdio" if has_command else "http"
+
+
+def _declared_type(entry: Mapping[str, Any], where: str) -> str | None:
+    """The entry's ``type`` (or ``transport``), when it names a transport agentkit speaks."""
+    kind = entry.get("type", entry.get("transport"))
+    if kind is not None and not isinstance(kind, str):
+        raise MCPConfigError(f'{where}: "type" must be a string, not {kind!r}.')
+    if kind == "sse":
+        raise MCPConfigError(f'{where}: the SSE transport is not supported; use the streamable HTTP endpoint ("type": "http").')
+    if kind is not None and kind not in _STDIO_TYPES | _HTTP_TYPES:
+        allowed = ", ".join(sorted(_STDIO_TYPES | _HTTP_TYPES))
+        raise MCPConfigError(f'{where}: unknown "type" {kind!r} (use one of: {allowed}).')
+    return kind
+
+
+def _stdio_server(entry: Mapping[str, Any], where: str, options: dict[str, Any]) -> MCPServer:
+    for key in ("url", "headers"):
+        if key in entry:
+            raise MCPConfigError(f'{where}: "{key}" belongs to HTTP servers; this one has a "command".')
+    command = _expand(_string(entry["command"], "command", where), "command", where)
+    args = [_expand(a, "args", where) for a in _strings(entry.get("args", []), "args", where)]
+    env = {k: _expand(v, f"env.{k}", where) for k, v in _string_map(entry.get("env"), "env", where).items()}
+    cwd = entry.get("cwd")
+    cwd = None if cwd is None else _expand(_string(cwd, "cwd", where), "cwd", where)
+    try:
+        return MCPServerStdio(command, args, env=env or None, cwd=cwd, **options)
+    except UserError as e:
+        raise MCPConfigError(f"{where}: {e}") from None
+
+
+def _http_server(entry: Mapping[str, Any], where: str, options: dict[str, Any]) -> MCPServer:
     for key in ("command", "args", "env", "cwd"):
         if key in entry:
             raise MCPConfigError(f'{where}: "{key}" belongs to servers run as a command; this one has a "url".')

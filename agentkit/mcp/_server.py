@@ -1,24 +1,22 @@
-"""MCP servers as agentkit toolsets: one background task per connection, tools built from ``tools/list``."""
+"""The MCP server base class: an agentkit toolset, one background task per connection, tools built from ``tools/list``.
+
+The transports (stdio, streamable HTTP) are in ``_transports.py``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
 import logging
-import os
-import shlex
-import sys
+import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Collection, Coroutine, Mapping
 from contextlib import AsyncExitStack
-from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import Any, cast
 
 import anyio
 import mcp.types
-from mcp import ClientSession, StdioServerParameters
-from mcp.client import streamable_http as _streamable_http
-from mcp.client.stdio import stdio_client
+from mcp import ClientSession
 from mcp.shared import exceptions as _sdk_exceptions
 from typing_extensions import Self
 
@@ -26,7 +24,7 @@ from ..errors import ModelRetry, ToolDefinitionError, UserError
 from ..tools import Tool
 from ._tools import INVALID_PARAMS, MCPConnectionError, MCPToolError, format_result, make_tool_names
 
-__all__ = ["MCPServer", "MCPServerStdio", "MCPServerHTTP"]
+__all__ = ["MCPServer", "ApprovalSpec"]
 
 logger = logging.getLogger("agentkit.mcp")
 
@@ -35,6 +33,16 @@ _SDK_ERROR: type[Exception] = getattr(_sdk_exceptions, "MCPError", None) or geta
 _CONNECTION_CLOSED = -32000
 
 ApprovalSpec = bool | Collection[str]
+"""``True`` (every tool), ``False`` (none), or the names of the tools that need approval."""
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "(not given)"
+
+
+UNSET: Any = _Unset()
+"""The default of the deprecated ``require_approval`` argument: not given."""
 
 
 class MCPServer(ABC):
@@ -53,14 +61,15 @@ class MCPServer(ABC):
         strict: ``None`` (default): each tool's schema is sent strict when it can be made strict,
             as is otherwise; ``True``: strict, and connecting fails with
             :class:`~agentkit.errors.ToolDefinitionError` when a schema cannot be; ``False``: never.
-        require_approval: ``True`` for every tool, or the names of the tools that need approval
-            (``Tool.requires_approval``).
+        requires_approval: ``True`` for every tool, or the names of the tools that need approval
+            (``Tool.requires_approval``). ``require_approval``, the old spelling, still works but is
+            deprecated (a ``DeprecationWarning``).
         allowed_tools: only these tools are given to the agent (default: all).
         retries: each tool's retry budget (default: the agent's ``tool_retries``).
         connect_timeout: seconds to start the server, finish the handshake and list its tools.
         call_timeout: seconds one tool call may take (default: no limit).
 
-    Tool names in ``require_approval`` and ``allowed_tools`` may be the server's own names or
+    Tool names in ``requires_approval`` and ``allowed_tools`` may be the server's own names or
     the names the model sees; a name the server does not have fails the connection, so a typo
     cannot silently leave a tool without approval.
     """
@@ -71,16 +80,18 @@ class MCPServer(ABC):
         name: str | None = None,
         prefix: str | None = None,
         strict: bool | None = None,
-        require_approval: ApprovalSpec = False,
+        requires_approval: ApprovalSpec = False,
         allowed_tools: Collection[str] | None = None,
         retries: int | None = None,
         connect_timeout: float = 30.0,
         call_timeout: float | None = None,
+        require_approval: ApprovalSpec = UNSET,
     ) -> None:
+        requires_approval = approval_option(requires_approval, require_approval)
         if strict not in (None, True, False):
             raise UserError(f"strict must be None, True or False, not {strict!r}.")
-        if not isinstance(require_approval, bool):
-            _check_names("require_approval", require_approval)
+        if not isinstance(requires_approval, bool):
+            _check_names("requires_approval", requires_approval)
         if allowed_tools is not None:
             _check_names("allowed_tools", allowed_tools)
         if prefix is not None and (not isinstance(prefix, str) or not prefix):
@@ -92,7 +103,7 @@ class MCPServer(ABC):
         self.prefix = prefix
         self.name = name or prefix or self._default_name()
         self.strict = strict
-        self.require_approval: ApprovalSpec = require_approval
+        self.requires_approval: ApprovalSpec = requires_approval
         self.allowed_tools = allowed_tools
         self.retries = retries
         self.connect_timeout = float(connect_timeout)
@@ -121,6 +132,17 @@ class MCPServer(ABC):
     @abstractmethod
     def _default_name(self) -> str:
         """The server's name in messages when neither ``name`` nor ``prefix`` is given."""
+
+    @property
+    def require_approval(self) -> ApprovalSpec:
+        """Deprecated: the old name of ``requires_approval``."""
+        _warn_old_name(stacklevel=3)
+        return self.requires_approval
+
+    @require_approval.setter
+    def require_approval(self, value: ApprovalSpec) -> None:
+        _warn_old_name(stacklevel=3)
+        self.requires_approval = value
 
     # -- the Toolset protocol ---------------------------------------------------------------------
     async def __aenter__(self) -> Self:
@@ -182,9 +204,9 @@ class MCPServer(ABC):
                 raise MCPToolError(f"The connection to MCP server {self.name!r} was lost ({message}).") from None
             raise MCPToolError(f"MCP server {self.name!r} answered with an error: {message}") from None
         except (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream) as e:  # mcp 1.x, after a loss
-            raise MCPToolError(f"The connection to MCP server {self.name!r} was lost ({_describe(e)}).") from None
+            raise MCPToolError(f"The connection to MCP server {self.name!r} was lost ({describe_error(e)}).") from None
         except Exception as e:  # transport failures, the SDK's own checks (e.g. of structured content)
-            raise MCPToolError(f"Calling {name!r} on MCP server {self.name!r} failed: {_describe(e)}") from e
+            raise MCPToolError(f"Calling {name!r} on MCP server {self.name!r} failed: {describe_error(e)}") from e
         return format_result(result.model_dump(by_alias=True, mode="json"))
 
     # -- connecting ------------------------------------------------------------------------------
@@ -232,7 +254,7 @@ class MCPServer(ABC):
         error = None if task.cancelled() else task.exception()
         if error is not None:  # while connected: the connection broke; else closing it failed
             what = "The connection to MCP server %r broke: %s" if self._task is task else "Closing MCP server %r failed: %s"
-            logger.warning(what, self.name, _describe(error))
+            logger.warning(what, self.name, describe_error(error))
 
     async def _run(self, ready: asyncio.Future[None], closing: asyncio.Event) -> None:
         """The connection's whole life in one task: the SDK's transports must be opened and closed in the same task."""
@@ -275,9 +297,11 @@ class MCPServer(ABC):
             code, message = _error_parts(error)
             hint = " (did it exit? look for its error output on stderr)" if code == _CONNECTION_CLOSED else ""
             return MCPConnectionError(f"MCP server {self.name!r} failed during start-up: {message}{hint}")
-        if isinstance(error, OSError) and isinstance(self, MCPServerStdio):
-            return MCPConnectionError(f"Could not start MCP server {self.name!r} ({self.command!r}): {error}")
-        return MCPConnectionError(f"Could not connect to MCP server {self.name!r}: {_describe(error)}")
+        return MCPConnectionError(self._open_failed(error))
+
+    def _open_failed(self, error: Exception) -> str:
+        """What to say when connecting failed with ``error`` (a transport can say more)."""
+        return f"Could not connect to MCP server {self.name!r}: {describe_error(error)}"
 
     # -- tools -----------------------------------------------------------------------------------
     def _build_tools(self, listed: list[dict[str, Any]]) -> tuple[list[Tool[Any, Any]], dict[str, str]]:
@@ -295,11 +319,11 @@ class MCPServer(ABC):
             return {names.get(n, n) for n in value}  # as MCP names
 
         allowed = wanted("allowed_tools", self.allowed_tools) if self.allowed_tools is not None else None
-        approval = self.require_approval
+        approval = self.requires_approval
         if isinstance(approval, bool):
             needs_approval = set(by_name) if approval else set()
         else:
-            needs_approval = wanted("require_approval", approval)
+            needs_approval = wanted("requires_approval", approval)
         self.skipped_tools = {}
         tools: list[Tool[Any, Any]] = []
         exposed_names: dict[str, str] = {}
@@ -346,146 +370,6 @@ class MCPServer(ABC):
         return call
 
 
-class MCPServerStdio(MCPServer):
-    """An MCP server run as a subprocess, spoken to over its stdin and stdout.
-
-    >>> server = MCPServerStdio("uvx", ["mcp-server-time"], prefix="time")
-    >>> agent = Agent("openai:gpt-4o-mini", tools=[server])
-
-    Args:
-        command: the program to run.
-        args: its arguments.
-        env: environment variables for the server. As in the MCP SDK, the server does not inherit
-            the whole environment: only a safe default set (``HOME``, ``PATH``, ...) plus ``env``.
-        cwd: its working directory.
-        errlog: where the server's stderr goes (default: ``sys.stderr`` at connection time).
-
-    The other options (``name``, ``prefix``, ``strict``, ``require_approval``, ``allowed_tools``,
-    ``retries``, ``connect_timeout``, ``call_timeout``) are :class:`MCPServer`'s.
-
-    The process is stopped (stdin closed, then terminated, then killed) when the server disconnects.
-    """
-
-    def __init__(
-        self,
-        command: str,
-        args: Sequence[str] = (),
-        *,
-        env: Mapping[str, str] | None = None,
-        cwd: str | os.PathLike[str] | None = None,
-        errlog: TextIO | None = None,
-        name: str | None = None,
-        prefix: str | None = None,
-        strict: bool | None = None,
-        require_approval: ApprovalSpec = False,
-        allowed_tools: Collection[str] | None = None,
-        retries: int | None = None,
-        connect_timeout: float = 30.0,
-        call_timeout: float | None = None,
-    ) -> None:
-        if not isinstance(command, str) or not command:
-            raise UserError(f"command must be a non-empty string, not {command!r}.")
-        if isinstance(args, str) or not all(isinstance(a, str) for a in args):
-            raise UserError(f"args must be a list of strings, not {args!r}.")
-        if env is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
-            raise UserError("env must map strings to strings.")
-        self.command = command
-        self.args = list(args)
-        self.env = dict(env) if env is not None else None
-        self.cwd = cwd
-        self.errlog = errlog
-        super().__init__(
-            name=name,
-            prefix=prefix,
-            strict=strict,
-            require_approval=require_approval,
-            allowed_tools=allowed_tools,
-            retries=retries,
-            connect_timeout=connect_timeout,
-            call_timeout=call_timeout,
-        )
-
-    def _default_name(self) -> str:
-        text = shlex.join([Path(self.command).name, *self.args])
-        return text if len(text) <= 60 else text[:57] + "..."
-
-    async def _open(self, stack: AsyncExitStack) -> tuple[Any, Any]:
-        cwd = None if self.cwd is None else Path(self.cwd)
-        params = StdioServerParameters(command=self.command, args=self.args, env=self.env, cwd=cwd)
-        streams = await stack.enter_async_context(stdio_client(params, errlog=self.errlog or sys.stderr))
-        return streams[0], streams[1]
-
-    def __repr__(self) -> str:  # env values may be secrets: only their names
-        env = f", env={sorted(self.env)}" if self.env else ""
-        prefix = f", prefix={self.prefix!r}" if self.prefix else ""
-        return f"MCPServerStdio({shlex.join([self.command, *self.args])!r}{env}{prefix})"
-
-
-class MCPServerHTTP(MCPServer):
-    """An MCP server reached over streamable HTTP.
-
-    >>> server = MCPServerHTTP("http://127.0.0.1:8000/mcp", headers={"Authorization": "Bearer ..."})
-
-    Args:
-        url: the server's MCP endpoint.
-        headers: sent with every request (e.g. authentication).
-
-    The other options (``name``, ``prefix``, ``strict``, ``require_approval``, ``allowed_tools``,
-    ``retries``, ``connect_timeout``, ``call_timeout``) are :class:`MCPServer`'s.
-    """
-
-    def __init__(
-        self,
-        url: str,
-        headers: Mapping[str, str] | None = None,
-        *,
-        name: str | None = None,
-        prefix: str | None = None,
-        strict: bool | None = None,
-        require_approval: ApprovalSpec = False,
-        allowed_tools: Collection[str] | None = None,
-        retries: int | None = None,
-        connect_timeout: float = 30.0,
-        call_timeout: float | None = None,
-    ) -> None:
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise UserError(f"url must be an http:// or https:// URL, not {url!r}.")
-        if headers is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
-            raise UserError("headers must map strings to strings.")
-        self.url = url
-        self.headers = dict(headers) if headers is not None else None
-        super().__init__(
-            name=name,
-            prefix=prefix,
-            strict=strict,
-            require_approval=require_approval,
-            allowed_tools=allowed_tools,
-            retries=retries,
-            connect_timeout=connect_timeout,
-            call_timeout=call_timeout,
-        )
-
-    def _default_name(self) -> str:
-        return self.url
-
-    async def _open(self, stack: AsyncExitStack) -> tuple[Any, Any]:
-        new_client = getattr(_streamable_http, "streamable_http_client", None)
-        if new_client is None:  # mcp < 1.24: the old function takes the headers itself
-            old_client = getattr(_streamable_http, "streamablehttp_client")  # noqa: B009
-            streams = await stack.enter_async_context(old_client(self.url, headers=self.headers))
-        else:
-            from mcp.shared._httpx_utils import create_mcp_http_client
-
-            http = await stack.enter_async_context(create_mcp_http_client(headers=self.headers))
-            streams = await stack.enter_async_context(new_client(self.url, http_client=http))
-        return streams[0], streams[1]
-
-    def __repr__(self) -> str:  # header values may be secrets: only their names
-        headers = f", headers={sorted(self.headers)}" if self.headers else ""
-        prefix = f", prefix={self.prefix!r}" if self.prefix else ""
-        return f"MCPServerHTTP({self.url!r}{headers}{prefix})"
-
-
 # --- helpers ------------------------------------------------------------------------------------
 
 
@@ -515,7 +399,7 @@ def _error_parts(error: Exception) -> tuple[int | None, str]:
     return (code if isinstance(code, int) else None), str(message)
 
 
-def _describe(error: BaseException) -> str:
+def describe_error(error: BaseException) -> str:
     """An exception as ``Type: message``, looking inside exception groups."""
     leaves: list[BaseException] = []
 
@@ -537,6 +421,22 @@ async def _cancel(task: asyncio.Task[None]) -> None:
     await asyncio.wait({task})  # raises only when the caller itself is cancelled
     if not task.cancelled():
         task.exception()  # retrieved: reported through the ready future
+
+
+def approval_option(requires_approval: ApprovalSpec, require_approval: ApprovalSpec, *, stacklevel: int = 4) -> ApprovalSpec:
+    """``requires_approval``, or the value of the deprecated ``require_approval`` when that was given (with a warning)."""
+    if require_approval is UNSET:
+        return requires_approval
+    _warn_old_name(stacklevel=stacklevel)
+    if requires_approval is not False and requires_approval != require_approval:
+        raise UserError("Give requires_approval only (require_approval is its deprecated old name), not both.")
+    return require_approval
+
+
+def _warn_old_name(stacklevel: int) -> None:
+    warnings.warn(
+        "require_approval is deprecated: use requires_approval (the name tools use).", DeprecationWarning, stacklevel=stacklevel
+    )
 
 
 def _check_names(option: str, value: object) -> None:

@@ -48,7 +48,7 @@ async def wait_until_gone(pid: int, timeout: float = 15.0) -> bool:
 
 
 async def test_stdio_server_through_an_agent_results_errors_and_shutdown() -> None:
-    server = demo_stdio(require_approval={"set_time"})
+    server = demo_stdio(requires_approval={"set_time"})
     model = ScriptedModel(
         [
             reply(
@@ -237,7 +237,7 @@ async def test_mcp_server_time_from_pypi() -> None:
 async def test_servers_from_a_config_file_run_sync_and_closed_from_another_loop(tmp_path: Path) -> None:
     path = tmp_path / "mcp.json"
     path.write_text(json.dumps({"mcpServers": {"demo": {"command": sys.executable, "args": [DEMO], "env": {"DEMO_ENV": "1"}}}}))
-    (server,) = load_mcp_config(path, require_approval=True, connect_timeout=START)
+    (server,) = load_mcp_config(path, requires_approval=True, connect_timeout=START)
     model = ScriptedModel([reply(None, tool_call("demo_echo", {"text": "from config"}), tool_call("demo_pid")), "done"])
     agent = Agent(model, tools=[server], approve=lambda call, ctx: True)
     result = agent.run_sync("go")  # connects on run_sync's background event loop

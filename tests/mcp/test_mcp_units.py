@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -198,12 +199,12 @@ async def test_strict_arguments_drop_the_nulls_before_the_call() -> None:
     assert sent == [{"name": "get_time", "tz": "UTC"}]
 
 
-def test_require_approval_and_allowed_tools_by_either_name() -> None:
-    tools, _, _ = build(require_approval={"set.time"})
+def test_requires_approval_and_allowed_tools_by_either_name() -> None:
+    tools, _, _ = build(requires_approval={"set.time"})
     assert {t.name: t.requires_approval for t in tools} == {"get_time": False, "configure": False, "set_time": True}
-    tools, _, _ = build(require_approval={"clock_set_time"}, prefix="clock")  # the exposed name works too
+    tools, _, _ = build(requires_approval={"clock_set_time"}, prefix="clock")  # the exposed name works too
     assert [t.name for t in tools if t.requires_approval] == ["clock_set_time"]
-    tools, _, _ = build(require_approval=True)
+    tools, _, _ = build(requires_approval=True)
     assert all(t.requires_approval for t in tools)
     tools, names, _ = build(allowed_tools=["get_time", "clock_set_time"], prefix="clock")
     assert [t.name for t in tools] == ["clock_get_time", "clock_set_time"] and names == {
@@ -211,9 +212,38 @@ def test_require_approval_and_allowed_tools_by_either_name() -> None:
         "clock_set_time": "set.time",
     }
     with pytest.raises(UserError, match="no tool named 'set_clock'"):
-        build(require_approval={"set_clock"})  # a typo must not leave a tool without approval
-    with pytest.raises(UserError, match="collection of tool names"):
-        MCPServerStdio("x", require_approval="set_time")  # type: ignore[arg-type]
+        build(requires_approval={"set_clock"})  # a typo must not leave a tool without approval
+    with pytest.raises(UserError, match="requires_approval must be a collection of tool names"):
+        MCPServerStdio("x", requires_approval="set_time")  # type: ignore[arg-type]
+
+
+def test_require_approval_is_a_deprecated_alias_of_requires_approval() -> None:
+    """Tools say requires_approval; the servers said require_approval: the old name still works, with a warning."""
+    for make in (
+        lambda **o: MCPServerStdio("srv", **o),
+        lambda **o: MCPServerHTTP("http://127.0.0.1/mcp", **o),
+        lambda **o: load_mcp_config({"mcpServers": {"a": {"command": "srv"}}}, **o)[0],
+    ):
+        with pytest.warns(DeprecationWarning, match="use requires_approval") as caught:
+            server = make(require_approval=True)
+        assert caught[0].filename == __file__  # the warning points at the caller
+        assert server.requires_approval is True
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # the new name warns about nothing
+            assert make(requires_approval=True).requires_approval is True
+    with pytest.warns(DeprecationWarning):
+        tools, _, server = build(require_approval={"set.time"})
+    assert [t.name for t in tools if t.requires_approval] == ["set_time"]
+    with pytest.warns(DeprecationWarning, match="use requires_approval") as caught:
+        assert server.require_approval == {"set.time"}
+    assert caught[0].filename == __file__
+    with pytest.warns(DeprecationWarning):
+        server.require_approval = True
+    assert server.requires_approval is True
+    with pytest.warns(DeprecationWarning), pytest.raises(UserError, match="not both"):
+        MCPServerStdio("srv", requires_approval={"a"}, require_approval={"b"})
+    with pytest.warns(DeprecationWarning), pytest.raises(UserError, match="requires_approval must be a collection"):
+        MCPServerStdio("srv", require_approval="set_time")  # type: ignore[arg-type]
 
 
 def test_constructor_checks_and_reprs_hide_secrets() -> None:
@@ -256,8 +286,8 @@ def test_load_config_from_a_dict_and_a_file(tmp_path: Path, monkeypatch: pytest.
         assert docs.url == "https://example.com/mcp" and docs.headers == {"Authorization": "Bearer t0k"}
         assert cline.cwd == "/tmp"
         assert time.prefix == "time" and docs.prefix == "docs"  # the name is the default prefix
-    servers = load_mcp_config(config, prefix=False, require_approval=True, strict=False, call_timeout=5)
-    assert all(s.prefix is None and s.require_approval is True and s.strict is False and s.call_timeout == 5 for s in servers)
+    servers = load_mcp_config(config, prefix=False, requires_approval=True, strict=False, call_timeout=5)
+    assert all(s.prefix is None and s.requires_approval is True and s.strict is False and s.call_timeout == 5 for s in servers)
     assert load_mcp_config({"servers": {"vscode": {"type": "stdio", "command": "x"}}})[0].name == "vscode"
 
 

@@ -1,0 +1,169 @@
+"""The MCP transports: a server run as a subprocess (stdio), and a server reached over streamable HTTP."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from collections.abc import Collection, Mapping, Sequence
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any, TextIO
+
+from mcp import StdioServerParameters
+from mcp.client import streamable_http as _streamable_http
+from mcp.client.stdio import stdio_client
+
+from ..errors import UserError
+from ._server import UNSET, ApprovalSpec, MCPServer, approval_option
+
+__all__ = ["MCPServerStdio", "MCPServerHTTP"]
+
+
+class MCPServerStdio(MCPServer):
+    """An MCP server run as a subprocess, spoken to over its stdin and stdout.
+
+    >>> server = MCPServerStdio("uvx", ["mcp-server-time"], prefix="time")
+    >>> agent = Agent("openai:gpt-4o-mini", tools=[server])
+
+    Args:
+        command: the program to run.
+        args: its arguments.
+        env: environment variables for the server. As in the MCP SDK, the server does not inherit
+            the whole environment: only a safe default set (``HOME``, ``PATH``, ...) plus ``env``.
+        cwd: its working directory.
+        errlog: where the server's stderr goes (default: ``sys.stderr`` at connection time).
+
+    The other options (``name``, ``prefix``, ``strict``, ``requires_approval``, ``allowed_tools``,
+    ``retries``, ``connect_timeout``, ``call_timeout``) are :class:`MCPServer`'s.
+
+    The process is stopped (stdin closed, then terminated, then killed) when the server disconnects.
+    """
+
+    def __init__(
+        self,
+        command: str,
+        args: Sequence[str] = (),
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        errlog: TextIO | None = None,
+        name: str | None = None,
+        prefix: str | None = None,
+        strict: bool | None = None,
+        requires_approval: ApprovalSpec = False,
+        allowed_tools: Collection[str] | None = None,
+        retries: int | None = None,
+        connect_timeout: float = 30.0,
+        call_timeout: float | None = None,
+        require_approval: ApprovalSpec = UNSET,
+    ) -> None:
+        requires_approval = approval_option(requires_approval, require_approval)
+        if not isinstance(command, str) or not command:
+            raise UserError(f"command must be a non-empty string, not {command!r}.")
+        if isinstance(args, str) or not all(isinstance(a, str) for a in args):
+            raise UserError(f"args must be a list of strings, not {args!r}.")
+        if env is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+            raise UserError("env must map strings to strings.")
+        self.command = command
+        self.args = list(args)
+        self.env = dict(env) if env is not None else None
+        self.cwd = cwd
+        self.errlog = errlog
+        super().__init__(
+            name=name,
+            prefix=prefix,
+            strict=strict,
+            requires_approval=requires_approval,
+            allowed_tools=allowed_tools,
+            retries=retries,
+            connect_timeout=connect_timeout,
+            call_timeout=call_timeout,
+        )
+
+    def _default_name(self) -> str:
+        text = shlex.join([Path(self.command).name, *self.args])
+        return text if len(text) <= 60 else text[:57] + "..."
+
+    async def _open(self, stack: AsyncExitStack) -> tuple[Any, Any]:
+        cwd = None if self.cwd is None else Path(self.cwd)
+        params = StdioServerParameters(command=self.command, args=self.args, env=self.env, cwd=cwd)
+        streams = await stack.enter_async_context(stdio_client(params, errlog=self.errlog or sys.stderr))
+        return streams[0], streams[1]
+
+    def _open_failed(self, error: Exception) -> str:
+        if isinstance(error, OSError):
+            return f"Could not start MCP server {self.name!r} ({self.command!r}): {error}"
+        return super()._open_failed(error)
+
+    def __repr__(self) -> str:  # env values may be secrets: only their names
+        env = f", env={sorted(self.env)}" if self.env else ""
+        prefix = f", prefix={self.prefix!r}" if self.prefix else ""
+        return f"MCPServerStdio({shlex.join([self.command, *self.args])!r}{env}{prefix})"
+
+
+class MCPServerHTTP(MCPServer):
+    """An MCP server reached over streamable HTTP.
+
+    >>> server = MCPServerHTTP("http://127.0.0.1:8000/mcp", headers={"Authorization": "Bearer ..."})
+
+    Args:
+        url: the server's MCP endpoint.
+        headers: sent with every request (e.g. authentication).
+
+    The other options (``name``, ``prefix``, ``strict``, ``requires_approval``, ``allowed_tools``,
+    ``retries``, ``connect_timeout``, ``call_timeout``) are :class:`MCPServer`'s.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        *,
+        name: str | None = None,
+        prefix: str | None = None,
+        strict: bool | None = None,
+        requires_approval: ApprovalSpec = False,
+        allowed_tools: Collection[str] | None = None,
+        retries: int | None = None,
+        connect_timeout: float = 30.0,
+        call_timeout: float | None = None,
+        require_approval: ApprovalSpec = UNSET,
+    ) -> None:
+        requires_approval = approval_option(requires_approval, require_approval)
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise UserError(f"url must be an http:// or https:// URL, not {url!r}.")
+        if headers is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+            raise UserError("headers must map strings to strings.")
+        self.url = url
+        self.headers = dict(headers) if headers is not None else None
+        super().__init__(
+            name=name,
+            prefix=prefix,
+            strict=strict,
+            requires_approval=requires_approval,
+            allowed_tools=allowed_tools,
+            retries=retries,
+            connect_timeout=connect_timeout,
+            call_timeout=call_timeout,
+        )
+
+    def _default_name(self) -> str:
+        return self.url
+
+    async def _open(self, stack: AsyncExitStack) -> tuple[Any, Any]:
+        new_client = getattr(_streamable_http, "streamable_http_client", None)
+        if new_client is None:  # mcp < 1.24: the old function takes the headers itself
+            old_client = getattr(_streamable_http, "streamablehttp_client")  # noqa: B009
+            streams = await stack.enter_async_context(old_client(self.url, headers=self.headers))
+        else:
+            from mcp.shared._httpx_utils import create_mcp_http_client
+
+            http = await stack.enter_async_context(create_mcp_http_client(headers=self.headers))
+            streams = await stack.enter_async_context(new_client(self.url, http_client=http))
+        return streams[0], streams[1]
+
+    def __repr__(self) -> str:  # header values may be secrets: only their names
+        headers = f", headers={sorted(self.headers)}" if self.headers else ""
+        prefix = f", prefix={self.prefix!r}" if self.prefix else ""
+        return f"MCPServerHTTP({self.url!r}{headers}{prefix})"
