@@ -120,45 +120,59 @@ class ResponsesStreamAssembler:
         self.events += 1
         kind = event.get("type")
         out: list[ModelStreamEvent] = []
-        if kind == "response.output_text.delta":
+        if kind == "response.output_text.delta":  # most events: no table lookup
             delta = event.get("delta")
             if isinstance(delta, str) and delta:
                 self._text.append(delta)
                 out.append(TextDelta(delta))
-        elif kind == "response.function_call_arguments.delta":
-            delta = event.get("delta")
-            if isinstance(delta, str) and delta:
-                call = self._call_for(event, out)
-                call.parts.append(delta)
-                out.append(ToolCallArgsDelta(call.id, delta, call.index))
-        elif kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
-            self._reasoning_delta(event, out)
-        elif kind == "response.refusal.delta":
-            delta = event.get("delta")
-            if isinstance(delta, str):
-                self._refusal.append(delta)
-        elif kind == "response.output_item.added":
-            item = event.get("item")
-            if isinstance(item, dict) and item.get("type") == "function_call":
-                self._start(item, event.get("output_index"), out)
-        elif kind == "response.function_call_arguments.done":
-            call = self._call_for(event, out)
-            if not call.name and event.get("name"):
-                call.name = str(event["name"])
-            self._catch_up(call, event.get("arguments"), out)
-        elif kind == "response.output_item.done":
-            item = event.get("item")
-            if isinstance(item, dict) and item.get("type") == "function_call":
-                self._ready(self._start(item, event.get("output_index"), out), item.get("arguments"), out)
-        elif kind in ("response.created", "response.in_progress", "response.queued"):
-            self._snapshot(event.get("response"))
-        elif kind in _FINAL:
-            self._finish(event.get("response"), out)
-        elif kind == "response.failed":
-            raise self._failed(event.get("response"))
-        elif kind == "error" or (kind is None and event.get("error")):
+            return out
+        handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
+        if handler is not None:
+            handler(self, event, out)
+        elif kind is None and event.get("error"):  # a bare {"error": ...} chunk
             raise self._error(event)
         return out
+
+    # -- one method per event type (the table after the class) ------------------------------
+    def _on_arguments_delta(self, event: dict[str, Any], out: list[ModelStreamEvent]) -> None:
+        delta = event.get("delta")
+        if isinstance(delta, str) and delta:
+            call = self._call_for(event, out)
+            call.parts.append(delta)
+            out.append(ToolCallArgsDelta(call.id, delta, call.index))
+
+    def _on_refusal_delta(self, event: dict[str, Any], out: list[ModelStreamEvent]) -> None:
+        delta = event.get("delta")
+        if isinstance(delta, str):
+            self._refusal.append(delta)
+
+    def _on_item_added(self, event: dict[str, Any], out: list[ModelStreamEvent]) -> None:
+        item = event.get("item")
+        if isinstance(item, dict) and item.get("type") == "function_call":
+            self._start(item, event.get("output_index"), out)
+
+    def _on_arguments_done(self, event: dict[str, Any], out: list[ModelStreamEvent]) -> None:
+        call = self._call_for(event, out)
+        if not call.name and event.get("name"):
+            call.name = str(event["name"])
+        self._catch_up(call, event.get("arguments"), out)
+
+    def _on_item_done(self, event: dict[str, Any], out: list[ModelStreamEvent]) -> None:
+        item = event.get("item")
+        if isinstance(item, dict) and item.get("type") == "function_call":
+            self._ready(self._start(item, event.get("output_index"), out), item.get("arguments"), out)
+
+    def _on_progress(self, event: dict[str, Any], out: list[ModelStreamEvent]) -> None:
+        self._snapshot(event.get("response"))
+
+    def _on_final(self, event: dict[str, Any], out: list[ModelStreamEvent]) -> None:
+        self._finish(event.get("response"), out)
+
+    def _on_failed(self, event: dict[str, Any], out: list[ModelStreamEvent]) -> None:
+        raise self._failed(event.get("response"))
+
+    def _on_error(self, event: dict[str, Any], out: list[ModelStreamEvent]) -> None:
+        raise self._error(event)
 
     # -- pieces ---------------------------------------------------------------------------
     def _snapshot(self, response: Any) -> None:
@@ -310,3 +324,23 @@ class ResponsesStreamAssembler:
             partial=self.partial(),
             provider=self._provider,
         )
+
+
+_Handler = Callable[[ResponsesStreamAssembler, dict[str, Any], list[ModelStreamEvent]], None]
+_HANDLERS: dict[str, _Handler] = {
+    "response.function_call_arguments.delta": ResponsesStreamAssembler._on_arguments_delta,
+    "response.reasoning_summary_text.delta": ResponsesStreamAssembler._reasoning_delta,
+    "response.reasoning_text.delta": ResponsesStreamAssembler._reasoning_delta,
+    "response.refusal.delta": ResponsesStreamAssembler._on_refusal_delta,
+    "response.output_item.added": ResponsesStreamAssembler._on_item_added,
+    "response.function_call_arguments.done": ResponsesStreamAssembler._on_arguments_done,
+    "response.output_item.done": ResponsesStreamAssembler._on_item_done,
+    "response.created": ResponsesStreamAssembler._on_progress,
+    "response.in_progress": ResponsesStreamAssembler._on_progress,
+    "response.queued": ResponsesStreamAssembler._on_progress,
+    **dict.fromkeys(_FINAL, ResponsesStreamAssembler._on_final),
+    "response.failed": ResponsesStreamAssembler._on_failed,
+    "error": ResponsesStreamAssembler._on_error,
+}
+"""What :meth:`ResponsesStreamAssembler.feed` does with each event ``type`` but text deltas (which it
+handles itself, first); other types are ignored."""

@@ -99,6 +99,10 @@ class ChatStreamAssembler:
         delta = choice.get("delta")
         if not delta:
             return []
+        return self._delta(delta)
+
+    def _delta(self, delta: dict[str, Any]) -> list[ModelStreamEvent]:
+        """The events of one choice's ``delta``: text, reasoning, tool-call fragments."""
         events: list[ModelStreamEvent] = []
         content = delta.get("content")
         if content:
