@@ -100,22 +100,43 @@ class OpenAIChatModel(HTTPModel):
         settings = request.settings
         body: dict[str, Any] = {"model": self.model_name, "messages": self.wire_messages(request.messages)}
         if request.tools:
-            body["tools"] = self._wire_tools(request.tools)
-            if settings.tool_choice is not None:
-                body["tool_choice"] = self._wire_tool_choice(settings.tool_choice)
-            if settings.parallel_tool_calls is not None:
-                body["parallel_tool_calls"] = settings.parallel_tool_calls
+            self._body_tools(body, request)
         if request.output is not None:
-            schema: dict[str, Any] = {
-                "name": request.output.name,
-                "schema": request.output.schema,
-                "strict": request.output.strict,
-            }
-            if request.output.description:
-                schema["description"] = request.output.description
-            body["response_format"] = {"type": "json_schema", "json_schema": schema}
+            self._body_output(body, request)
+        self._body_settings(body, request)
+        if stream:
+            body["stream"] = True
+            if profile.stream_usage_option:
+                body["stream_options"] = {"include_usage": True}
+        if settings.extra_body:
+            body.update(settings.extra_body)
+        if profile.allowed_fields is not None:
+            self._body_allowed_only(body)
+        return body
+
+    def _body_tools(self, body: dict[str, Any], request: ModelRequest) -> None:
+        settings = request.settings
+        body["tools"] = self._wire_tools(request.tools)
+        if settings.tool_choice is not None:
+            body["tool_choice"] = self._wire_tool_choice(settings.tool_choice)
+        if settings.parallel_tool_calls is not None:
+            body["parallel_tool_calls"] = settings.parallel_tool_calls
+
+    @staticmethod
+    def _body_output(body: dict[str, Any], request: ModelRequest) -> None:
+        output = request.output
+        if output is None:  # (build_body checks first)
+            return
+        schema: dict[str, Any] = {"name": output.name, "schema": output.schema, "strict": output.strict}
+        if output.description:
+            schema["description"] = output.description
+        body["response_format"] = {"type": "json_schema", "json_schema": schema}
+
+    def _body_settings(self, body: dict[str, Any], request: ModelRequest) -> None:
+        """The settings under the profile's names; those it does not accept are dropped with a warning (or raise)."""
+        profile = self.profile
         dropped = []
-        for key, value in settings.request_fields().items():
+        for key, value in request.settings.request_fields().items():
             if key in profile.unsupported:
                 dropped.append(key)
                 continue
@@ -125,21 +146,17 @@ class OpenAIChatModel(HTTPModel):
             if self.strict_settings:
                 raise UserError(f"{self.provider} does not accept {', '.join(dropped)}; remove them from ModelSettings.")
             warn_dropped(self.provider, dropped)
-        if stream:
-            body["stream"] = True
-            if profile.stream_usage_option:
-                body["stream_options"] = {"include_usage": True}
-        if settings.extra_body:
-            body.update(settings.extra_body)
-        if profile.allowed_fields is not None:
-            extra = [k for k in body if k not in profile.allowed_fields]
-            if extra:
-                if self.strict_settings:
-                    raise UserError(f"{self.provider} does not accept {', '.join(extra)}.")
-                warn_dropped(self.provider, extra)
-                for key in extra:
-                    del body[key]
-        return body
+
+    def _body_allowed_only(self, body: dict[str, Any]) -> None:
+        """Drop (with a warning, or raise for) the fields the profile does not allow."""
+        allowed = self.profile.allowed_fields
+        extra = [k for k in body if allowed is not None and k not in allowed]
+        if extra:
+            if self.strict_settings:
+                raise UserError(f"{self.provider} does not accept {', '.join(extra)}.")
+            warn_dropped(self.provider, extra)
+            for key in extra:
+                del body[key]
 
     def wire_messages(self, messages: Sequence[Message]) -> list[dict[str, Any]]:
         """Neutral messages → the provider's message dicts (ids mapped, order fixed)."""

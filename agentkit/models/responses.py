@@ -163,24 +163,41 @@ class ResponsesModel(HTTPModel):
             body["instructions"] = instructions
         body["input"] = items
         if request.tools:
-            body["tools"] = self._wire_tools(request.tools)
-            if settings.tool_choice is not None:
-                choice = settings.tool_choice
-                body["tool_choice"] = choice if choice in ("auto", "none", "required") else {"type": "function", "name": choice}
-            if settings.parallel_tool_calls is not None:
-                body["parallel_tool_calls"] = settings.parallel_tool_calls
+            self._body_tools(body, request)
         if request.output is not None:
-            fmt: dict[str, Any] = {
-                "type": "json_schema",
-                "name": request.output.name,
-                "schema": request.output.schema,
-                "strict": request.output.strict,
-            }
-            if request.output.description:
-                fmt["description"] = request.output.description
-            body["text"] = {"format": fmt}
+            self._body_output(body, request)
+        self._body_settings(body, request)
+        if self.store is not None:
+            body["store"] = self.store
+        if stream:
+            body["stream"] = True
+        if settings.extra_body:
+            body.update(settings.extra_body)
+        return body
+
+    def _body_tools(self, body: dict[str, Any], request: ModelRequest) -> None:
+        settings = request.settings
+        body["tools"] = self._wire_tools(request.tools)
+        choice = settings.tool_choice
+        if choice is not None:
+            body["tool_choice"] = choice if choice in ("auto", "none", "required") else {"type": "function", "name": choice}
+        if settings.parallel_tool_calls is not None:
+            body["parallel_tool_calls"] = settings.parallel_tool_calls
+
+    @staticmethod
+    def _body_output(body: dict[str, Any], request: ModelRequest) -> None:
+        output = request.output
+        if output is None:  # (build_body checks first)
+            return
+        fmt: dict[str, Any] = {"type": "json_schema", "name": output.name, "schema": output.schema, "strict": output.strict}
+        if output.description:
+            fmt["description"] = output.description
+        body["text"] = {"format": fmt}
+
+    def _body_settings(self, body: dict[str, Any], request: ModelRequest) -> None:
+        """The settings (``max_tokens`` as ``max_output_tokens``); those not accepted are dropped with a warning (or raise)."""
         dropped = []
-        for key, value in settings.request_fields().items():
+        for key, value in request.settings.request_fields().items():
             if key in self.unsupported:
                 dropped.append(key)
                 continue
@@ -191,13 +208,6 @@ class ResponsesModel(HTTPModel):
                     f"{self.provider}'s Responses API does not accept {', '.join(dropped)}; remove them from ModelSettings."
                 )
             warn_dropped(f"{self.provider} (Responses API)", dropped)
-        if self.store is not None:
-            body["store"] = self.store
-        if stream:
-            body["stream"] = True
-        if settings.extra_body:
-            body.update(settings.extra_body)
-        return body
 
     def wire_input(self, messages: Sequence[Message]) -> tuple[str | None, list[dict[str, Any]]]:
         """Neutral messages → ``(instructions, input items)``.
