@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from agentkit_tools import sqlite_query
 
 from agentkit import ModelRetry, Tool, UserError
 from tests.agentkit_tools.conftest import run_calls
+
+sqlite_query_module = sys.modules[sqlite_query.__module__]
 
 
 @pytest.fixture
@@ -210,15 +215,76 @@ def test_huge_values_are_refused(db, sql: str) -> None:
     assert not ok and "too big" in text and "limited to 1,000,000 bytes" in text
 
 
-def test_a_printf_width_bomb_is_abandoned_at_the_deadline(db) -> None:
-    # printf pads inside one VM step, where the progress handler cannot stop it: the watchdog answers
-    # instead, at timeout + grace = 0.8 s. 400 M characters take ~2 s here (150 M took ~0.81 s: a race
-    # with the watchdog that printf sometimes won, returning NULL as a normal row).
+def _stalling_connections(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Give every new connection a ``stall()`` SQL function that blocks until the returned event is set:
+    one VM step that no progress handler can interrupt, for as long as the test wants."""
+    release = threading.Event()
+    connect = sqlite3.connect
+
+    def connect_with_stall(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = connect(*args, **kwargs)
+        conn.create_function("stall", 0, lambda: int(release.wait(30)))
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", connect_with_stall)
+    return release
+
+
+def _query_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "sqlite_query-query"]
+
+
+def test_a_step_the_progress_handler_cannot_stop_is_abandoned_at_the_deadline(db, monkeypatch) -> None:
+    # A single VM step (a huge printf() padding, here a function that blocks) never reaches the progress
+    # handler: the watchdog answers at timeout + grace and leaves the query to finish in its thread.
+    release = _stalling_connections(monkeypatch)
+    tool = sqlite_query(db, timeout=0.2)
+    deadline = 0.2 + sqlite_query_module._GRACE
+    try:
+        started = time.perf_counter()
+        ok, text = _run(tool, "SELECT stall()")
+        elapsed = time.perf_counter() - started
+        assert not ok and "was stopped" in text, text
+        assert deadline - 0.05 <= elapsed < deadline + 1.0  # the watchdog's deadline, not the progress handler's
+        assert len(_query_threads()) == 1  # still blocked: abandoned, not waited for
+        ok, text = _run(tool, "SELECT stall()")
+        assert not ok and "was stopped" in text
+        ok, text = _run(tool, "SELECT 1")  # two abandoned queries still running: no third thread
+        assert not ok and "still finishing" in text
+    finally:
+        release.set()
+        for thread in _query_threads():
+            thread.join(5)
+    assert not _query_threads()
+    ok, text = _run(tool, "SELECT 41 + 1")  # once they have ended, queries run again
+    assert ok and "42" in text
+
+
+def test_printf_past_the_value_limit_gives_null_and_the_answer_says_why(db) -> None:
+    # SQLite's printf() and format() return NULL (not "string or blob too big") when the result would pass
+    # SQLITE_LIMIT_LENGTH: a bare NULL row would read as a real answer.
+    tool = sqlite_query(db, max_value_bytes=1_000_000)
+    ok, text = _run(tool, "SELECT printf('%.*c', 2000000, 'x') AS padded, format('%2000000d', 7) AS wide, 1 AS one")
+    assert ok and text.splitlines()[:4] == ["1 row:", "| padded | wide | one |", "|---|---|---|", "| NULL | NULL | 1 |"]
+    assert "printf() and format() give NULL when their result would be longer than 1,000,000 bytes" in text
+    ok, text = _run(tool, "SELECT printf('%.*c', 5, 'x') AS fine, 2 AS two")  # no NULL: nothing to explain
+    assert ok and text == "1 row:\n| fine | two |\n|---|---|\n| xxxxx | 2 |"
+    ok, text = _run(tool, "SELECT NULL AS missing, length(randomblob(10))")  # a NULL, but no printf()
+    assert ok and "printf" not in text
+
+
+def test_a_printf_width_bomb_never_comes_back_as_a_plain_null(db) -> None:
+    # Where it ends depends on SQLite: 3.40 pads one character at a time past the limit (~0.6 s for 400 M
+    # here, seconds on a slower machine: the watchdog stops it at 0.8 s), newer versions stop at the limit
+    # at once (NULL). Either answer tells the model what happened, within the deadline.
     tool = sqlite_query(db, max_value_bytes=1_000_000, timeout=0.3)
     started = time.perf_counter()
     ok, text = _run(tool, "SELECT printf('%.*c', 400000000, 'x')")
     assert time.perf_counter() - started < 1.5
-    assert not ok and "was stopped" in text
+    if ok:
+        assert "| NULL |" in text and "longer than 1,000,000 bytes" in text, text
+    else:
+        assert "was stopped" in text, text
 
 
 def test_big_results_are_cut(db) -> None:

@@ -15,7 +15,10 @@ views and triggers in the file cannot call functions with side effects.
 Every query is bounded: a progress handler stops it after ``timeout`` seconds (runaway recursive
 CTEs, cross joins), strings and blobs are limited to ``max_value_bytes`` (no
 ``randomblob(1e9)``), at most ``max_rows`` rows are fetched and each cell is cut to
-``max_cell_chars`` characters.
+``max_cell_chars`` characters. A step the progress handler cannot interrupt (one huge
+``printf()``) is abandoned by a watchdog at ``timeout`` + 0.5 s. ``printf()`` and ``format()``
+give NULL rather than an error when their result would pass ``max_value_bytes``: the answer then
+says so.
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ _READ_PRAGMAS = frozenset(
 )  # fmt: skip
 _SCHEMA_TABLES = frozenset({"sqlite_master", "sqlite_schema", "sqlite_temp_master", "sqlite_temp_schema"})
 _DENIED_FUNCTIONS = frozenset({"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"})
+# SQLite's printf() and format() give NULL, not the "too big" error, when their result would pass the length limit
+_NULL_WHEN_TOO_BIG = frozenset({"printf", "format"})
 _ACTIONS = {
     sqlite3.SQLITE_ATTACH: "ATTACH (opening other database files)",
     sqlite3.SQLITE_DETACH: "DETACH",
@@ -98,6 +103,7 @@ class _Guard:
         self.denied: str | None = None  # what was refused first
         self.timed_out = False
         self.connection: sqlite3.Connection | None = None
+        self.formats = False  # the query calls printf() or format()
 
     def interrupt(self) -> None:
         """Ask SQLite to stop at its next chance (from another thread)."""
@@ -115,7 +121,11 @@ class _Guard:
         if action in (_SELECT, _READ, _RECURSIVE):
             return _OK
         if action == _FUNCTION:
-            return self._deny(f"the function {arg2}()") if (arg2 or "").lower() in _DENIED_FUNCTIONS else _OK
+            function = (arg2 or "").lower()
+            if function in _DENIED_FUNCTIONS:
+                return self._deny(f"the function {arg2}()")
+            self.formats = self.formats or function in _NULL_WHEN_TOO_BIG
+            return _OK
         if action == _PRAGMA:
             name = (arg1 or "").lower()
             if name in _INFO_PRAGMAS or (name in _READ_PRAGMAS and arg2 is None):
@@ -333,6 +343,11 @@ def sqlite_query(
         elif shown < len(rows):
             notes.append(f"[only {shown} of {len(rows)} rows fit in the answer; select fewer columns or rows]")
         count = f"{shown} row{'s' if shown != 1 else ''}" + ("" if not notes else " shown")
+        if guard.formats and any(value is None for row in rows[:shown] for value in row):
+            notes.append(
+                f"[printf() and format() give NULL when their result would be longer than {max_value_bytes:,} bytes, "
+                f"the limit on values]"
+            )
         return f"{count}:\n{table}" + ("\n" + "\n".join(notes) if notes else "")
 
     schema = _schema_summary(connect) if describe_schema else ""
