@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 from .errors import AgentkitError, RateLimitError, UserError
-from .models._http import RETRY_RATE_LIMITS
 from .models.base import Model, ModelRequest, ModelResponse
 from .usage import Usage
 
@@ -141,10 +140,14 @@ class RateLimiter:
 
 
 class _LimitedModel(Model):
-    """The agent's model behind a batch's :class:`RateLimiter`; 429s wait instead of failing."""
+    """The agent's model behind a batch's :class:`RateLimiter`; 429s wait instead of failing.
+
+    The model is asked for its twin that raises a 429 at once (:meth:`Model.with_rate_limit_retries`,
+    sharing its connections), so the limiter sees the first 429 and paces every worker.
+    """
 
     def __init__(self, inner: Model, limiter: RateLimiter, max_waits: int) -> None:
-        self.inner = inner
+        self.inner = inner.with_rate_limit_retries(False)
         self.limiter = limiter
         self.max_waits = max_waits
         self.model_name = inner.model_name
@@ -153,14 +156,11 @@ class _LimitedModel(Model):
     async def request(self, request: ModelRequest) -> ModelResponse:
         for _ in range(self.max_waits):
             await self.limiter.acquire()
-            paced = RETRY_RATE_LIMITS.set(False)  # the model client raises a 429 at once: the limiter handles it
             try:
                 response = await self.inner.request(request)
             except RateLimitError as e:
                 self.limiter.rate_limited_for(e.retry_after)
                 continue
-            finally:
-                RETRY_RATE_LIMITS.reset(paced)
             self.limiter.charge(response.usage.total_tokens)
             return response
         raise RateLimitError(f"still rate limited after waiting {self.max_waits} times", provider=self.inner.provider)

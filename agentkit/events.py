@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, Union
 from .usage import Usage
 
 if TYPE_CHECKING:
-    from .models.base import ModelResponse
+    from ._exchange import ModelResponse
 
 __all__ = [
     "TextDelta",

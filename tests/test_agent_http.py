@@ -393,7 +393,7 @@ def test_provider_error_is_typed_and_never_shows_the_key(loopback):
 
 
 def test_server_errors_are_retried_then_succeed(loopback, monkeypatch):
-    from agentkit.models._http import HTTPClient
+    from agentkit._http.client import HTTPClient
 
     monkeypatch.setattr(HTTPClient, "backoff", lambda self, attempt, retry_after: 0.0)
     server = loopback([Reply(503, {"error": {"message": "overloaded"}}), Reply(body=chat_completion("fine"))])

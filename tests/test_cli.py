@@ -18,8 +18,8 @@ pytest.importorskip("rich")
 
 from click.testing import CliRunner, Result
 
+from agentkit import _providers
 from agentkit.cli import _app
-from agentkit.models import registry
 from agentkit.testing import Scripted, ScriptedModel, reply, tool_call
 
 ROOT = Path(__file__).parent.parent
@@ -388,7 +388,7 @@ def chat_model(monkeypatch: pytest.MonkeyPatch) -> Callable[[list[Scripted]], Sc
 
     def make(responses: list[Scripted]) -> ScriptedModel:
         model = ScriptedModel(responses)
-        monkeypatch.setitem(registry._FACTORIES, "clitest", lambda name: model)
+        monkeypatch.setitem(_providers._REGISTRY, "clitest", _providers.Provider("clitest", "clitest", chat=lambda name: model))
         return model
 
     return make

@@ -143,7 +143,7 @@ def test_mistral_tools_plus_output_tool(loopback):
 
 def test_openrouter_upstream_rate_limit_surfaces_the_real_cause(loopback, monkeypatch):
     """test_openrouter_errors_raised.json: 429 'Provider returned error' three times, cause in metadata.raw."""
-    from agentkit.models._http import HTTPClient
+    from agentkit._http.client import HTTPClient
 
     waits = []
     monkeypatch.setattr(HTTPClient, "backoff", lambda self, attempt, retry_after: waits.append(attempt) or 0.0)
@@ -164,8 +164,8 @@ def test_openrouter_upstream_rate_limit_surfaces_the_real_cause(loopback, monkey
 
 def test_openai_embeddings_error_is_typed(loopback):
     """TestOpenAI_test_embed_error.json: a 404 from the embeddings endpoint with OpenAI's error body."""
+    from agentkit._http.client import ClientOptions, connect
     from agentkit.errors import NotFoundError
-    from agentkit.models._http import ClientOptions, connect
 
     server = loopback(replies("TestOpenAI_test_embed_error.json"), spec=None)
     http = connect("nonexistent", server.url + "/v1", "sk-replay", "openai", ClientOptions())
@@ -189,7 +189,7 @@ def test_openai_embeddings_base64_is_little_endian_float32(loopback):
     import base64
     import struct
 
-    from agentkit.models._http import ClientOptions, connect
+    from agentkit._http.client import ClientOptions, connect
 
     server = loopback(replies("TestOpenAI_test_query.json"), spec=None)
     http = connect("text-embedding-3-small", server.url + "/v1", "sk-replay", "openai", ClientOptions())

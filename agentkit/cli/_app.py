@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
-from .. import __version__
+from .. import __version__, _providers
 from ..agent import Agent, RunResult
 from ._common import CLIError, find_agent, load_file, reported, split_target, stderr_console, stdout_console, with_model
 from ._display import Display, TerminalApprover, jsonable, stdin_is_tty
@@ -21,7 +21,7 @@ __all__ = ["cli"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-PROVIDERS = ("openai", "openrouter", "mistral", "openai-compatible")
+PROVIDERS = tuple(p.name for p in _providers.providers() if p.chat_completions)
 
 
 def _debug_option(f: F) -> F:

@@ -62,13 +62,13 @@ def plan_batches(texts: Sequence[str], limits: BatchLimits) -> list[range]:
     return batches
 
 
-async def run_batches(batches: Sequence[range], send: Callable[[range], Awaitable[T]], max_concurrency: int) -> list[T]:
-    """``[await send(b) for b in batches]`` with at most ``max_concurrency`` in flight, results in order.
+async def run_batches(batches: Sequence[range], send: Callable[[range], Awaitable[T]], concurrency: int) -> list[T]:
+    """``[await send(b) for b in batches]`` with at most ``concurrency`` in flight, results in order.
 
     The first failure cancels the batches still running and propagates.
     """
-    if max_concurrency < 1:
-        raise ValueError(f"max_concurrency must be >= 1, not {max_concurrency}")
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, not {concurrency}")
     results: list[T | None] = [None] * len(batches)
     queue = iter(enumerate(batches))  # shared: each worker takes the next batch when it is free
 
@@ -76,7 +76,7 @@ async def run_batches(batches: Sequence[range], send: Callable[[range], Awaitabl
         for position, batch in queue:
             results[position] = await send(batch)
 
-    workers = [asyncio.ensure_future(worker()) for _ in range(min(max_concurrency, len(batches)))]
+    workers = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, len(batches)))]
     try:
         await asyncio.gather(*workers)
     except BaseException:

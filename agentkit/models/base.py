@@ -1,16 +1,17 @@
 """The Model interface: one request in neutral types, one response back.
 
 Everything provider-specific happens behind :meth:`Model.request`; the agent loop only sees
-:class:`ModelRequest` and :class:`ModelResponse`.
+:class:`ModelRequest` and :class:`ModelResponse` (defined in :mod:`agentkit._exchange`, below
+both this module and :mod:`agentkit.events`, and re-exported here).
 """
 
 from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator
 
+from .._exchange import ModelRequest, ModelResponse
 from ..events import (
     ModelStreamEvent,
     ReasoningDelta,
@@ -20,40 +21,8 @@ from ..events import (
     ToolCallReady,
     ToolCallStarted,
 )
-from ..messages import AssistantMessage, Message
-from ..output import OutputFormat
-from ..settings import ModelSettings
-from ..tools import ToolDefinition
-from ..usage import Usage
 
 __all__ = ["Model", "ModelRequest", "ModelResponse", "events_from_response"]
-
-
-@dataclass
-class ModelRequest:
-    """One request, provider-neutral.
-
-    ``tools`` is a tuple the agent builds once; models may cache its wire form by identity.
-    ``output`` asks for JSON-schema output (``response_format``) when set; ``output_tool`` names
-    the tool among ``tools`` that carries the final answer in tool output mode.
-    """
-
-    messages: Sequence[Message]
-    tools: tuple[ToolDefinition, ...] = ()
-    settings: ModelSettings = field(default_factory=ModelSettings)
-    output: OutputFormat | None = None
-    output_tool: str | None = None
-
-
-@dataclass
-class ModelResponse:
-    """One answer: the assistant message, what it used, and why it stopped."""
-
-    message: AssistantMessage
-    usage: Usage = field(default_factory=Usage)
-    finish_reason: str | None = None
-    model_name: str | None = None
-    response_id: str | None = None
 
 
 class Model(ABC):
@@ -78,6 +47,18 @@ class Model(ABC):
         response = await self.request(request)
         for event in events_from_response(response):
             yield event
+
+    def with_rate_limit_retries(self, enabled: bool) -> Model:
+        """This model, with its own retrying of 429 answers turned on or off.
+
+        With ``enabled=False`` a 429 raises :class:`~agentkit.errors.RateLimitError` at once, for
+        a caller that paces requests and handles rate limits itself (``run_many`` does). HTTP
+        models return a copy that shares their connection pool (``retry_rate_limits`` of
+        :class:`~agentkit._http.client.ClientOptions`); :class:`~.fallback.FallbackModel` maps it
+        over its models. The default returns ``self``: a model that does no retrying of its own
+        (a test model, say) already raises what it raises.
+        """
+        return self
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, not abstract
         """Release connections the model owns (no-op by default)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
@@ -74,6 +75,15 @@ class FallbackModel(Model):
                     yield _named(event, model)
                 return
         raise AllModelsFailed(errors)
+
+    def with_rate_limit_retries(self, enabled: bool) -> Model:
+        """A fallback over each model's :meth:`~agentkit.models.Model.with_rate_limit_retries` (``self`` when none changes)."""
+        models = [model.with_rate_limit_retries(enabled) for model in self.models]
+        if all(new is old for new, old in zip(models, self.models, strict=True)):
+            return self
+        clone = copy.copy(self)
+        clone.models = models
+        return clone
 
     async def aclose(self) -> None:
         """Close every model's connections (all of them, even when one fails to close)."""

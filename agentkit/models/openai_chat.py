@@ -14,13 +14,14 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from .._http.client import ClientOptions
+from .._http.sse import SSEReader
 from ..errors import ResponseParseError, StreamEndedEarly, UserError
 from ..events import ModelStreamEvent, ResponseComplete
 from ..messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
 from ..tools import ToolDefinition
 from ..usage import Usage
-from ._http import ClientOptions, HTTPModel
-from ._sse import SSEReader
+from ._http_model import HTTPModel
 from ._stream import ChatStreamAssembler
 from .base import ModelRequest, ModelResponse, events_from_response
 from .profiles import OPENAI_COMPATIBLE, Profile, warn_dropped
@@ -37,8 +38,12 @@ class OpenAIChatModel(HTTPModel):
         api_key: sent as ``Authorization: Bearer ...``; never shown in reprs or errors.
         profile: the provider dialect (see :mod:`agentkit.models.profiles`).
         provider: the provider's name, for errors (default: the profile's).
-        **options: :class:`~agentkit.models._http.ClientOptions` — headers, http_client,
-            max_retries, max_retry_wait, timeout, idle_timeout, strict_settings.
+        api_key_env: the environment variable holding the key when ``api_key`` is None, read at
+            the first request if it is not set yet (a missing key raises
+            :class:`~agentkit.errors.MissingAPIKeyError` then, before sending anything).
+        **options: :class:`~agentkit._http.client.ClientOptions` — headers, http_client,
+            max_retries, retry_rate_limits, max_retry_wait, timeout, idle_timeout,
+            strict_settings, transport.
     """
 
     def __init__(
@@ -49,10 +54,18 @@ class OpenAIChatModel(HTTPModel):
         api_key: str | None = None,
         profile: Profile = OPENAI_COMPATIBLE,
         provider: str | None = None,
+        api_key_env: str | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
         self.profile = profile
-        super().__init__(model_name, base_url=base_url, api_key=api_key, provider=provider or profile.name, options=options)
+        super().__init__(
+            model_name,
+            base_url=base_url,
+            api_key=api_key,
+            provider=provider or profile.name,
+            options=options,
+            api_key_env=api_key_env,
+        )
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         """Send one chat-completions request and parse the answer."""

@@ -1,69 +1,40 @@
 """Configured chat models, one class per provider: where the key and endpoint come from.
 
 Each class is :class:`~.openai_chat.OpenAIChatModel` with the provider's profile, base URL and
-environment variables. A missing key raises :class:`~agentkit.errors.MissingAPIKeyError` naming
-the variable, before any request. Every class also takes the keyword options of
-:class:`~agentkit.models._http.ClientOptions` (headers, http_client, max_retries,
-max_retry_wait, timeout, idle_timeout, strict_settings).
+environment variables (the endpoint facts come from the provider registry, :mod:`agentkit._providers`).
+The key is checked at the first request, not when the model is built: a missing key raises
+:class:`~agentkit.errors.MissingAPIKeyError` naming the variable then, before anything is sent.
+Every class also takes the keyword options of :class:`~agentkit._http.client.ClientOptions`
+(headers, http_client, max_retries, retry_rate_limits, max_retry_wait, timeout, idle_timeout,
+strict_settings, transport).
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-
 from typing_extensions import Unpack
 
-from ..errors import MissingAPIKeyError
-from ._http import ClientOptions
+from .. import _providers
+from .._http.client import ClientOptions
+from .._providers import MISTRAL_BASE_URL, OPENAI_BASE_URL, OPENROUTER_BASE_URL
 from .openai_chat import OpenAIChatModel
 from .profiles import MISTRAL, OPENAI, OPENAI_COMPATIBLE, Profile, openrouter_profile
 
-__all__ = ["OpenAICompatible", "OpenAI", "OpenRouter", "Mistral", "Endpoint", "resolve_key", "openrouter_options"]
-
-OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
-MISTRAL_BASE_URL = "https://api.mistral.ai/v1"
-OPENAI_BASE_URL = "https://api.openai.com/v1"
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where a provider lives: its name, the prefix of its environment variables, its public URL."""
-
-    label: str
-    env: str
-    default_url: str
-
-    def resolve(self, api_key: str | None, base_url: str | None) -> tuple[str, str]:
-        """``(base_url, api_key)`` from the arguments, else ``{env}_BASE_URL`` / ``{env}_API_KEY``;
-        a missing key raises :class:`MissingAPIKeyError` naming the variable."""
-        url = base_url or os.environ.get(f"{self.env}_BASE_URL") or self.default_url
-        return url, resolve_key(api_key, f"{self.env}_API_KEY", self.label)
-
-
-OPENAI_ENDPOINT = Endpoint("OpenAI", "OPENAI", OPENAI_BASE_URL)
-OPENROUTER_ENDPOINT = Endpoint("OpenRouter", "OPENROUTER", OPENROUTER_BASE_URL)
-MISTRAL_ENDPOINT = Endpoint("Mistral", "MISTRAL", MISTRAL_BASE_URL)
-
-
-def resolve_key(api_key: str | None, env_var: str, provider: str) -> str:
-    """``api_key``, else the environment variable, else :class:`MissingAPIKeyError`."""
-    key = api_key or os.environ.get(env_var)
-    if not key:
-        raise MissingAPIKeyError(provider, env_var)
-    return key
+__all__ = [
+    "OpenAICompatible",
+    "OpenAI",
+    "OpenRouter",
+    "Mistral",
+    "openrouter_options",
+    "OPENAI_BASE_URL",
+    "OPENROUTER_BASE_URL",
+    "MISTRAL_BASE_URL",
+]
 
 
 def openrouter_options(app_url: str | None, app_name: str | None, options: ClientOptions) -> ClientOptions:
     """``options`` with OpenRouter's app attribution headers (``HTTP-Referer``, ``X-Title``) added,
     from the arguments or ``OPENROUTER_APP_URL`` / ``OPENROUTER_APP_NAME``."""
-    headers: dict[str, str] = {}
-    url = app_url or os.environ.get("OPENROUTER_APP_URL")
-    name = app_name or os.environ.get("OPENROUTER_APP_NAME")
-    if url:
-        headers["HTTP-Referer"] = url
-    if name:
-        headers["X-Title"] = name
+    headers = _providers.openrouter_headers(app_url, app_name)
     headers.update(options.get("headers") or {})
     return {**options, "headers": headers}
 
@@ -87,17 +58,18 @@ class OpenAICompatible(OpenAIChatModel):
 
 
 class OpenAI(OpenAIChatModel):
-    """OpenAI's chat-completions API. Key from ``api_key`` or ``OPENAI_API_KEY``; base URL from
-    ``base_url``, ``OPENAI_BASE_URL`` or the public endpoint."""
+    """OpenAI's chat-completions API. Key from ``api_key`` or ``OPENAI_API_KEY`` (checked at the
+    first request); base URL from ``base_url``, ``OPENAI_BASE_URL`` or the public endpoint."""
 
     def __init__(
         self, model_name: str, api_key: str | None = None, base_url: str | None = None, **options: Unpack[ClientOptions]
     ) -> None:
-        url, key = OPENAI_ENDPOINT.resolve(api_key, base_url)
+        endpoint = _providers.endpoint("openai")
         super().__init__(
             model_name,
-            base_url=url,
-            api_key=key,
+            base_url=endpoint.base_url(base_url),
+            api_key=api_key,
+            api_key_env=endpoint.key_env,
             profile=OPENAI,
             provider="openai",
             **options,
@@ -107,8 +79,8 @@ class OpenAI(OpenAIChatModel):
 class OpenRouter(OpenAIChatModel):
     """OpenRouter (Mistral Nemo, Mistral Large 3 and hundreds of other models).
 
-    Key from ``api_key`` or ``OPENROUTER_API_KEY``; base URL from ``base_url``,
-    ``OPENROUTER_BASE_URL`` or the public endpoint. ``app_url`` / ``app_name`` (or
+    Key from ``api_key`` or ``OPENROUTER_API_KEY`` (checked at the first request); base URL from
+    ``base_url``, ``OPENROUTER_BASE_URL`` or the public endpoint. ``app_url`` / ``app_name`` (or
     ``OPENROUTER_APP_URL`` / ``OPENROUTER_APP_NAME``) are sent as ``HTTP-Referer`` / ``X-Title``.
     Use :class:`~agentkit.settings.OpenRouterSettings` for fallback ``models``, ``provider``
     routing, ``reasoning`` and ``plugins``.
@@ -123,11 +95,12 @@ class OpenRouter(OpenAIChatModel):
         app_name: str | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
-        url, key = OPENROUTER_ENDPOINT.resolve(api_key, base_url)
+        endpoint = _providers.endpoint("openrouter")
         super().__init__(
             model_name,
-            base_url=url,
-            api_key=key,
+            base_url=endpoint.base_url(base_url),
+            api_key=api_key,
+            api_key_env=endpoint.key_env,
             profile=openrouter_profile(model_name),
             provider="openrouter",
             **openrouter_options(app_url, app_name, options),
@@ -135,19 +108,20 @@ class OpenRouter(OpenAIChatModel):
 
 
 class Mistral(OpenAIChatModel):
-    """Mistral's own API. Key from ``api_key`` or ``MISTRAL_API_KEY``; base URL from ``base_url``,
-    ``MISTRAL_BASE_URL`` or the public endpoint. Use :class:`~agentkit.settings.MistralSettings`
+    """Mistral's own API. Key from ``api_key`` or ``MISTRAL_API_KEY`` (checked at the first request);
+    base URL from ``base_url``, ``MISTRAL_BASE_URL`` or the public endpoint. Use :class:`~agentkit.settings.MistralSettings`
     for ``safe_prompt``, ``prompt_mode``, ``prediction`` and ``reasoning_effort``; settings Mistral
     does not accept are dropped with a warning (an error with ``strict_settings=True``)."""
 
     def __init__(
         self, model_name: str, api_key: str | None = None, base_url: str | None = None, **options: Unpack[ClientOptions]
     ) -> None:
-        url, key = MISTRAL_ENDPOINT.resolve(api_key, base_url)
+        endpoint = _providers.endpoint("mistral")
         super().__init__(
             model_name,
-            base_url=url,
-            api_key=key,
+            base_url=endpoint.base_url(base_url),
+            api_key=api_key,
+            api_key_env=endpoint.key_env,
             profile=MISTRAL,
             provider="mistral",
             **options,

@@ -49,17 +49,19 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from .. import _providers
+from .._http.client import ClientOptions
+from .._http.sse import SSEReader
 from ..errors import ResponseParseError, StreamEndedEarly, UserError
 from ..events import ModelStreamEvent
 from ..messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
 from ..tools import ToolDefinition
 from ..usage import Usage
-from ._http import ClientOptions, HTTPModel
+from ._http_model import HTTPModel
 from ._responses_stream import ResponsesStreamAssembler
-from ._sse import SSEReader
 from .base import ModelRequest, ModelResponse, events_from_response
 from .profiles import warn_dropped
-from .providers import OPENAI_ENDPOINT, OPENROUTER_ENDPOINT, openrouter_options
+from .providers import openrouter_options
 
 __all__ = ["ResponsesModel", "OpenAIResponses", "OpenRouterResponses", "parse_responses_usage"]
 
@@ -94,11 +96,15 @@ class ResponsesModel(HTTPModel):
         unsupported: settings the server does not accept; dropped with a warning (an error
             with ``strict_settings=True``). Empty by default: every setting is sent.
         store: the ``store`` value to send (None: not sent; ``extra_body`` overrides it).
-        **options: :class:`~agentkit.models._http.ClientOptions` — ``headers`` (extra headers
+        api_key_env: the environment variable holding the key when ``api_key`` is None, read at
+            the first request if it is not set yet (a missing key raises
+            :class:`~agentkit.errors.MissingAPIKeyError` then, before sending anything).
+        **options: :class:`~agentkit._http.client.ClientOptions` — ``headers`` (extra headers
             for every request), ``http_client`` (an ``httpx.AsyncClient`` of yours),
-            ``max_retries`` (on 408/429/5xx/connection errors; 0 turns them off), ``timeout``
-            (seconds, or an ``httpx.Timeout``), ``strict_settings`` (raise instead of warning
-            when a setting is not accepted), ``max_retry_wait``, ``idle_timeout``.
+            ``max_retries`` (on 408/429/5xx/connection errors; 0 turns them off),
+            ``retry_rate_limits``, ``timeout`` (seconds, or an ``httpx.Timeout``),
+            ``strict_settings`` (raise instead of warning when a setting is not accepted),
+            ``max_retry_wait``, ``idle_timeout``, ``transport``.
     """
 
     def __init__(
@@ -110,11 +116,14 @@ class ResponsesModel(HTTPModel):
         provider: str = "openai-compatible",
         unsupported: frozenset[str] = frozenset(),
         store: bool | None = None,
+        api_key_env: str | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
         self.unsupported = unsupported
         self.store = store
-        super().__init__(model_name, base_url=base_url, api_key=api_key, provider=provider, options=options)
+        super().__init__(
+            model_name, base_url=base_url, api_key=api_key, provider=provider, options=options, api_key_env=api_key_env
+        )
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         """Send one Responses API request and parse the answer."""
@@ -308,19 +317,20 @@ class ResponsesModel(HTTPModel):
 
 
 class OpenAIResponses(ResponsesModel):
-    """OpenAI's Responses API. Key from ``api_key`` or ``OPENAI_API_KEY``; base URL from
-    ``base_url``, ``OPENAI_BASE_URL`` or the public endpoint. Sends ``"store": false`` (see the
+    """OpenAI's Responses API. Key from ``api_key`` or ``OPENAI_API_KEY`` (checked at the first
+    request); base URL from ``base_url``, ``OPENAI_BASE_URL`` or the public endpoint. Sends ``"store": false`` (see the
     module docs); settings the API has no field for are dropped with a warning (an error with
     ``strict_settings=True``)."""
 
     def __init__(
         self, model_name: str, api_key: str | None = None, base_url: str | None = None, **options: Unpack[ClientOptions]
     ) -> None:
-        url, key = OPENAI_ENDPOINT.resolve(api_key, base_url)
+        endpoint = _providers.endpoint("openai")
         super().__init__(
             model_name,
-            base_url=url,
-            api_key=key,
+            base_url=endpoint.base_url(base_url),
+            api_key=api_key,
+            api_key_env=endpoint.key_env,
             provider="openai",
             unsupported=OPENAI_RESPONSES_UNSUPPORTED,
             store=False,
@@ -331,8 +341,8 @@ class OpenAIResponses(ResponsesModel):
 class OpenRouterResponses(ResponsesModel):
     """OpenRouter's (stateless) Responses API.
 
-    Key from ``api_key`` or ``OPENROUTER_API_KEY``; base URL from ``base_url``,
-    ``OPENROUTER_BASE_URL`` or the public endpoint. ``app_url`` / ``app_name`` (or
+    Key from ``api_key`` or ``OPENROUTER_API_KEY`` (checked at the first request); base URL from
+    ``base_url``, ``OPENROUTER_BASE_URL`` or the public endpoint. ``app_url`` / ``app_name`` (or
     ``OPENROUTER_APP_URL`` / ``OPENROUTER_APP_NAME``) are sent as ``HTTP-Referer`` / ``X-Title``.
     :class:`~agentkit.settings.OpenRouterSettings` fields (``models``, ``provider``,
     ``reasoning``, ``plugins``, ...) are sent as they are.
@@ -347,11 +357,12 @@ class OpenRouterResponses(ResponsesModel):
         app_name: str | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
-        url, key = OPENROUTER_ENDPOINT.resolve(api_key, base_url)
+        endpoint = _providers.endpoint("openrouter")
         super().__init__(
             model_name,
-            base_url=url,
-            api_key=key,
+            base_url=endpoint.base_url(base_url),
+            api_key=api_key,
+            api_key_env=endpoint.key_env,
             provider="openrouter",
             unsupported=OPENROUTER_RESPONSES_UNSUPPORTED,
             **openrouter_options(app_url, app_name, options),

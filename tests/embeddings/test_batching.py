@@ -43,7 +43,7 @@ async def test_ten_thousand_inputs_go_out_in_batches_and_come_back_in_order(embe
     api = EmbeddingsAPI(dim=8, shuffle=True)
     server = embeddings_server(api, "openai")  # every body is checked against OpenAI's schema: at most 2048 inputs
     texts = [f"input number {i}" for i in range(10_000)]
-    emb = Embedder("openai:text-embedding-3-small", api_key=KEY, base_url=server.url, max_concurrency=3)
+    emb = Embedder("openai:text-embedding-3-small", api_key=KEY, base_url=server.url, concurrency=3)
     result = await emb.embed(texts)
     assert sorted(api.batch_sizes, reverse=True) == [2048, 2048, 2048, 2048, 1808]
     assert sorted(b["input"][0] for b in server.bodies()) == sorted(texts[i] for i in range(0, 10_000, 2048))
@@ -66,7 +66,7 @@ async def test_mistral_batches_stay_under_its_token_limit(embeddings_server):
 async def test_concurrency_is_bounded(embeddings_server):
     api = EmbeddingsAPI(dim=4, delay=0.05)
     server = embeddings_server(api, "openai")
-    emb = Embedder("openai:m", api_key=KEY, base_url=server.url, batch_size=10, max_concurrency=3)
+    emb = Embedder("openai:m", api_key=KEY, base_url=server.url, batch_size=10, concurrency=3)
     result = await emb.embed([f"t{i}" for i in range(200)])
     assert len(api.batch_sizes) == 20 and api.max_in_flight == 3
     assert len(result) == 200 and result.usage.requests == 20
@@ -82,7 +82,7 @@ async def test_a_failing_batch_names_its_inputs_and_stops_the_rest(embeddings_se
 
     api = EmbeddingsAPI(dim=4, fail=fail, delay=0.02)
     server = embeddings_server(api, "openai")
-    emb = Embedder("openai:m", api_key=KEY, base_url=server.url, batch_size=10, max_concurrency=2)
+    emb = Embedder("openai:m", api_key=KEY, base_url=server.url, batch_size=10, concurrency=2)
     with pytest.raises(BadRequestError) as caught:
         await emb.embed([f"t{i}" for i in range(100)])
     error = caught.value
@@ -112,7 +112,7 @@ async def test_a_batch_is_retried_like_chat_requests(embeddings_server):
 async def test_a_batch_that_keeps_failing_raises_after_the_retries(embeddings_server):
     down = Reply(503, {"error": {"message": "overloaded"}}, headers={"Retry-After": "0"})
     server = embeddings_server(EmbeddingsAPI(dim=4, fail=lambda body: down if "t3" in body["input"] else None), "openai")
-    emb = Embedder("openai:m", api_key=KEY, base_url=server.url, batch_size=2, max_retries=2, max_concurrency=1)
+    emb = Embedder("openai:m", api_key=KEY, base_url=server.url, batch_size=2, max_retries=2, concurrency=1)
     with pytest.raises(ProviderUnavailableError, match=r"overloaded \[embedding inputs 2-3 of 6 failed") as caught:
         await emb.embed([f"t{i}" for i in range(6)])
     assert caught.value.inputs == range(2, 4)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -36,7 +37,7 @@ async def test_replay_openai_base64_query(embeddings_server):
     assert server.bodies("/embeddings") == recorded_requests("TestOpenAI_test_query.json")
     assert result.vectors.shape == (1, 1536) and result.vectors.dtype == np.float32
     assert abs(float(np.linalg.norm(result.vectors[0])) - 1.0) < 1e-3
-    assert result.model.startswith("text-embedding-3-small")
+    assert result.model_name.startswith("text-embedding-3-small")
     assert result.usage.prompt_tokens == result.usage.total_tokens > 0 and result.usage.requests == 1
 
 
@@ -182,11 +183,19 @@ def test_dtype_is_a_mistral_option():
         ("mistral:mistral-embed", "MISTRAL_API_KEY"),
     ],
 )
-def test_missing_key_names_the_variable(model, env_var, monkeypatch):
+async def test_missing_key_names_the_variable_at_the_first_request(model, env_var, monkeypatch, embeddings_server):
+    server = embeddings_server(EmbeddingsAPI(), model.split(":")[0])
     monkeypatch.delenv(env_var, raising=False)
+    emb = Embedder(model, base_url=server.url)  # built without a key: it is checked at the first request
     with pytest.raises(MissingAPIKeyError, match=env_var) as caught:
-        Embedder(model)
+        await emb.embed("hi")
     assert caught.value.env_var == env_var
+    assert server.requests == []  # refused before anything was sent
+    monkeypatch.setenv(env_var, KEY)  # set later: read at the next request
+    await emb.embed("hi")
+    assert server.requests[0].headers["authorization"] == f"Bearer {KEY}"
+    assert KEY not in repr(emb)
+    await emb.aclose()
 
 
 async def test_key_and_base_url_from_the_environment(embeddings_server, monkeypatch):
@@ -249,14 +258,16 @@ def test_embed_sync_and_a_single_string(embeddings_server):
         ({"output_dimension": 8, "dimensions": 16}, "disagree"),
         ({"output_dtype": "float16"}, "output_dtype must be one of"),
         ({"encoding_format": "hex"}, "encoding_format must be one of"),
-        ({"max_concurrency": 0}, "max_concurrency must be a positive integer"),
+        ({"concurrency": 0}, "concurrency must be a positive integer"),
+        ({"concurrency": 2, "max_concurrency": 3}, "disagree"),
         ({"batch_size": -1}, "batch_size must be a positive integer"),
         ({"batch_size": 0}, "batch_size must be a positive integer"),
         ({"max_batch_tokens": 0}, "max_batch_tokens must be a positive integer"),
     ],
 )
 def test_option_errors(kwargs, message):
-    with pytest.raises(UserError, match=message):
+    with pytest.raises(UserError, match=message), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # max_concurrency (see test_consistent_names)
         Embedder("mistral:mistral-embed", api_key=KEY, **kwargs)
 
 
@@ -270,3 +281,43 @@ async def test_kind_must_be_query_or_passage(embeddings_server):
     server = embeddings_server(EmbeddingsAPI(), "openai")
     with pytest.raises(UserError, match="kind must be 'query' or 'passage'"):
         await openai(server).embed("hi", kind="document")  # type: ignore[arg-type]
+
+
+# -- one consistent API: the same words as agents and run_many -----------------------------------
+
+
+async def test_consistent_names(embeddings_server):
+    server = embeddings_server(EmbeddingsAPI())
+    emb = Embedder("openai:text-embedding-3-small", api_key=KEY, base_url=server.url, concurrency=3)
+    assert emb.concurrency == 3
+    with pytest.warns(DeprecationWarning, match="max_concurrency"):
+        assert emb.max_concurrency == 3
+    with pytest.warns(DeprecationWarning, match="use concurrency"):
+        old = Embedder("openai:m", api_key=KEY, base_url=server.url, max_concurrency=2)
+    assert old.concurrency == 2
+    result = await emb.embed(["a", "b"])
+    assert result.model_name == "loopback-embed" and "model_name='loopback-embed'" in repr(result)
+    with pytest.warns(DeprecationWarning, match="model_name"):
+        assert result.model == "loopback-embed"
+    await emb.aclose()
+    await old.aclose()
+
+
+def test_close_sync_closes_what_embed_sync_opened(embeddings_server):
+    server = embeddings_server(EmbeddingsAPI())
+    emb = Embedder("openai:text-embedding-3-small", api_key=KEY, base_url=server.url)
+    assert len(emb.embed_sync(["a", "b"])) == 2
+    assert emb._http is not None and emb._http._senders  # a connection pool on run_sync's loop
+    emb.close_sync()
+    assert not emb._http._senders
+    emb.close_sync()  # twice is fine
+    Embedder("openai:m", api_key=KEY).close_sync()  # never used: nothing to close
+
+
+def test_sync_twins_have_real_signatures():
+    import inspect
+
+    for name in ("embed_sync", "close_sync"):
+        params = inspect.signature(getattr(Embedder, name)).parameters.values()
+        assert not any(p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) for p in params), name
+    assert list(inspect.signature(Embedder.embed_sync).parameters) == list(inspect.signature(Embedder.embed).parameters)

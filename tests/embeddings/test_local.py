@@ -45,7 +45,7 @@ def test_local_vectors(labelled):
     assert repr(emb) == "Embedder('local')"
     assert passages.vectors.shape == (30, 384) and passages.vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(passages.vectors, axis=1), 1.0, atol=1e-3)
-    assert passages.model == "multilingual-e5-small" and passages.usage.prompt_tokens > 30 * 5
+    assert passages.model_name == "multilingual-e5-small" and passages.usage.prompt_tokens > 30 * 5
     one = emb.embed_sync(data["passages"][3]["text"], kind="passage").vectors[0]
     np.testing.assert_allclose(one, passages.vectors[3], atol=1e-4)  # batching does not change a vector
 

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from agentkit import Agent, tool
+from agentkit._http.client import HTTPClient
 from agentkit.errors import (
     AllModelsFailed,
     APIConnectionError,
@@ -26,7 +27,6 @@ from agentkit.errors import (
 from agentkit.events import ResponseComplete, TextDelta
 from agentkit.messages import UserMessage
 from agentkit.models import FallbackModel, OpenAICompatible
-from agentkit.models._http import HTTPClient
 from agentkit.models.base import ModelRequest
 from agentkit.testing import ScriptedModel, reply
 from tests.support.server import Reply, call, chat_completion

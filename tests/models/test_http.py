@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from agentkit import Agent
+from agentkit._http.client import HTTPClient, error_from_response, parse_retry_after
 from agentkit.errors import (
     AllModelsFailed,
     APIConnectionError,
@@ -40,7 +41,6 @@ from agentkit.errors import (
 )
 from agentkit.messages import UserMessage
 from agentkit.models import Mistral, OpenAICompatible, OpenRouter
-from agentkit.models._http import HTTPClient, error_from_response, parse_retry_after
 from agentkit.models.base import ModelRequest
 from tests.support.server import Reply, chat_completion
 

@@ -166,10 +166,14 @@ def test_a_response_without_choices_is_a_clear_error():
         _compatible().parse_response({"object": "chat.completion"})
 
 
-def test_model_strings(monkeypatch):
+async def test_model_strings(monkeypatch, loopback):
     assert infer_model("test").model_name == "test"
+    server = loopback([])
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+    keyless = infer_model("openai:gpt-4o-mini")  # builds without a key: it is checked at the first request
     with pytest.raises(MissingAPIKeyError, match="OPENAI_API_KEY"):
-        infer_model("openai:gpt-4o-mini")
+        await keyless.request(ModelRequest([UserMessage(content="hi")]))
+    assert server.requests == []  # nothing was sent
     monkeypatch.setenv("OPENAI_API_KEY", "sk-env-key-0000")
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     model = infer_model("openai:gpt-4o-mini")

@@ -174,11 +174,20 @@ def test_the_mistral_spec_rejects_what_we_avoid():
         ("openai:gpt-4o-mini", "OPENAI_API_KEY", OpenAI),
     ],
 )
-def test_model_strings_and_environment(monkeypatch, string, env_var, cls):
-    with pytest.raises(MissingAPIKeyError, match=env_var):
-        infer_model(string)
-    monkeypatch.setenv(env_var, "secret-key-value")
+async def test_model_strings_and_environment(monkeypatch, loopback, string, env_var, cls):
     prefix = env_var.removesuffix("_API_KEY")
+    server = loopback([], spec=None)
+    monkeypatch.setenv(f"{prefix}_BASE_URL", server.url)
+    keyless = infer_model(string)  # no key yet: built anyway, the key is checked at the first request
+    assert isinstance(keyless, cls)
+    with pytest.raises(MissingAPIKeyError, match=env_var) as info:
+        await keyless.request(ModelRequest([UserMessage(content="hi")]))
+    assert info.value.env_var == env_var
+    with pytest.raises(MissingAPIKeyError, match=env_var):
+        async for _ in keyless.stream(ModelRequest([UserMessage(content="hi")])):
+            pass
+    assert server.requests == []  # refused before anything was sent
+    monkeypatch.setenv(env_var, "secret-key-value")
     monkeypatch.setenv(f"{prefix}_BASE_URL", "http://127.0.0.1:9/v1")
     model = infer_model(string)
     assert isinstance(model, cls)

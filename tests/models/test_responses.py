@@ -606,7 +606,7 @@ def test_401_and_openrouter_error_shape(loopback):
 
 
 def test_429_is_retried(loopback, monkeypatch):
-    from agentkit.models._http import HTTPClient
+    from agentkit._http.client import HTTPClient
 
     waits = []
     monkeypatch.setattr(HTTPClient, "backoff", lambda self, attempt, retry_after: waits.append(retry_after) or 0.0)
@@ -632,17 +632,25 @@ def test_error_object_in_a_200_body(loopback):
 # -- construction, keys and model strings -----------------------------------------------------
 
 
-def test_missing_keys(monkeypatch):
+async def test_missing_keys_are_reported_at_the_first_request(monkeypatch, loopback):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENROUTER_API_KEY", raising=False)
-    with pytest.raises(MissingAPIKeyError) as info:
-        OpenAIResponses("gpt-4o")
-    assert info.value.env_var == "OPENAI_API_KEY"
-    with pytest.raises(MissingAPIKeyError) as info:
-        OpenRouterResponses("openai/gpt-4o")
-    assert info.value.env_var == "OPENROUTER_API_KEY"
+    server = loopback([], spec=None)
+    request = ModelRequest([UserMessage(content="hi")])
+    for model, env_var in (
+        (OpenAIResponses("gpt-4o", base_url=server.url), "OPENAI_API_KEY"),
+        (OpenRouterResponses("openai/gpt-4o", base_url=server.url), "OPENROUTER_API_KEY"),
+    ):
+        with pytest.raises(MissingAPIKeyError) as info:
+            await model.request(request)
+        assert info.value.env_var == env_var
+        with pytest.raises(MissingAPIKeyError, match=env_var):
+            async for _ in model.stream(request):
+                pass
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
     with pytest.raises(MissingAPIKeyError, match="OPENAI_API_KEY"):
-        infer_model("openai-responses:gpt-4o")
+        await infer_model("openai-responses:gpt-4o").request(request)
+    assert server.requests == []  # refused before anything was sent
 
 
 def test_keys_and_base_urls_from_the_environment(monkeypatch):

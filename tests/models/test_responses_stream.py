@@ -21,6 +21,7 @@ import pytest
 from pydantic import BaseModel
 
 from agentkit import Agent, ModelSettings, tool
+from agentkit._http import sse as _sse
 from agentkit.errors import (
     APITimeoutError,
     AuthenticationError,
@@ -42,7 +43,7 @@ from agentkit.events import (
     ToolResult,
 )
 from agentkit.messages import UserMessage
-from agentkit.models import FallbackModel, OpenAIResponses, OpenRouterResponses, _sse
+from agentkit.models import FallbackModel, OpenAIResponses, OpenRouterResponses
 from agentkit.models._responses_stream import ResponsesStreamAssembler
 from agentkit.models.base import ModelRequest, events_from_response
 from tests.support.server import Reply

@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agentkit import ModelSettings, tool
+from agentkit._http import sse as _sse
 from agentkit.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -43,7 +44,7 @@ from agentkit.events import (
     ToolCallStarted,
 )
 from agentkit.messages import UserMessage
-from agentkit.models import Mistral, OpenAI, OpenAICompatible, OpenRouter, _sse
+from agentkit.models import Mistral, OpenAI, OpenAICompatible, OpenRouter
 from agentkit.models.base import ModelRequest, ModelResponse
 from agentkit.usage import Usage
 from tests.support.replay import load

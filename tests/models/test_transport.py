@@ -15,6 +15,8 @@ import httpx
 import pytest
 
 from agentkit import Agent, tool
+from agentkit._http import client as _http
+from agentkit._http.client import TRANSPORT_ENV, HTTPClient
 from agentkit.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -25,8 +27,7 @@ from agentkit.errors import (
 )
 from agentkit.events import ModelStreamEvent, ResponseComplete, TextDelta
 from agentkit.messages import UserMessage
-from agentkit.models import OpenAICompatible, _http
-from agentkit.models._http import TRANSPORT_ENV, HTTPClient
+from agentkit.models import OpenAICompatible
 from agentkit.models.base import ModelRequest
 from tests.support.server import Reply, call, chat_completion
 from tests.support.sse import chunk, sse, text_stream
@@ -133,7 +134,7 @@ def test_aiohttp_available_looks_without_importing() -> None:
     import sys
 
     code = (
-        "import sys; from agentkit.models._transport import aiohttp_available; "
+        "import sys; from agentkit._http.transport import aiohttp_available; "
         "assert aiohttp_available(); assert 'aiohttp' not in sys.modules, 'imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -305,7 +306,7 @@ async def test_leaving_a_stream_early_then_aclose_leaves_no_connection_open(loop
 
 
 async def test_the_aiohttp_session_shares_the_tls_context_and_the_pool_size() -> None:
-    from agentkit.models._transport import AiohttpSender, ssl_context
+    from agentkit._http.transport import AiohttpSender, ssl_context
 
     model = OpenAICompatible("m", base_url="https://127.0.0.1:1/v1", transport="aiohttp")
     sender = model._http.sender()
@@ -359,7 +360,7 @@ def tls_server(loopback: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """An HTTPS loopback server whose certificate a test CA signed; yields ``(server, ca_file)``."""
     import ssl
 
-    from agentkit.models import _transport
+    from agentkit._http import transport as _transport
 
     trustme = pytest.importorskip("trustme")
     ca = trustme.CA()

@@ -1,16 +1,22 @@
-"""HTTP for model clients: one httpx client per event loop, retries, typed errors.
+"""The HTTP client of every provider request (chat models, embeddings): one connection pool per
+event loop, retries, typed errors.
 
 * Retries with exponential backoff and jitter on 408, 429, 5xx (529 included), connection errors
   and timeouts, honouring ``Retry-After`` / ``retry-after-ms`` (capped). Never on other 4xx.
 * Errors become :mod:`agentkit.errors` exceptions carrying the provider's own message; an error
   object inside an HTTP 200 body is an error too.
-* The API key is redacted from every message that leaves this module.
+* The API key is redacted from every message that leaves this module. A key that comes from an
+  environment variable is looked up at the first request when it was not set at construction:
+  a missing key raises :class:`~agentkit.errors.MissingAPIKeyError` then, before anything is sent.
+* A client that does not retry 429s (``retry_rate_limits=False``) raises
+  :class:`~agentkit.errors.RateLimitError` at once, for callers that pace requests themselves;
+  :meth:`HTTPClient.with_retry_rate_limits` makes one that shares this client's connections.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
+import copy
 import json
 import os
 import random
@@ -21,11 +27,17 @@ from typing import Any, Literal, TypedDict, TypeVar
 
 import httpx
 
-from ..errors import APIConnectionError, APITimeoutError, ProviderError, RateLimitError, ResponseParseError, UserError
-from ..tools import ToolDefinition
-from ._errors import error_from_response, parse_retry_after, redact, request_id, snippet
-from ._transport import AiohttpSender, HttpxSender, RawResponse, Sender, aiohttp_available, require_aiohttp
-from .base import Model
+from ..errors import (
+    APIConnectionError,
+    APITimeoutError,
+    MissingAPIKeyError,
+    ProviderError,
+    RateLimitError,
+    ResponseParseError,
+    UserError,
+)
+from .errors import error_from_response, parse_retry_after, redact, request_id, snippet
+from .transport import AiohttpSender, HttpxSender, RawResponse, Sender, aiohttp_available, require_aiohttp
 
 __all__ = [
     "HTTPClient",
@@ -33,11 +45,9 @@ __all__ = [
     "Transport",
     "TRANSPORT_ENV",
     "connect",
-    "HTTPModel",
     "error_from_response",
     "parse_retry_after",
     "DEFAULT_TIMEOUT",
-    "RETRY_RATE_LIMITS",
 ]
 
 T = TypeVar("T")
@@ -49,9 +59,6 @@ TRANSPORT_ENV = "AGENTKIT_HTTP_TRANSPORT"
 """Environment variable choosing the transport (``httpx`` or ``aiohttp``) when none is passed."""
 _TRANSPORTS: tuple[Transport, ...] = ("httpx", "aiohttp")
 
-RETRY_RATE_LIMITS: contextvars.ContextVar[bool] = contextvars.ContextVar("agentkit_retry_rate_limits", default=True)
-"""False while a caller paces requests itself (a batch's rate limiter): a 429 is raised at once, not retried here."""
-
 
 class ClientOptions(TypedDict, total=False):
     """Options every HTTP model accepts as keyword arguments.
@@ -60,6 +67,9 @@ class ClientOptions(TypedDict, total=False):
         headers: extra headers for every request.
         http_client: an ``httpx.AsyncClient`` of yours to send requests with (not closed by agentkit).
         max_retries: retries on 408/429/5xx/connection errors (default 2; 0 turns them off).
+        retry_rate_limits: retry a 429 like the other statuses (default True). False raises
+            :class:`~agentkit.errors.RateLimitError` at the first 429, for a caller that paces
+            its requests itself (``run_many`` does, through ``Model.with_rate_limit_retries``).
         max_retry_wait: cap in seconds on any single wait between retries (default 60).
         timeout: seconds, or an ``httpx.Timeout`` to set connect and read timeouts apart.
         idle_timeout: for streams, the longest wait between two chunks (default: the read timeout).
@@ -77,6 +87,7 @@ class ClientOptions(TypedDict, total=False):
     headers: dict[str, str]
     http_client: httpx.AsyncClient
     max_retries: int
+    retry_rate_limits: bool
     max_retry_wait: float
     timeout: float | httpx.Timeout
     idle_timeout: float
@@ -84,23 +95,41 @@ class ClientOptions(TypedDict, total=False):
     transport: Transport | None
 
 
-def connect(model_name: str, base_url: str, api_key: str | None, provider: str, options: ClientOptions) -> HTTPClient:
-    """Check a model's name and endpoint and build its :class:`HTTPClient` (raises ``UserError``)."""
+def connect(
+    model_name: str,
+    base_url: str,
+    api_key: str | None,
+    provider: str,
+    options: ClientOptions,
+    *,
+    key_env: str | None = None,
+    key_label: str | None = None,
+) -> HTTPClient:
+    """Check a model's name and endpoint and build its :class:`HTTPClient` (raises ``UserError``).
+
+    With ``key_env``, a key is required: ``api_key``, else that environment variable, read now
+    or, when it is not set yet, at the first request (which then raises
+    :class:`~agentkit.errors.MissingAPIKeyError` naming it, ``key_label`` as the provider).
+    """
     if not isinstance(model_name, str) or not model_name:
         raise UserError(f"model_name must be a non-empty string, not {model_name!r}.")
     if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
         raise UserError(f"base_url must be an http(s) URL such as 'http://127.0.0.1:8000/v1', not {base_url!r}.")
+    key = api_key or (os.environ.get(key_env) if key_env else None) or None
     headers = {"content-type": "application/json", "accept": "application/json"}
-    if api_key:
-        headers["authorization"] = f"Bearer {api_key}"
+    if key:
+        headers["authorization"] = f"Bearer {key}"
     headers.update(options.get("headers") or {})
     return HTTPClient(
         base_url=base_url,
         headers=headers,
         provider=provider,
-        secret=api_key,
+        secret=key,
+        key_env=None if key else key_env,
+        key_label=key_label,
         timeout=options.get("timeout"),
         max_retries=options.get("max_retries", 2),
+        retry_rate_limits=options.get("retry_rate_limits", True),
         max_retry_wait=options.get("max_retry_wait", 60.0),
         http_client=options.get("http_client"),
         idle_timeout=options.get("idle_timeout"),
@@ -116,9 +145,14 @@ class HTTPClient:
         headers: headers for every request (the Authorization header among them).
         provider: the provider's name, for errors.
         secret: the API key, redacted from any error text.
+        key_env: the environment variable to read the key from at the first request, when it was
+            not known at construction (the ``Authorization`` header is added then); unset at that
+            point, the request raises :class:`~agentkit.errors.MissingAPIKeyError` before sending.
+        key_label: the provider's name in that error (default: ``provider``).
         timeout: seconds or an ``httpx.Timeout`` (connect and read timeouts apart); applied to a
             caller's ``http_client`` too when given.
         max_retries: retries after the first attempt (0 turns retrying off).
+        retry_rate_limits: whether a 429 is retried (False: raised at once).
         max_retry_wait: cap in seconds on any single wait, including ``Retry-After``.
         http_client: an ``httpx.AsyncClient`` of the caller's, used as is (not closed by us).
         idle_timeout: for streams, the longest wait between two chunks (default: the read timeout).
@@ -134,8 +168,11 @@ class HTTPClient:
         headers: dict[str, str],
         provider: str,
         secret: str | None = None,
+        key_env: str | None = None,
+        key_label: str | None = None,
         timeout: float | httpx.Timeout | None = None,
         max_retries: int = 2,
+        retry_rate_limits: bool = True,
         max_retry_wait: float = 60.0,
         http_client: httpx.AsyncClient | None = None,
         idle_timeout: float | None = None,
@@ -151,6 +188,8 @@ class HTTPClient:
         self.headers = headers
         self.provider = provider
         self._secret = secret
+        self._key_env = key_env  # set while the key is still to be read from the environment
+        self._key_label = key_label or provider
         self.timeout = (
             timeout if isinstance(timeout, httpx.Timeout) else (DEFAULT_TIMEOUT if timeout is None else httpx.Timeout(timeout))
         )
@@ -159,10 +198,23 @@ class HTTPClient:
         if max_retries < 0:
             raise UserError(f"max_retries must be >= 0 (0 turns retrying off), not {max_retries}.")
         self.max_retries = max_retries
+        self.retry_rate_limits = retry_rate_limits
         self.max_retry_wait = max_retry_wait
         self._user_sender = HttpxSender(http_client, owned=False) if http_client is not None else None
         # clients are bound to the event loop they were first used on: one sender per loop
         self._senders: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Sender] = weakref.WeakKeyDictionary()
+
+    def with_retry_rate_limits(self, enabled: bool) -> HTTPClient:
+        """This client, or a copy of it that retries 429s or not as ``enabled`` says.
+
+        The copy shares this client's connection pools (closing either closes them) and everything
+        else; only its handling of a 429 differs.
+        """
+        if enabled == self.retry_rate_limits:
+            return self
+        clone = copy.copy(self)  # the same _senders dict: one pool per event loop for both
+        clone.retry_rate_limits = enabled
+        return clone
 
     def sender(self) -> Sender:
         """What sends this client's requests on the running event loop (created on first use)."""
@@ -226,8 +278,19 @@ class HTTPClient:
     def _request(
         self, path: str, body: dict[str, Any], extra_headers: dict[str, str] | None
     ) -> tuple[str, bytes, Mapping[str, str]]:
+        if self._key_env is not None:
+            self._read_key(self._key_env)
         headers = {**self.headers, **extra_headers} if extra_headers else self.headers
         return self.base_url + path, json.dumps(body, ensure_ascii=False).encode(), headers
+
+    def _read_key(self, env_var: str) -> None:
+        """The key from ``env_var`` into the headers, or :class:`MissingAPIKeyError` (nothing is sent)."""
+        key = os.environ.get(env_var)
+        if not key:
+            raise MissingAPIKeyError(self._key_label, env_var)
+        self._secret = key
+        self.headers = {"authorization": f"Bearer {key}", **self.headers}  # a caller's own header still wins
+        self._key_env = None
 
     async def _with_retries(self, once: Callable[[], Awaitable[T]]) -> T:
         attempt = 0
@@ -235,7 +298,7 @@ class HTTPClient:
             try:
                 return await once()
             except ProviderError as error:
-                if attempt >= self.max_retries or not _retryable(error):
+                if attempt >= self.max_retries or not _retryable(error, self.retry_rate_limits):
                     raise
                 await asyncio.sleep(self.backoff(attempt, error.retry_after))
                 attempt += 1
@@ -311,29 +374,9 @@ def _choose_transport(transport: str | None) -> Transport:
     raise UserError(f"{where} must be 'httpx' or 'aiohttp', not {transport!r}.")
 
 
-def _retryable(error: ProviderError) -> bool:
+def _retryable(error: ProviderError, retry_rate_limits: bool) -> bool:
     if isinstance(error, APIConnectionError):
         return True
-    if isinstance(error, RateLimitError) and not RETRY_RATE_LIMITS.get():
+    if isinstance(error, RateLimitError) and not retry_rate_limits:
         return False  # the caller paces requests and handles the 429 itself
     return error.status is not None and (error.status in RETRY_STATUSES or error.status >= 500)
-
-
-class HTTPModel(Model):
-    """Base of the models that talk to one HTTP API (chat completions, Responses) through an :class:`HTTPClient`."""
-
-    def __init__(self, model_name: str, *, base_url: str, api_key: str | None, provider: str, options: ClientOptions) -> None:
-        self.model_name = model_name
-        self.provider = provider
-        self.strict_settings = options.get("strict_settings", False)
-        self._http = connect(model_name, base_url, api_key, provider, options)
-        self._tools_cache: tuple[tuple[ToolDefinition, ...], list[dict[str, Any]]] | None = None
-
-    @property
-    def base_url(self) -> str:
-        """The API root requests go to."""
-        return self._http.base_url
-
-    async def aclose(self) -> None:
-        """Close the HTTP connections this model opened."""
-        await self._http.aclose()

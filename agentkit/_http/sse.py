@@ -20,8 +20,8 @@ import httpx
 from httpx_sse import EventSource, ServerSentEvent
 
 from ..errors import APITimeoutError, ResponseParseError, StreamEndedEarly
-from ._http import HTTPClient
-from ._transport import RawResponse
+from .client import HTTPClient
+from .transport import RawResponse
 
 __all__ = ["SSEReader", "DRAIN_TIMEOUT"]
 

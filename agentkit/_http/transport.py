@@ -1,6 +1,6 @@
 """What sends the bytes: httpx's own transport (httpcore), or aiohttp (``pip install 'agentkit[fast]'``).
 
-:class:`~._http.HTTPClient` does retries, errors and redaction; a *sender* here does one POST
+:class:`~.client.HTTPClient` does retries, errors and redaction; a *sender* here does one POST
 and returns its status, headers and body, or opens a stream as an ``httpx.Response`` for the SSE
 reader. Both senders raise httpx's exceptions for the same faults (``ConnectError``,
 ``ConnectTimeout``, ``ReadTimeout``, ``RemoteProtocolError``, ``ReadError``), so nothing above
@@ -79,7 +79,7 @@ def require_aiohttp() -> None:
 
 @dataclass(frozen=True)
 class RawResponse:
-    """A whole (non-streamed) answer: what :class:`~._http.HTTPClient` decodes or turns into an error."""
+    """A whole (non-streamed) answer: what :class:`~.client.HTTPClient` decodes or turns into an error."""
 
     status: int
     headers: Mapping[str, str]

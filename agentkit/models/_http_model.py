@@ -1,0 +1,70 @@
+"""HTTPModel: the base of the chat models that talk to one HTTP API through an :class:`~agentkit._http.client.HTTPClient`."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from .. import _providers
+from .._http.client import ClientOptions, connect
+from ..tools import ToolDefinition
+from .base import Model
+
+__all__ = ["HTTPModel"]
+
+
+class HTTPModel(Model):
+    """Base of the models that talk to one HTTP API (chat completions, Responses) through an ``HTTPClient``.
+
+    Args:
+        model_name: the provider's model id.
+        base_url: the API root.
+        api_key: the key, sent as ``Authorization: Bearer ...``.
+        provider: the provider's name, for errors.
+        options: :class:`~agentkit._http.client.ClientOptions`.
+        api_key_env: the environment variable the key comes from when ``api_key`` is None. It is
+            read now, or at the first request when it is not set yet: a missing key raises
+            :class:`~agentkit.errors.MissingAPIKeyError` then, before anything is sent, so a model
+            can be built (an agent defined, its tools listed) without a key.
+    """
+
+    def __init__(
+        self,
+        model_name: str,
+        *,
+        base_url: str,
+        api_key: str | None,
+        provider: str,
+        options: ClientOptions,
+        api_key_env: str | None = None,
+    ) -> None:
+        self.model_name = model_name
+        self.provider = provider
+        self.strict_settings = options.get("strict_settings", False)
+        known = _providers.get(provider)
+        label = known.label if known is not None else provider
+        self._http = connect(model_name, base_url, api_key, provider, options, key_env=api_key_env, key_label=label)
+        self._tools_cache: tuple[tuple[ToolDefinition, ...], list[dict[str, Any]]] | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The API root requests go to."""
+        return self._http.base_url
+
+    def with_rate_limit_retries(self, enabled: bool) -> Model:
+        """This model, or a copy whose client retries 429s or not as ``enabled`` says.
+
+        The copy shares this model's connection pool, settings and key; closing either closes
+        the pool. With ``enabled=False`` a 429 raises :class:`~agentkit.errors.RateLimitError`
+        at once (other statuses are still retried).
+        """
+        http = self._http.with_retry_rate_limits(enabled)
+        if http is self._http:
+            return self
+        clone = copy.copy(self)
+        clone._http = http
+        return clone
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections this model opened."""
+        await self._http.aclose()
