@@ -16,22 +16,28 @@
 
 from __future__ import annotations
 
-from .agent import Agent, AgentStream, RunResult, RunState
+import logging
+
+from .agent import Agent, AgentRun, AgentStream, RunResult, RunState
 from .context import RunContext
 from .errors import (
     AgentkitError,
     AgentRunError,
     ApprovalRequired,
+    HookError,
+    InvalidRunState,
     MaxTurnsExceeded,
     MissingAPIKeyError,
     ModelRetry,
     OutputValidationError,
     ProviderError,
     ToolDefinitionError,
+    ToolExecutionError,
     ToolRetriesExceeded,
     UsageLimitExceeded,
     UserError,
 )
+from .hooks import Hooks, Substitute, Veto
 from .messages import (
     AssistantMessage,
     Message,
@@ -48,12 +54,19 @@ from .usage import Usage, UsageLimits
 
 __version__ = "0.1.0"
 
+# A library logs; the application decides where it goes (nothing reaches stderr unless logging is set up).
+logging.getLogger("agentkit").addHandler(logging.NullHandler())
+
 __all__ = [
     "Agent",
     "AgentStream",
+    "AgentRun",
     "RunResult",
     "RunState",
     "RunContext",
+    "Hooks",
+    "Veto",
+    "Substitute",
     "tool",
     "Tool",
     "ToolDefinition",
@@ -79,6 +92,9 @@ __all__ = [
     "ToolRetriesExceeded",
     "ApprovalRequired",
     "UsageLimitExceeded",
+    "HookError",
+    "ToolExecutionError",
+    "InvalidRunState",
     "OutputValidationError",
     "ProviderError",
     "__version__",

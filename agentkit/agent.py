@@ -1,150 +1,50 @@
-"""Agent and the loop: request → tool calls → results → … → final answer.
+"""Agent: a model, tools and instructions — configuration and the public run methods.
 
-The whole path of a run is in :meth:`Agent.run`; each step delegates to one module:
-``models`` sends the request, ``tools`` validates and executes calls, ``output`` checks the
-final answer. Nothing here knows which provider it talks to.
+The loop itself lives in :mod:`agentkit._run`: :meth:`Agent._begin` turns the agent into a frozen
+:class:`~agentkit._run.spec.RunSpec` and a :class:`~agentkit._run.live.LiveRun`, and
+:func:`~agentkit._run.loop.run_loop` runs it, yielding events. ``run()`` drains those events,
+``run_stream()`` passes the stream events on, ``iter()`` the steps. Nothing here knows which
+provider it talks to.
 """
 
 from __future__ import annotations
 
-import asyncio
 import copy
-import inspect
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AsyncExitStack, aclosing
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from contextlib import aclosing
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, Union, overload
+from typing import Any, Generic, overload
 
-from pydantic import BaseModel, ConfigDict
-from pydantic import Field as PydanticField
+from typing_extensions import TypeVar
 
+from ._agent_tools import AgentTools
+from ._run.hooks import HookSet, prepare_hooks
+from ._run.live import LiveRun, check_deps
+from ._run.loop import PLAIN, STREAMING, Driver, LoopEvent, run_loop
+from ._run.spec import RunSpec, ToolErrors, check_options
+from ._run.state import Approval, ApprovalCallback, RunResult, RunState
+from ._run.stream import AgentRun, AgentStream, SyncAgentStream
 from ._sync import run_sync
-from .context import RunContext
-from .errors import (
-    ApprovalRequired,
-    MaxTurnsExceeded,
-    ModelRetry,
-    OutputValidationError,
-    ToolRetriesExceeded,
-    UnexpectedModelBehavior,
-    UsageLimitExceeded,
-    UserError,
-)
-from .events import (
-    AgentEvent,
-    FinalOutput,
-    PartialOutput,
-    ResponseComplete,
-    TextDelta,
-    ToolCallArgsDelta,
-    ToolCallStarted,
-    ToolResult,
-)
-from .messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage, dump_messages
-from .models.base import Model, ModelRequest
+from .batch import BatchInput, BatchItem, RateLimiter, limited_model
+from .batch import run_many as _run_many
+from .errors import UserError
+from .hooks import HistoryProcessor, Hooks
+from .messages import Message
+from .models.base import Model
 from .models.registry import infer_model
-from .output import OutputInvalid, OutputMode, OutputSchema
+from .output import OutputMode, OutputSchema
 from .settings import ModelSettings
-from .tools import Tool, ToolArgumentsError, ToolDefinition, ToolLike, Toolset, serialize_result
-from .usage import Usage, UsageLimits
+from .tools import Tool, ToolLike
+from .usage import UsageLimits
 
-if TYPE_CHECKING:
-    from .batch import BatchInput, BatchItem
+__all__ = ["Agent", "RunResult", "RunState", "Approval", "ApprovalCallback", "AgentStream", "SyncAgentStream", "AgentRun"]
 
-__all__ = ["Agent", "RunResult", "RunState", "Approval", "ApprovalCallback", "AgentStream", "SyncAgentStream"]
+DepsT = TypeVar("DepsT", default=Any)
+OutputT = TypeVar("OutputT", default=str)
 
-DepsT = TypeVar("DepsT")
-OutputT = TypeVar("OutputT")
-
-_UNKNOWN_TOOL = "<unknown tool>"
-_AUTO = ModelSettings(tool_choice="auto")
-
-
-@dataclass
-class RunResult(Generic[OutputT]):
-    """The outcome of a run.
-
-    Attributes:
-        output: the final answer: text, or a value of the agent's ``output_type``.
-        messages: the whole conversation, including any history passed in (round-trips through
-            JSON with :meth:`messages_json` / :func:`agentkit.messages.load_messages`).
-        usage: tokens, requests and tool calls, summed across the run's turns.
-        new_message_index: where this run's messages start in ``messages``.
-    """
-
-    output: OutputT
-    messages: list[Message]
-    usage: Usage
-    new_message_index: int = 0
-    model_name: str | None = None
-    turns: int = 0
-
-    @property
-    def new_messages(self) -> list[Message]:
-        """The messages this run added (its prompt, the model's turns, tool results)."""
-        return self.messages[self.new_message_index :]
-
-    def messages_json(self) -> str:
-        """``messages`` as JSON text, to store a conversation and continue it later."""
-        return dump_messages(self.messages)
-
-
-Approval = Union[bool, str]
-"""A decision on a call that needs approval: True approves; False or a reason (str) denies."""
-
-ApprovalCallback = Callable[[ToolCall, RunContext[Any]], Union[Approval, Awaitable[Union[Approval, None]], None]]
-"""``approve(call, ctx)`` → a decision, or None to pause the run instead (sync or async)."""
-
-
-class RunState(BaseModel):
-    """A paused run, serializable: ``state.model_dump_json()`` / ``RunState.model_validate_json()``.
-
-    Resume it with ``agent.run(state=state, approvals={...})`` — in the same process or after a
-    restart (``deps`` are not stored: pass them again).
-    """
-
-    model_config = ConfigDict(defer_build=True)
-
-    messages: list[Message]
-    usage: Usage = PydanticField(default_factory=Usage)
-    turn: int = 0
-    tool_failures: dict[str, int] = PydanticField(default_factory=dict)
-    output_failures: int = 0
-    new_message_index: int = 0
-
-    @property
-    def pending(self) -> list[ToolCall]:
-        """The calls of the last model turn that have no result yet."""
-        return _unanswered(self.messages)
-
-
-@dataclass
-class _Run(Generic[DepsT]):
-    """The mutable state of one run."""
-
-    messages: list[Message]
-    deps: DepsT
-    settings: ModelSettings
-    usage: Usage = field(default_factory=Usage)
-    turn: int = 0
-    tool_failures: dict[str, int] = field(default_factory=dict)
-    output_failures: int = 0
-    start: int = 0
-    result: RunResult[Any] | None = None
-    limits: UsageLimits | None = None
-    approvals: dict[str, Approval] = field(default_factory=dict)
-
-    def snapshot(self) -> RunState:
-        """The serializable state of this run, to resume it later."""
-        return RunState(
-            messages=list(self.messages),
-            usage=self.usage.copy(),
-            turn=self.turn,
-            tool_failures=dict(self.tool_failures),
-            output_failures=self.output_failures,
-            new_message_index=self.start,
-        )
+_SPEC_OPTIONS: tuple[str, ...] = ("output_type", "instructions", "max_turns", "output_retries", "tool_retries")
+_SPEC_OPTIONS += ("reset_tool_choice", "approve", "tool_errors", "name", "deps_type")  # the attributes a RunSpec copies
 
 
 class Agent(Generic[DepsT, OutputT]):
@@ -152,7 +52,7 @@ class Agent(Generic[DepsT, OutputT]):
 
     Args:
         model: a :class:`~agentkit.models.Model`, or a string: ``"openai:gpt-4o-mini"``, ``"test"``.
-        tools: tools (``@tool`` functions, ``Tool`` objects or plain functions).
+        tools: tools (``@tool`` functions, ``Tool`` objects or plain functions) and toolsets.
         instructions: the system message, added at the start of a new conversation.
         output_type: ``str`` (default) or a type to parse the final answer into (pydantic
             model, dataclass, TypedDict, ``list[...]``, Literal, Enum, primitives).
@@ -170,18 +70,26 @@ class Agent(Generic[DepsT, OutputT]):
             its :class:`RunContext`; returns True, False or a denial reason (or None to pause
             the run with :class:`~agentkit.errors.ApprovalRequired`). Without it, such calls
             always pause the run.
-        deps_type: the type of ``deps`` (for type checkers; not enforced at run time).
-        name: a name for logs and reprs.
+        hooks: :class:`~agentkit.hooks.Hooks` called at each step of every run (``run(hooks=...)``
+            adds more for one run).
+        history_processors: functions ``(messages)`` or ``(ctx, messages)``, sync or async, that
+            change what each request sends (trim, redact, summarize) — never the stored history.
+        tool_errors: ``"return"`` (default): an unexpected exception inside a tool goes back to
+            the model as an error result (and is logged with its traceback at WARNING);
+            ``"raise"``: it ends the run with :class:`~agentkit.errors.ToolExecutionError`.
+        deps_type: the type of ``deps``: type checkers then check ``run(deps=...)``; at run
+            start, tools that take a ``RunContext`` require ``deps``.
+        name: a name for logs, reprs and results.
     """
 
     @overload
     def __init__(
-        self: Agent[Any, str],
+        self,
         model: Model | str,
         *,
         tools: Sequence[ToolLike] = (),
         instructions: str | None = None,
-        output_type: None = None,
+        output_type: type[OutputT] | None = None,
         output_mode: OutputMode = "native",
         output_retries: int = 2,
         output_strict: bool | None = None,
@@ -191,34 +99,16 @@ class Agent(Generic[DepsT, OutputT]):
         reset_tool_choice: bool = True,
         usage_limits: UsageLimits | None = None,
         approve: ApprovalCallback | None = None,
-        deps_type: Any = None,
+        hooks: Sequence[Hooks] = (),
+        history_processors: Sequence[HistoryProcessor] = (),
+        tool_errors: ToolErrors = "return",
+        deps_type: type[DepsT] | None = None,
         name: str | None = None,
     ) -> None: ...
 
     @overload
     def __init__(
-        self: Agent[Any, OutputT],
-        model: Model | str,
-        *,
-        tools: Sequence[ToolLike] = (),
-        instructions: str | None = None,
-        output_type: type[OutputT],
-        output_mode: OutputMode = "native",
-        output_retries: int = 2,
-        output_strict: bool | None = None,
-        settings: ModelSettings | None = None,
-        max_turns: int = 10,
-        tool_retries: int = 1,
-        reset_tool_choice: bool = True,
-        usage_limits: UsageLimits | None = None,
-        approve: ApprovalCallback | None = None,
-        deps_type: Any = None,
-        name: str | None = None,
-    ) -> None: ...
-
-    @overload
-    def __init__(
-        self: Agent[Any, Any],
+        self: Agent[DepsT, Any],
         model: Model | str,
         *,
         tools: Sequence[ToolLike] = (),
@@ -233,7 +123,10 @@ class Agent(Generic[DepsT, OutputT]):
         reset_tool_choice: bool = True,
         usage_limits: UsageLimits | None = None,
         approve: ApprovalCallback | None = None,
-        deps_type: Any = None,
+        hooks: Sequence[Hooks] = (),
+        history_processors: Sequence[HistoryProcessor] = (),
+        tool_errors: ToolErrors = "return",
+        deps_type: type[DepsT] | None = None,
         name: str | None = None,
     ) -> None: ...
 
@@ -253,15 +146,14 @@ class Agent(Generic[DepsT, OutputT]):
         reset_tool_choice: bool = True,
         usage_limits: UsageLimits | None = None,
         approve: ApprovalCallback | None = None,
+        hooks: Sequence[Hooks] = (),
+        history_processors: Sequence[HistoryProcessor] = (),
+        tool_errors: ToolErrors = "return",
         deps_type: Any = None,
         name: str | None = None,
     ) -> None:
         self.model: Model = infer_model(model)
-        if not isinstance(max_turns, int) or max_turns < 1:
-            raise UserError(f"max_turns must be a positive int, not {max_turns!r}.")
-        for label, value in (("output_retries", output_retries), ("tool_retries", tool_retries)):
-            if not isinstance(value, int) or value < 0:
-                raise UserError(f"{label} must be an int >= 0, not {value!r}.")
+        check_options(max_turns=max_turns, output_retries=output_retries, tool_retries=tool_retries, tool_errors=tool_errors)
         if settings is not None and not isinstance(settings, ModelSettings):
             raise UserError(f"settings must be a ModelSettings, not {type(settings).__name__}.")
         self.instructions = instructions
@@ -271,102 +163,40 @@ class Agent(Generic[DepsT, OutputT]):
         self.reset_tool_choice = reset_tool_choice
         self.usage_limits = usage_limits
         self.approve = approve
+        self.tool_errors: ToolErrors = tool_errors
         self.settings = settings or ModelSettings()
         self.deps_type = deps_type
         self.name = name
+        self._hooks = prepare_hooks(hooks, history_processors)
         self.output_type: Any = str if output_type is None else output_type
         self._output: OutputSchema[Any] | None = None
         if self.output_type is not str:
             self._output = OutputSchema(self.output_type, mode=output_mode, strict=output_strict)
-        self._own_tools: list[Tool[Any, Any]] = []
-        self._toolsets: list[Toolset] = []
-        for item in tools:
-            if isinstance(item, Tool):
-                self._own_tools.append(item)
-            elif isinstance(item, Toolset):
-                self._toolsets.append(item)
-            else:
-                self._own_tools.append(Tool(item))
-        self._output_tool: str | None = None
-        if self._output is not None and self._output.tool_definition is not None:
-            self._output_tool = self._output.name
-        self._set_tools(self._own_tools)
-        self._stack: AsyncExitStack | None = None
-        self._connect_lock = asyncio.Lock()
-        if not self._toolsets:
-            self._check_tool_choice(self.settings)
+        self._toolbox = AgentTools(tools, self._output)
+        if self._toolbox.connected:
+            self._toolbox.check_tool_choice(self.settings)
 
-    def _set_tools(self, tools: Sequence[Tool[Any, Any]]) -> None:
-        """Index the tools by name and build the tool definitions sent with every request (once)."""
-        by_name: dict[str, Tool[Any, Any]] = {}
-        for t in tools:
-            if t.name in by_name:
-                raise UserError(f"Two tools are named {t.name!r}; pass name=... to one of them.")
-            by_name[t.name] = t
-        definitions: list[ToolDefinition] = [t.definition for t in by_name.values()]
-        if self._output is not None and self._output.tool_definition is not None:
-            if self._output.name in by_name:
-                raise UserError(f"A tool is named {self._output.name!r}, which the output tool uses; rename the tool.")
-            definitions.append(self._output.tool_definition)
-        self._tools = by_name
-        self._tool_defs = tuple(definitions)
-
-    async def _connect_toolsets(self) -> None:
-        """Enter the toolsets (once) and add their tools to the agent's."""
-        if self._stack is not None or not self._toolsets:
-            return
-        async with self._connect_lock:
-            if self._stack is None:
-                await self._enter_toolsets()
-
-    async def _enter_toolsets(self) -> None:
-        stack = AsyncExitStack()
-        try:
-            found = list(self._own_tools)
-            for toolset in self._toolsets:
-                await stack.enter_async_context(toolset)
-                found.extend(toolset.get_tools())
-            self._set_tools(found)
-        except BaseException:
-            await stack.aclose()
-            raise
-        self._stack = stack
-        self._check_tool_choice(self.settings)
+    async def connect(self) -> None:
+        """Enter the toolsets (e.g. start MCP servers) and add their tools; done once, and done
+        by the first run when not called. :meth:`aclose` closes them."""
+        if not self._toolbox.connected:
+            await self._toolbox.connect()
+            self._toolbox.check_tool_choice(self.settings)
 
     @property
     def tools(self) -> list[Tool[Any, Any]]:
         """The agent's tools, in order."""
-        return list(self._tools.values())
+        return list(self._toolbox.by_name.values())
+
+    @property
+    def output_tool(self) -> str | None:
+        """The name of the final-result tool (``output_mode="tool"``), else None."""
+        return self._spec().output_tool
 
     def __repr__(self) -> str:
         label = f"{self.name!r}, " if self.name else ""
         output = getattr(self.output_type, "__name__", self.output_type)
-        return f"Agent({label}model={self.model!r}, tools={list(self._tools)}, output_type={output!r})"
-
-    # -- running ----------------------------------------------------------------------------
-    def run_sync(
-        self,
-        prompt: str | None = None,
-        *,
-        messages: Sequence[Message] | None = None,
-        deps: DepsT = None,  # type: ignore[assignment]
-        settings: ModelSettings | None = None,
-        usage_limits: UsageLimits | None = None,
-        state: RunState | None = None,
-        approvals: Mapping[str, Approval] | None = None,
-    ) -> RunResult[OutputT]:
-        """:meth:`run`, for synchronous code (also works where an event loop is running)."""
-        return run_sync(
-            self.run(
-                prompt,
-                messages=messages,
-                deps=deps,
-                settings=settings,
-                usage_limits=usage_limits,
-                state=state,
-                approvals=approvals,
-            )
-        )
+        return f"Agent({label}model={self.model!r}, tools={list(self._toolbox.by_name)}, output_type={output!r})"
 
     async def run(
         self,
@@ -378,6 +208,7 @@ class Agent(Generic[DepsT, OutputT]):
         usage_limits: UsageLimits | None = None,
         state: RunState | None = None,
         approvals: Mapping[str, Approval] | None = None,
+        hooks: Sequence[Hooks] = (),
     ) -> RunResult[OutputT]:
         """Run the loop until a final answer.
 
@@ -389,22 +220,54 @@ class Agent(Generic[DepsT, OutputT]):
             usage_limits: limits for this run, over the agent's ``usage_limits``.
             state: a paused run to resume (``ApprovalRequired.state``, also after a restart:
                 it round-trips through JSON); give no prompt or messages with it.
-            approvals: decisions for calls of tools that require approval, by tool-call id:
-                True approves, False denies, a string denies with that reason for the model.
+            approvals: decisions for the paused calls, by tool-call id: True approves, False
+                denies, a string denies with that reason for the model.
+            hooks: more :class:`~agentkit.hooks.Hooks` for this run (after the agent's).
 
         Raises:
             ApprovalRequired: a tool that requires approval was called; the run is paused
                 (nothing of that turn ran yet) — resume with ``state=`` and ``approvals=``.
             UsageLimitExceeded: a usage limit would be passed by the next request or tool calls.
-            MaxTurnsExceeded, ToolRetriesExceeded, OutputValidationError: the run could not
-                finish; each carries the messages so far.
+            AgentRunError: the run could not finish (``MaxTurnsExceeded``, ``ToolRetriesExceeded``,
+                ``OutputValidationError``, ``HookError``, ``ToolExecutionError``); each carries the messages so far.
             ProviderError: the provider failed (after retries).
+            UserError: the arguments are wrong (also a ``state`` that cannot be resumed).
+
+        Cancelling the task that awaits it stops the run at once: the response being read is
+        closed and running tools are cancelled (a sync tool's thread finishes in the background).
         """
-        run = self._start(prompt, messages, deps, settings, usage_limits, state, approvals)
-        async for _ in self._loop(run, stream=False):
-            pass  # pragma: no cover - the non-streaming loop yields nothing
+        run = self._begin(prompt, messages, deps, settings, usage_limits, state, approvals, hooks)
+        async with aclosing(self._loop(run, PLAIN)) as events:
+            async for _ in events:
+                pass
         assert run.result is not None
         return run.result
+
+    def run_sync(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Sequence[Message] | None = None,
+        deps: DepsT = None,  # type: ignore[assignment]
+        settings: ModelSettings | None = None,
+        usage_limits: UsageLimits | None = None,
+        state: RunState | None = None,
+        approvals: Mapping[str, Approval] | None = None,
+        hooks: Sequence[Hooks] = (),
+    ) -> RunResult[OutputT]:
+        """:meth:`run`, for synchronous code (also where an event loop is running). Ctrl-C stops the run at once."""
+        return run_sync(
+            self.run(
+                prompt,
+                messages=messages,
+                deps=deps,
+                settings=settings,
+                usage_limits=usage_limits,
+                state=state,
+                approvals=approvals,
+                hooks=hooks,
+            )
+        )
 
     def run_stream(
         self,
@@ -416,19 +279,20 @@ class Agent(Generic[DepsT, OutputT]):
         usage_limits: UsageLimits | None = None,
         state: RunState | None = None,
         approvals: Mapping[str, Approval] | None = None,
+        hooks: Sequence[Hooks] = (),
     ) -> AgentStream[OutputT]:
-        """Run the loop, streaming every turn; tools run between turns.
+        """Run the loop, streaming every turn; tool events arrive as each call starts and ends.
 
         >>> async with agent.run_stream("Weather in Paris?") as stream:
-        ...     async for event in stream:      # TextDelta, ToolCallStarted, ToolResult, ...
+        ...     async for event in stream:      # TextDelta, ToolExecutionStarted, ToolResult, ...
         ...         ...
         ...     result = stream.result           # the same RunResult that run() returns
 
         Leaving the ``async with`` (or breaking out of the loop) closes the HTTP response and
-        cancels running tools.
+        cancels running tools. Options as for :meth:`run`.
         """
-        run = self._start(prompt, messages, deps, settings, usage_limits, state, approvals)
-        return AgentStream(self._loop(run, stream=True), run)
+        run = self._begin(prompt, messages, deps, settings, usage_limits, state, approvals, hooks)
+        return AgentStream(self._loop(run, STREAMING), run)
 
     def run_stream_sync(
         self,
@@ -440,6 +304,7 @@ class Agent(Generic[DepsT, OutputT]):
         usage_limits: UsageLimits | None = None,
         state: RunState | None = None,
         approvals: Mapping[str, Approval] | None = None,
+        hooks: Sequence[Hooks] = (),
     ) -> SyncAgentStream[OutputT]:
         """:meth:`run_stream` for synchronous code: ``for event in agent.run_stream_sync(...)``."""
         return SyncAgentStream(
@@ -451,11 +316,47 @@ class Agent(Generic[DepsT, OutputT]):
                 usage_limits=usage_limits,
                 state=state,
                 approvals=approvals,
+                hooks=hooks,
             )
         )
 
-    # -- the loop -----------------------------------------------------------------------------
-    def _start(
+    def iter(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Sequence[Message] | None = None,
+        deps: DepsT = None,  # type: ignore[assignment]
+        settings: ModelSettings | None = None,
+        usage_limits: UsageLimits | None = None,
+        state: RunState | None = None,
+        approvals: Mapping[str, Approval] | None = None,
+        hooks: Sequence[Hooks] = (),
+    ) -> AgentRun[OutputT]:
+        """Run the loop one step at a time (options as for :meth:`run`).
+
+        >>> async with agent.iter("Weather in Paris?") as run:
+        ...     async for step in run:   # ModelRequestStep, ModelResponseStep, ToolCallsStep,
+        ...         print(run.state.turn, type(step).__name__)   # ToolResultsStep, FinalResultStep
+        ...     print(run.result.output)
+
+        ``break`` or ``await run.cancel()`` stops the run between steps.
+        """
+        run = self._begin(prompt, messages, deps, settings, usage_limits, state, approvals, hooks)
+        return AgentRun(self._loop(run, PLAIN), run)
+
+    def _loop(self, run: LiveRun, driver: Driver) -> AsyncGenerator[LoopEvent, None]:
+        """The run's events; the toolsets are connected first when they are not yet."""
+        return run_loop(run, driver, None if self._toolbox.connected else self._connect_run)
+
+    async def _connect_run(self, run: LiveRun) -> None:
+        """Connect the toolsets; their tools join the run's spec."""
+        await self.connect()
+        toolbox = self._toolbox
+        run.spec = replace(run.spec, tools=toolbox.by_name, tool_defs=toolbox.definitions)
+        toolbox.check_tool_choice(run.settings)
+        check_deps(run.spec, run.deps)  # the toolsets' tools too
+
+    def _begin(
         self,
         prompt: str | None,
         messages: Sequence[Message] | None,
@@ -464,291 +365,37 @@ class Agent(Generic[DepsT, OutputT]):
         usage_limits: UsageLimits | None,
         state: RunState | None,
         approvals: Mapping[str, Approval] | None,
-    ) -> _Run[Any]:
-        if prompt is not None and not isinstance(prompt, str):
-            raise UserError(f"prompt must be a string, not {type(prompt).__name__}.")
+        hooks: Sequence[Hooks],
+    ) -> LiveRun:
+        """Check the run's options and set it up: the spec and the live run."""
         if settings is not None and not isinstance(settings, ModelSettings):
             raise UserError(f"settings must be a ModelSettings, not {type(settings).__name__}.")
-        run_settings = self.settings.merge(settings)
-        limits = usage_limits or self.usage_limits
-        if state is not None:
-            if prompt is not None or messages:
-                raise UserError("Resume a paused run with state= alone: it already holds the conversation.")
-            return _Run(
-                messages=list(state.messages),
-                deps=deps,
-                settings=run_settings,
-                usage=state.usage.copy(),
-                turn=state.turn,
-                tool_failures=dict(state.tool_failures),
-                output_failures=state.output_failures,
-                start=state.new_message_index,
-                limits=limits,
-                approvals=dict(approvals or {}),
-            )
-        history: list[Message] = list(messages) if messages else []
-        if self.instructions and not (history and isinstance(history[0], SystemMessage)):
-            history.insert(0, SystemMessage(content=self.instructions))
-        start = len(history) if messages else 0
-        if prompt is not None:
-            history.append(UserMessage(content=prompt))
-        if not history:
-            raise UserError("Nothing to send: give a prompt or messages.")
-        return _Run(
-            messages=history, deps=deps, settings=run_settings, start=start, limits=limits, approvals=dict(approvals or {})
+        run_settings = self.settings.merge(settings) if settings is not None else self.settings
+        if settings is not None and self._toolbox.connected:
+            self._toolbox.check_tool_choice(run_settings)  # else once the toolsets are connected
+        spec = self._spec(prepare_hooks(hooks) if hooks else None)
+        return LiveRun.start(spec, prompt, messages, deps, run_settings, usage_limits or self.usage_limits, state, approvals)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self.__dict__[name] = value
+        self.__dict__["_cached_spec"] = None  # any change of configuration makes a new spec
+
+    def _spec(self, extra_hooks: HookSet | None = None) -> RunSpec:
+        """All the loop needs of this agent, frozen for one run (built again after any change)."""
+        cached: RunSpec | None = self.__dict__.get("_cached_spec")
+        if extra_hooks is None and cached is not None and cached.tools is self._toolbox.by_name:
+            return cached
+        spec = RunSpec(
+            model=self.model,
+            tools=self._toolbox.by_name,
+            tool_defs=self._toolbox.definitions,
+            output=self._output,
+            hooks=self._hooks + extra_hooks if extra_hooks is not None else self._hooks,
+            **{option: getattr(self, option) for option in _SPEC_OPTIONS},
         )
-
-    async def _loop(self, state: _Run[Any], *, stream: bool) -> AsyncGenerator[AgentEvent, None]:
-        """The run itself. With ``stream=False`` it yields nothing and only sets ``state.result``."""
-        await self._connect_toolsets()
-        self._check_tool_choice(state.settings)
-        history = state.messages
-        output = self._output
-        native = output.format if output is not None and output.mode == "native" else None
-        forced = state.settings.tool_choice not in (None, "auto", "none")
-
-        model_name: str | None = None
-        calls = _unanswered(history)  # a resumed run starts with the calls it paused on
-        while True:
-            if not calls:
-                if state.turn >= self.max_turns:
-                    raise MaxTurnsExceeded(
-                        f"The run reached max_turns={self.max_turns} without a final answer.", messages=history, usage=state.usage
-                    )
-                self._check_limits(state, (state.limits.check_request(state.usage) if state.limits else None))
-                state.turn += 1
-                request = ModelRequest(history, self._tool_defs, state.settings, native, self._output_tool)
-                if stream:
-                    response = None
-                    partial = _PartialParser(output, self._output_tool) if output is not None else None
-                    async with aclosing(self.model.stream(request)) as events:
-                        async for event in events:
-                            event.turn = state.turn
-                            if isinstance(event, ResponseComplete):
-                                response = event.response
-                            yield event
-                            if partial is not None:
-                                update = partial.feed(event)
-                                if update is not None:
-                                    update.turn = state.turn
-                                    yield update
-                    if response is None:
-                        raise UnexpectedModelBehavior(
-                            "the model's stream ended without a response", messages=history, usage=state.usage
-                        )
-                else:
-                    response = await self.model.request(request)
-                state.usage.add(response.usage)
-                if response.usage.requests == 0:
-                    state.usage.requests += 1
-                model_name = response.model_name
-                message = response.message
-                history.append(message)
-                if not message.tool_calls:
-                    if output is None:
-                        value = message.content or ""
-                    elif output.mode == "tool":  # text instead of the final-result tool: ask again
-                        self._count_output_failure(state, OutputInvalid([f"no {output.name!r} call"]), message.content)
-                        history.append(UserMessage(content=f"Call the {output.name!r} tool to give your final answer."))
-                        continue
-                    else:
-                        try:
-                            if message.refusal and not message.content:
-                                raise OutputInvalid([f"The model refused: {message.refusal}"])
-                            value = output.parse(message.content)
-                        except OutputInvalid as e:
-                            self._count_output_failure(state, e, message.content)
-                            history.append(UserMessage(content=output.retry_prompt(e.errors)))
-                            continue
-                    break
-                calls = message.tool_calls
-                if forced and self.reset_tool_choice:
-                    state.settings = state.settings.merge(_AUTO)
-                    forced = False
-
-            before = len(history)
-            done, value = await self._handle_calls(calls, state)
-            calls = []
-            if stream:
-                for m in history[before:]:
-                    if isinstance(m, ToolMessage):
-                        yield ToolResult(m.tool_call_id, m.name or "", m.content, m.is_error, state.turn)
-            if done:
-                break
-
-        state.result = self._result(value, state, model_name)
-        if stream:
-            yield FinalOutput(value, state.turn, state.usage)
-
-    # -- tool calls ---------------------------------------------------------------------------
-    async def _handle_calls(self, calls: list[ToolCall], state: _Run[Any]) -> tuple[bool, Any]:
-        """Execute one turn's calls; append their results in call order.
-
-        Returns ``(True, value)`` when the output tool delivered a valid final answer.
-        """
-        results: list[ToolMessage | None] = [None] * len(calls)
-        jobs: list[tuple[int, Tool[Any, Any], ToolCall]] = []
-        failed: set[str] = set()
-        succeeded: set[str] = set()
-        final: tuple[bool, Any] = (False, None)
-        output_error: OutputInvalid | None = None
-        output_raw: str | None = None
-        for i, call in enumerate(calls):
-            if self._output_tool is not None and call.name == self._output_tool and self._output is not None:
-                if final[0] or output_raw is not None:
-                    results[i] = _tool_message(call, "Only one final result is used; this one was ignored.", error=True)
-                    continue
-                output_raw = call.arguments
-                try:
-                    final = (True, self._output.parse(call.arguments))
-                    results[i] = _tool_message(call, "Final result received.")
-                except OutputInvalid as e:
-                    output_error = e
-                    results[i] = _tool_message(call, self._output.retry_prompt(e.errors), error=True)
-                continue
-            t = self._tools.get(call.name)
-            if t is None:
-                known = ", ".join(self._tools) or "(none)"
-                results[i] = _tool_message(call, f"Unknown tool {call.name!r}. Available tools: {known}.", error=True)
-                failed.add(_UNKNOWN_TOOL)
-                continue
-            jobs.append((i, t, call))
-
-        if final[0]:  # the run is over: don't start side effects the model no longer waits for
-            for i, _t, call in jobs:
-                results[i] = _tool_message(call, "Not executed: the final result was given in the same turn.")
-            jobs = []
-        elif jobs:
-            jobs = await self._approve(jobs, results, state)
-
-        if jobs:
-            self._check_limits(state, state.limits.check_tool_calls(state.usage, len(jobs)) if state.limits else None)
-            state.usage.tool_calls += len(jobs)
-            if len(jobs) == 1:
-                outcomes = [await self._call(jobs[0][1], jobs[0][2], state)]
-            else:
-                outcomes = list(await asyncio.gather(*(self._call(t, c, state) for _i, t, c in jobs)))
-            for (i, t, call), (text, is_error) in zip(jobs, outcomes, strict=True):
-                results[i] = _tool_message(call, text, error=is_error)
-                (failed if is_error else succeeded).add(t.name)
-
-        state.messages.extend(m for m in results if m is not None)
-        if output_error is not None:
-            self._count_output_failure(state, output_error, output_raw)
-        for name in succeeded - failed:
-            state.tool_failures.pop(name, None)
-        for name in failed:
-            count = state.tool_failures.get(name, 0) + 1
-            state.tool_failures[name] = count
-            t = self._tools.get(name)
-            budget = t.retries if t is not None and t.retries is not None else self.tool_retries
-            if count > budget:
-                last = next((m.content for m in reversed(results) if m is not None and m.is_error), "")
-                what = "calling unknown tools" if name == _UNKNOWN_TOOL else f"failing calls of tool {name!r}"
-                raise ToolRetriesExceeded(
-                    f"The model kept making {what} ({count} turns in a row; retry budget {budget}). Last error: {last}",
-                    tool_name=name,
-                    last_error=last,
-                    messages=state.messages,
-                    usage=state.usage,
-                )
-        return final
-
-    def _context(self, t: Tool[Any, Any], call: ToolCall, state: _Run[Any]) -> RunContext[Any]:
-        return RunContext(
-            deps=state.deps,
-            usage=state.usage,
-            messages=state.messages,
-            turn=state.turn,
-            tool_name=t.name,
-            tool_call_id=call.id,
-            retry=state.tool_failures.get(t.name, 0),
-            model_name=self.model.model_name,
-        )
-
-    async def _call(self, t: Tool[Any, Any], call: ToolCall, state: _Run[Any]) -> tuple[str, bool]:
-        ctx = self._context(t, call, state)
-        try:
-            value = await t.call(call.arguments, ctx)
-        except ToolArgumentsError as e:
-            return e.message, True
-        except ModelRetry as e:
-            return e.message, True
-        except Exception as e:  # a tool's failure is reported to the model, not raised
-            return (
-                f"Error: tool {t.name!r} raised {type(e).__name__}: {e}. "
-                f"Fix the arguments and call it again, or continue without it.",
-                True,
-            )
-        return serialize_result(value), False
-
-    async def _approve(
-        self, jobs: list[tuple[int, Tool[Any, Any], ToolCall]], results: list[ToolMessage | None], state: _Run[Any]
-    ) -> list[tuple[int, Tool[Any, Any], ToolCall]]:
-        """Keep the approved calls; answer denied ones; pause the run when a decision is missing."""
-        if not any(t.requires_approval for _i, t, _c in jobs):
-            return jobs
-        approved = []
-        pending = []
-        for i, t, call in jobs:
-            decision: Approval | None = True
-            if t.requires_approval:
-                decision = state.approvals.pop(call.id, None)
-                if decision is None and self.approve is not None:
-                    answer = self.approve(call, self._context(t, call, state))
-                    decision = await answer if inspect.isawaitable(answer) else answer
-            if decision is None:
-                pending.append(call)
-            elif decision is True:
-                approved.append((i, t, call))
-            else:
-                reason = f": {decision.rstrip('.')}." if isinstance(decision, str) and decision else "."
-                results[i] = _tool_message(call, f"The user denied this call{reason} Do not retry it unchanged.")
-        if pending:
-            names = ", ".join(sorted({c.name for c in pending}))
-            raise ApprovalRequired(
-                f"The run is paused: {len(pending)} call(s) of {names} need approval.",
-                pending=pending,
-                state=state.snapshot(),
-                messages=state.messages,
-                usage=state.usage,
-            )
-        return approved
-
-    # -- helpers ------------------------------------------------------------------------------
-    def _check_limits(self, state: _Run[Any], why: str | None) -> None:
-        if why is not None:
-            raise UsageLimitExceeded(f"Usage limit: {why}.", messages=state.messages, usage=state.usage)
-
-    def _count_output_failure(self, state: _Run[Any], error: OutputInvalid, raw: str | None) -> None:
-        state.output_failures += 1
-        if state.output_failures > self.output_retries:
-            raise OutputValidationError(
-                f"The final answer did not match {getattr(self.output_type, '__name__', self.output_type)!s} "
-                f"after {self.output_retries} re-asks: " + "; ".join(error.errors),
-                raw_text=raw,
-                errors=error.errors,
-                messages=state.messages,
-                usage=state.usage,
-            )
-
-    def _check_tool_choice(self, settings: ModelSettings) -> None:
-        choice = settings.tool_choice
-        if choice is None or choice in ("auto", "none", "required"):
-            return
-        if choice not in self._tools:
-            known = ", ".join(self._tools) or "(the agent has no tools)"
-            raise UserError(f"tool_choice={choice!r} names no tool of this agent; tools: {known}.")
-
-    def _result(self, value: Any, state: _Run[Any], model_name: str | None) -> RunResult[OutputT]:
-        return RunResult(
-            output=value,
-            messages=state.messages,
-            usage=state.usage,
-            new_message_index=state.start,
-            model_name=model_name or self.model.model_name,
-            turns=state.turn,
-        )
+        if extra_hooks is None:
+            self.__dict__["_cached_spec"] = spec
+        return spec
 
     async def run_many(
         self,
@@ -758,8 +405,11 @@ class Agent(Generic[DepsT, OutputT]):
         requests_per_minute: float | None = None,
         tokens_per_minute: float | None = None,
         results: str | Path | None = None,
-        deps: DepsT = None,  # type: ignore[assignment]
         progress: bool | None = None,
+        deps: DepsT = None,  # type: ignore[assignment]
+        settings: ModelSettings | None = None,
+        usage_limits: UsageLimits | None = None,
+        hooks: Sequence[Hooks] = (),
     ) -> list[BatchItem]:
         """Run the agent on many inputs with bounded concurrency and client-side rate limits.
 
@@ -770,29 +420,56 @@ class Agent(Generic[DepsT, OutputT]):
             tokens_per_minute: tokens per minute across the batch (charged after each response).
             results: a JSONL file; each result is appended as it completes, and inputs already
                 there (succeeded) are skipped — start again with the same file after a crash.
-            deps: passed to every run.
             progress: a progress bar (rich) — default: when stderr is a terminal.
+            deps: for every run, as in :meth:`run`.
+            settings: for every run, as in :meth:`run`.
+            usage_limits: for every run, as in :meth:`run`.
+            hooks: for every run, as in :meth:`run`.
 
         Returns:
-            One :class:`~agentkit.batch.BatchItem` per input, in input order. Failed inputs
-            carry ``error``; 429s never fail an input (the batch slows down instead).
+            One :class:`~agentkit.batch.BatchItem` per input, in input order. A failed input
+            carries ``error`` (whatever went wrong, the batch goes on); 429s never fail an
+            input (the batch slows down instead).
         """
-        from .batch import run_many
+        limiter = RateLimiter(requests_per_minute, tokens_per_minute)
+        await self.connect()  # on the agent itself, so aclose() closes the toolsets
+        self._begin("", None, deps, settings, usage_limits, None, None, hooks)  # your mistakes raise here, once
+        worker = self.with_model(limited_model(self.model, limiter))
 
-        return await run_many(
-            self,
-            inputs,
-            concurrency=concurrency,
-            requests_per_minute=requests_per_minute,
-            tokens_per_minute=tokens_per_minute,
-            results=results,
-            deps=deps,
-            progress=progress,
-        )
+        async def run_one(prompt: str) -> RunResult[Any]:
+            return await worker.run(prompt, deps=deps, settings=settings, usage_limits=usage_limits, hooks=hooks)
 
-    def run_many_sync(self, inputs: Iterable[BatchInput], **options: Any) -> list[BatchItem]:
+        return await _run_many(run_one, inputs, limiter=limiter, concurrency=concurrency, results=results, progress=progress)
+
+    def run_many_sync(
+        self,
+        inputs: Iterable[BatchInput],
+        *,
+        concurrency: int = 16,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        results: str | Path | None = None,
+        progress: bool | None = None,
+        deps: DepsT = None,  # type: ignore[assignment]
+        settings: ModelSettings | None = None,
+        usage_limits: UsageLimits | None = None,
+        hooks: Sequence[Hooks] = (),
+    ) -> list[BatchItem]:
         """:meth:`run_many` for synchronous code."""
-        return run_sync(self.run_many(inputs, **options))
+        return run_sync(
+            self.run_many(
+                inputs,
+                concurrency=concurrency,
+                requests_per_minute=requests_per_minute,
+                tokens_per_minute=tokens_per_minute,
+                results=results,
+                progress=progress,
+                deps=deps,
+                settings=settings,
+                usage_limits=usage_limits,
+                hooks=hooks,
+            )
+        )
 
     def with_model(self, model: Model | str) -> Agent[DepsT, OutputT]:
         """This agent with another model (same tools, instructions, output type and settings).
@@ -805,11 +482,8 @@ class Agent(Generic[DepsT, OutputT]):
 
     async def aclose(self) -> None:
         """Close the model's connections and the toolsets' (e.g. MCP servers)."""
-        stack, self._stack = self._stack, None
         try:
-            if stack is not None:
-                self._set_tools(self._own_tools)
-                await stack.aclose()
+            await self._toolbox.close()
         finally:
             await self.model.aclose()
 
@@ -818,132 +492,8 @@ class Agent(Generic[DepsT, OutputT]):
         run_sync(self.aclose())
 
     async def __aenter__(self) -> Agent[DepsT, OutputT]:
-        await self._connect_toolsets()
+        await self.connect()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-
-def _unanswered(messages: Sequence[Message]) -> list[ToolCall]:
-    """The calls of a final assistant turn that have no tool results yet (a paused run)."""
-    answered: set[str] = set()
-    for m in reversed(messages):
-        if isinstance(m, ToolMessage):
-            answered.add(m.tool_call_id)
-        elif isinstance(m, AssistantMessage):
-            return [c for c in m.tool_calls if c.id not in answered]
-        else:
-            return []
-    return []
-
-
-def _tool_message(call: ToolCall, content: str, *, error: bool = False) -> ToolMessage:
-    return ToolMessage(tool_call_id=call.id, content=content, name=call.name, is_error=error)
-
-
-class _PartialParser:
-    """Best-so-far structured output while the answer streams in (text, or the output tool's arguments)."""
-
-    def __init__(self, output: OutputSchema[Any], output_tool: str | None) -> None:
-        self._output = output
-        self._tool = output_tool
-        self._tool_call_id: str | None = None
-        self._buffer: list[str] = []
-        self._last: Any = None
-
-    def feed(self, event: AgentEvent) -> PartialOutput[Any] | None:
-        if self._tool is None:
-            if not isinstance(event, TextDelta):
-                return None
-            self._buffer.append(event.text)
-        elif isinstance(event, ToolCallStarted):
-            if event.name == self._tool and self._tool_call_id is None:
-                self._tool_call_id = event.tool_call_id
-            return None
-        elif isinstance(event, ToolCallArgsDelta) and event.tool_call_id == self._tool_call_id:
-            self._buffer.append(event.delta)
-        else:
-            return None
-        data, value = self._output.parse_partial("".join(self._buffer))
-        if data is None or data == self._last:
-            return None
-        self._last = data
-        return PartialOutput(data, value)
-
-
-class AgentStream(Generic[OutputT]):
-    """A streaming run: an async iterator of :data:`~agentkit.events.AgentEvent` and an async
-    context manager that cleans up (closes the HTTP response, cancels tools) on exit."""
-
-    def __init__(self, events: AsyncGenerator[AgentEvent, None], state: _Run[Any]) -> None:
-        self._events = events
-        self._state = state
-
-    async def __aenter__(self) -> AgentStream[OutputT]:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    def __aiter__(self) -> AgentStream[OutputT]:
-        return self
-
-    async def __anext__(self) -> AgentEvent:
-        return await self._events.__anext__()
-
-    async def aclose(self) -> None:
-        """Stop the run: close the response being read and cancel what is running."""
-        await self._events.aclose()
-
-    async def text(self) -> AsyncIterator[str]:
-        """Only the answer's text, as it arrives (the run still completes; see :attr:`result`)."""
-        async for event in self:
-            if isinstance(event, TextDelta):
-                yield event.text
-
-    @property
-    def done(self) -> bool:
-        """Whether the run has finished with a result."""
-        return self._state.result is not None
-
-    @property
-    def result(self) -> RunResult[OutputT]:
-        """The run's :class:`RunResult`, once the stream has been consumed to the end."""
-        if self._state.result is None:
-            raise UserError("The run has not finished: iterate the stream to its end before reading .result.")
-        return self._state.result
-
-
-class SyncAgentStream(Generic[OutputT]):
-    """:class:`AgentStream` for synchronous code: iterate it; then read :attr:`result`."""
-
-    def __init__(self, stream: AgentStream[OutputT]) -> None:
-        self._stream = stream
-
-    def __iter__(self) -> Iterator[AgentEvent]:
-        stream = self._stream
-
-        async def next_event() -> AgentEvent:
-            return await stream.__anext__()
-
-        try:
-            while True:
-                try:
-                    event = run_sync(next_event())
-                except StopAsyncIteration:
-                    return
-                yield event
-        finally:
-            run_sync(stream.aclose())
-
-    def __enter__(self) -> SyncAgentStream[OutputT]:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        run_sync(self._stream.aclose())
-
-    @property
-    def result(self) -> RunResult[OutputT]:
-        """The run's :class:`RunResult`, once iterated to the end."""
-        return self._stream.result

@@ -18,19 +18,16 @@ import hashlib
 import json
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any, Protocol, Union
 
-from .errors import AgentkitError, RateLimitError, UserError
+from .errors import RateLimitError, UserError
 from .models.base import Model, ModelRequest, ModelResponse
 from .usage import Usage
 
-if TYPE_CHECKING:
-    from .agent import Agent
-
-__all__ = ["BatchItem", "BatchInput", "RateLimiter", "run_many"]
+__all__ = ["BatchItem", "BatchInput", "RateLimiter", "run_many", "limited_model"]
 
 BatchInput = Union[str, Mapping[str, Any]]
 """A prompt, or ``{"prompt": ..., "id": ...}`` (``id`` optional: default, a hash of the prompt and its position)."""
@@ -209,28 +206,39 @@ def _jsonable(value: Any) -> Any:
     return json.loads(pydantic_core.to_json(value, fallback=str))
 
 
+def limited_model(model: Model, limiter: RateLimiter, max_waits: int = 50) -> Model:
+    """``model`` behind ``limiter``: requests wait for their slot, and a 429 slows every worker
+    down instead of failing (up to ``max_waits`` waits per request)."""
+    return _LimitedModel(model, limiter, max_waits)
+
+
+class _Result(Protocol):
+    output: Any
+    usage: Usage
+
+
 async def run_many(
-    agent: Agent[Any, Any],
+    run: Callable[[str], Awaitable[_Result]],
     inputs: Iterable[BatchInput],
     *,
+    limiter: RateLimiter | None = None,
     concurrency: int = 16,
-    requests_per_minute: float | None = None,
-    tokens_per_minute: float | None = None,
     results: str | Path | None = None,
-    deps: Any = None,
     progress: bool | None = None,
-    max_rate_limit_waits: int = 50,
     on_result: Callable[[BatchItem], None] | None = None,
 ) -> list[BatchItem]:
-    """Run ``agent`` on every input; see :meth:`agentkit.Agent.run_many`."""
-    if not isinstance(concurrency, int) or concurrency < 1:
+    """``await run(prompt)`` for every input, ``concurrency`` at a time; see :meth:`agentkit.Agent.run_many`.
+
+    ``run`` is any coroutine function returning something with ``output`` and ``usage`` (a
+    :class:`~agentkit.RunResult`); ``limiter`` only feeds the progress bar's 429 count (pacing
+    happens in the model, see :func:`limited_model`). Whatever one input raises is that input's
+    failure; the batch goes on.
+    """
+    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
         raise UserError(f"concurrency must be a positive int, not {concurrency!r}.")
     items = _normalize(inputs)
     path = Path(results) if results is not None else None
     done = _done_ids(path) if path is not None else {}
-    limiter = RateLimiter(requests_per_minute, tokens_per_minute)
-    await agent._connect_toolsets()  # on the agent itself, so agent.aclose() closes them
-    worker = agent.with_model(_LimitedModel(agent.model, limiter, max_rate_limit_waits))
     outcome: dict[str, BatchItem] = {}
     for key, prompt in items:
         if key in done:
@@ -238,36 +246,26 @@ async def run_many(
             outcome[key] = BatchItem(key, prompt, record.get("output"), None, Usage(**record.get("usage", {})), skipped=True)
     todo = [(k, p) for k, p in items if k not in outcome]
     out = path.open("a", encoding="utf-8") if path is not None else None
-    bar = _Progress(len(items), len(outcome), progress, limiter)
+    bar = _Progress(len(items), len(outcome), progress, limiter or RateLimiter())
     queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
     for entry in todo:
         queue.put_nowait(entry)
 
+    def finished(item: BatchItem) -> None:
+        outcome[item.id] = item
+        if out is not None:
+            line = {"id": item.id, "prompt": item.prompt, "output": _jsonable(item.output), "error": item.error}
+            line["usage"] = _jsonable(item.usage)
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            out.flush()  # each line reaches the OS as it completes: a crash loses nothing
+        bar.advance(item)
+        if on_result is not None:
+            on_result(item)
+
     async def work() -> None:
-        while True:
-            try:
-                key, prompt = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            try:
-                result = await worker.run(prompt, deps=deps)
-                item = BatchItem(key, prompt, result.output, None, result.usage)
-            except AgentkitError as e:
-                item = BatchItem(key, prompt, None, f"{type(e).__name__}: {e}", getattr(e, "usage", None) or Usage())
-            outcome[key] = item
-            if out is not None:
-                record = {
-                    "id": key,
-                    "prompt": prompt,
-                    "output": _jsonable(item.output),
-                    "error": item.error,
-                    "usage": _jsonable(item.usage),
-                }
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                out.flush()  # each line reaches the OS as it completes: a crash loses nothing
-            bar.advance(item)
-            if on_result is not None:
-                on_result(item)
+        while not queue.empty():
+            key, prompt = queue.get_nowait()
+            finished(await _one(run, key, prompt))
 
     try:
         await asyncio.gather(*(work() for _ in range(min(concurrency, max(len(todo), 1)))))
@@ -276,6 +274,14 @@ async def run_many(
             out.close()
         bar.close()
     return [outcome[key] for key, _ in items]
+
+
+async def _one(run: Callable[[str], Awaitable[_Result]], key: str, prompt: str) -> BatchItem:
+    try:
+        result = await run(prompt)
+    except Exception as e:  # any failure of one input is that input's: the batch goes on
+        return BatchItem(key, prompt, None, f"{type(e).__name__}: {e}", getattr(e, "usage", None) or Usage())
+    return BatchItem(key, prompt, result.output, None, result.usage)
 
 
 class _Progress:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -31,6 +32,7 @@ class RunContext(Generic[DepsT]):
         retry: how many times in a row this tool has failed so far in this run.
         model_name: the model the agent talks to.
         metadata: free for your tools to share state within a run.
+        agent_name: the name of the agent running (None when it has none).
     """
 
     deps: DepsT
@@ -42,3 +44,15 @@ class RunContext(Generic[DepsT]):
     retry: int = 0
     model_name: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    agent_name: str | None = None
+    progress_sink: Callable[[str, float | None, float | None], None] | None = field(default=None, repr=False, compare=False)
+    """Where :meth:`report_progress` sends its reports (set by the loop; None outside a run)."""
+
+    async def report_progress(self, message: str, *, progress: float | None = None, total: float | None = None) -> None:
+        """Tell the caller how the tool is getting on: the stream yields a
+        :class:`~agentkit.events.ToolProgress` at once (``fetched 3 of 10 pages``; ``progress=3,
+        total=10``). Does nothing when the tool was called outside a run."""
+        if not isinstance(message, str):
+            raise TypeError(f"report_progress() takes a message string, not {type(message).__name__}")
+        if self.progress_sink is not None:
+            self.progress_sink(message, progress, total)

@@ -27,6 +27,7 @@ __all__ = [
     "UserError",
     "ToolDefinitionError",
     "MissingAPIKeyError",
+    "InvalidRunState",
     "ModelRetry",
     "AgentRunError",
     "MaxTurnsExceeded",
@@ -35,6 +36,8 @@ __all__ = [
     "UnexpectedModelBehavior",
     "UsageLimitExceeded",
     "ApprovalRequired",
+    "HookError",
+    "ToolExecutionError",
     "ProviderError",
     "BadRequestError",
     "AuthenticationError",
@@ -87,6 +90,12 @@ class MissingAPIKeyError(UserError):
         self.provider = provider
         self.env_var = env_var
         super().__init__(f"No API key for {provider}: set the environment variable {env_var} or pass api_key=... to the model.")
+
+
+class InvalidRunState(UserError):
+    """A :class:`~agentkit.RunState` that cannot be loaded or resumed: the message says what is wrong
+    (a negative turn, an unknown field, JSON that is not a run state, approvals for calls that
+    are not pending, ...)."""
 
 
 # --- tools asking for a correction ----------------------------------------------------------
@@ -175,6 +184,30 @@ class ApprovalRequired(AgentRunError):
         super().__init__(message, messages=messages, usage=usage)
         self.pending = list(pending)
         self.state = state
+
+
+class HookError(AgentRunError):
+    """A hook or history processor raised: the run ended. ``hook`` names it (``MyHooks.before_tool_call``);
+    the original exception is ``__cause__``."""
+
+    def __init__(self, message: str, *, hook: str, messages: Sequence[Message] = (), usage: Usage | None = None) -> None:
+        super().__init__(message, messages=messages, usage=usage)
+        self.hook = hook
+
+
+class ToolExecutionError(AgentRunError):
+    """A tool raised an unexpected exception and the agent has ``tool_errors="raise"``.
+
+    ``tool_name`` and ``tool_call_id`` name the call; the tool's exception is ``__cause__``.
+    (With the default ``tool_errors="return"`` the error goes back to the model instead.)
+    """
+
+    def __init__(
+        self, message: str, *, tool_name: str, tool_call_id: str, messages: Sequence[Message] = (), usage: Usage | None = None
+    ) -> None:
+        super().__init__(message, messages=messages, usage=usage)
+        self.tool_name = tool_name
+        self.tool_call_id = tool_call_id
 
 
 class UnexpectedModelBehavior(AgentRunError):

@@ -1,8 +1,12 @@
-"""Typed stream events: what ``agent.run_stream()`` yields while a run is under way.
+"""Typed events: what ``agent.run_stream()`` and ``agent.iter()`` yield while a run is under way.
 
 Every event carries ``turn`` (the model request it belongs to, from 1); tool events also carry
-``tool_call_id``. Models yield the first five kinds while a response streams in; the loop adds
-tool results, partial and final output.
+``tool_call_id``. Models yield the first six kinds while a response streams in; the loop adds
+tool execution (started, progress, result as each call ends), partial and final output.
+
+``agent.iter()`` yields *steps* instead, one per decision of the loop: :class:`ModelRequestStep`,
+:class:`ModelResponseStep`, :class:`ToolCallsStep`, :class:`ToolResultsStep` and
+:class:`FinalResultStep`.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, Union
 from .usage import Usage
 
 if TYPE_CHECKING:
-    from ._exchange import ModelResponse
+    from ._exchange import ModelRequest, ModelResponse
+    from .messages import ToolCall, ToolMessage
 
 __all__ = [
     "TextDelta",
@@ -22,11 +27,19 @@ __all__ = [
     "ToolCallArgsDelta",
     "ToolCallReady",
     "ResponseComplete",
+    "ToolExecutionStarted",
+    "ToolProgress",
     "ToolResult",
     "PartialOutput",
     "FinalOutput",
     "ModelStreamEvent",
     "AgentEvent",
+    "ModelRequestStep",
+    "ModelResponseStep",
+    "ToolCallsStep",
+    "ToolResultsStep",
+    "FinalResultStep",
+    "Step",
 ]
 
 T = TypeVar("T")
@@ -99,8 +112,33 @@ class ResponseComplete:
 
 
 @dataclass
+class ToolExecutionStarted:
+    """A tool call began to run (its arguments are validated as part of the call)."""
+
+    tool_call_id: str
+    name: str
+    arguments: str
+    turn: int = 0
+
+
+@dataclass
+class ToolProgress:
+    """A running tool reported progress (``await ctx.report_progress(...)``)."""
+
+    tool_call_id: str
+    name: str
+    message: str
+    progress: float | None = None
+    total: float | None = None
+    turn: int = 0
+
+
+@dataclass
 class ToolResult:
-    """A tool call finished: ``content`` is what the model will read; ``is_error`` marks failures."""
+    """A tool call finished: ``content`` is what the model will read; ``is_error`` marks failures.
+
+    Streams yield it the moment each call ends (completion order); the history keeps call order.
+    """
 
     tool_call_id: str
     name: str
@@ -134,5 +172,53 @@ class FinalOutput(Generic[T]):
 ModelStreamEvent = Union[TextDelta, ReasoningDelta, ToolCallStarted, ToolCallArgsDelta, ToolCallReady, ResponseComplete]
 """What a model yields while streaming; the last event is always :class:`ResponseComplete`."""
 
-AgentEvent = Union[ModelStreamEvent, ToolResult, PartialOutput[Any], FinalOutput[Any]]
+AgentEvent = Union[ModelStreamEvent, ToolExecutionStarted, ToolProgress, ToolResult, PartialOutput[Any], FinalOutput[Any]]
 """Anything ``agent.run_stream()`` yields."""
+
+
+# -- steps: what agent.iter() yields -----------------------------------------------------------
+
+
+@dataclass
+class ModelRequestStep:
+    """A model request is about to be sent (history processors and hooks already applied)."""
+
+    request: ModelRequest
+    turn: int = 0
+
+
+@dataclass
+class ModelResponseStep:
+    """The model answered (the assistant message is already in the history)."""
+
+    response: ModelResponse
+    turn: int = 0
+
+
+@dataclass
+class ToolCallsStep:
+    """The calls of this turn that are about to run (approved, known tools, not the output tool)."""
+
+    calls: list[ToolCall]
+    turn: int = 0
+
+
+@dataclass
+class ToolResultsStep:
+    """The results of this turn's calls, in call order (already in the history)."""
+
+    results: list[ToolMessage]
+    turn: int = 0
+
+
+@dataclass
+class FinalResultStep(Generic[T]):
+    """The run's final, validated output; the last step."""
+
+    output: T
+    turn: int = 0
+    usage: Usage = field(default_factory=Usage)
+
+
+Step = Union[ModelRequestStep, ModelResponseStep, ToolCallsStep, ToolResultsStep, FinalResultStep[Any]]
+"""Anything ``agent.iter()`` yields."""

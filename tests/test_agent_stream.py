@@ -20,6 +20,7 @@ from agentkit.events import (
     ToolCallArgsDelta,
     ToolCallReady,
     ToolCallStarted,
+    ToolExecutionStarted,
     ToolResult,
 )
 from agentkit.messages import AssistantMessage, ToolMessage
@@ -153,7 +154,7 @@ async def test_any_model_streams_through_the_default_replay():
         events = [e async for e in stream]
     kinds = [type(e) for e in events]
     assert kinds == [
-        ToolCallStarted, ToolCallArgsDelta, ToolCallReady, ResponseComplete, ToolResult,
+        ToolCallStarted, ToolCallArgsDelta, ToolCallReady, ResponseComplete, ToolExecutionStarted, ToolResult,
         ReasoningDelta, TextDelta, ResponseComplete, FinalOutput,
     ]  # fmt: skip
     assert stream.result.output == "Sunny."

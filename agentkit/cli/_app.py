@@ -119,7 +119,7 @@ def run(
         agent = with_model(find_agent(module, agent_name or name, path), model)
         text = _read_prompt(prompt)
         console = stdout_console()
-        display = None if as_json else Display(console, structured=agent.output_type is not str, output_tool=agent._output_tool)
+        display = None if as_json else Display(console, structured=agent.output_type is not str, output_tool=agent.output_tool)
         if agent.approve is None:
             agent.approve = TerminalApprover(display, stderr_console(), interactive=stdin_is_tty(), auto=yes)
         with quiet:

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.text import Text
 
 from ..agent import Agent
-from ..batch import BatchInput, BatchItem, run_many
+from ..batch import BatchInput, BatchItem
 from ._common import CLIError, one_line, stderr_console
 
 __all__ = ["read_inputs", "run_batch"]
@@ -49,7 +49,7 @@ def read_inputs(path_text: str, out: str) -> list[BatchInput]:
 
 async def _run(agent: Agent[Any, Any], items: list[BatchInput], out: Path, progress: bool, **limits: Any) -> list[BatchItem]:
     try:
-        return await run_many(agent, items, results=out, progress=progress, **limits)
+        return await agent.run_many(items, results=out, progress=progress, **limits)
     finally:
         await agent.aclose()
 

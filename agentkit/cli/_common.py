@@ -240,9 +240,9 @@ def collect_tools(module: ModuleType) -> list[Tool[Any, Any] | Toolset]:
         if isinstance(value, Tool):
             add(value)
         elif isinstance(value, Agent):
-            for t in value._own_tools:
+            for t in value._toolbox.own:
                 add(t)
-            for toolset in value._toolsets:
+            for toolset in value._toolbox.toolsets:
                 add(toolset)
         elif not isinstance(value, type) and not isinstance(value, ModuleType) and isinstance(value, Toolset):
             add(value)

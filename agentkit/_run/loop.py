@@ -1,0 +1,199 @@
+"""The loop: a model turn, then :func:`~agentkit._run.decide.decide` — a final answer, tool calls
+to run, a re-ask, or a pause — until the run ends.
+
+There is one implementation and it always yields events: ``agent.run()`` drains it,
+``agent.run_stream()`` passes the stream events on, ``agent.iter()`` the steps. What differs is
+only the :class:`Driver`: one request per turn (:data:`PLAIN`) or a streamed one with live tool
+events (:data:`STREAMING`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Union
+
+from ..errors import ApprovalRequired, HookError, UnexpectedModelBehavior
+from ..events import (
+    AgentEvent,
+    FinalResultStep,
+    ModelRequestStep,
+    ModelResponseStep,
+    ModelStreamEvent,
+    ResponseComplete,
+    Step,
+    ToolResult,
+    ToolResultsStep,
+)
+from ..messages import UserMessage
+from ..models.base import Model, ModelRequest, ModelResponse
+from .decide import CallTools, Decision, Final, Pause, Reask, decide
+from .hooks import call_hook
+from .live import LiveRun
+from .tool_calls import TurnCalls
+
+__all__ = ["run_loop", "request_once", "stream_request", "Send", "Driver", "PLAIN", "STREAMING", "LoopEvent"]
+
+Send = Callable[[Model, ModelRequest], AsyncGenerator[ModelStreamEvent, None]]
+"""How one model request is made: it yields the response's events, ending in ``ResponseComplete``."""
+
+LoopEvent = Union[AgentEvent, Step]
+
+
+async def request_once(model: Model, request: ModelRequest) -> AsyncGenerator[ModelStreamEvent, None]:
+    """One plain request: its only event is the complete response."""
+    yield ResponseComplete(await model.request(request))
+
+
+def stream_request(model: Model, request: ModelRequest) -> AsyncGenerator[ModelStreamEvent, None]:
+    """One streamed request: every delta, then the complete response."""
+    return model.stream(request)
+
+
+@dataclass(frozen=True)
+class Driver:
+    """How a run meets its caller: how each model request is made (``send``), and whether tool
+    events must arrive live (``live_tools``: a stream shows each start, progress report and
+    result as it happens; ``run()`` and ``iter()`` only see a turn's results, so a lone call
+    runs inline, without a task of its own)."""
+
+    send: Send
+    live_tools: bool
+
+
+PLAIN = Driver(request_once, live_tools=False)
+"""``run()`` and ``iter()``: one request per turn."""
+
+STREAMING = Driver(stream_request, live_tools=True)
+"""``run_stream()``: streamed requests, live tool events."""
+
+
+async def run_loop(
+    run: LiveRun, driver: Driver, connect: Callable[[LiveRun], Awaitable[None]] | None = None
+) -> AsyncGenerator[LoopEvent, None]:
+    """The whole run, with the run-level hooks around it; ``run.result`` is set at the end.
+
+    ``connect`` (when given) runs first: the agent connects its toolsets there. Only the model's
+    events and the tools' events come from nested iterators; every other step is a plain call,
+    so an event passes through two generators at most.
+    """
+    state = run.state
+    try:
+        await _start(run, connect)
+        decision: Decision | None = CallTools(run.resumed) if run.resumed else None  # a resumed run starts with its calls
+        while not isinstance(decision, Final):
+            if decision is None:
+                request = await next_request(run)
+                yield ModelRequestStep(request, state.turn)
+                response = None
+                async with aclosing(driver.send(run.spec.model, request)) as events:
+                    async for event in events:
+                        event.turn = state.turn
+                        yield event
+                        if isinstance(event, ResponseComplete):
+                            response = event.response
+                decision = await take_response(run, response)
+                yield ModelResponseStep(response, state.turn)  # type: ignore[arg-type]  # take_response raised if None
+            elif isinstance(decision, Reask):
+                run.count_output_failure(decision.error, decision.raw)
+                state.messages.append(UserMessage(content=decision.prompt))
+                decision = None
+            else:
+                assert isinstance(decision, CallTools)  # Pause is raised by prepare_calls, never decided here
+                turn = TurnCalls(run, decision.calls)
+                for answered in await prepare_calls(run, turn):
+                    yield answered
+                if turn.jobs:
+                    async with aclosing(turn.execute(driver.live_tools)) as executed:
+                        async for tool_event in executed:
+                            yield tool_event
+                yield ToolResultsStep(turn.finish(), state.turn)
+                decision = turn.final
+        run.finish(decision.output)
+        for hook in run.spec.hooks.on_run_end:  # before the last step: a caller may stop there
+            await call_hook(hook, run.context(), run.result)
+        yield FinalResultStep(decision.output, state.turn, state.usage)
+    except Exception as error:
+        await _failed(run, error)
+        raise
+
+
+async def _start(run: LiveRun, connect: Callable[[LiveRun], Awaitable[None]] | None) -> None:
+    if connect is not None:
+        await connect(run)
+    for hook in run.spec.hooks.on_run_start:
+        await call_hook(hook, run.context())
+
+
+async def _failed(run: LiveRun, error: Exception) -> None:
+    if isinstance(error, HookError):
+        return
+    for hook in run.spec.hooks.on_error:
+        await call_hook(hook, run.context(), error)
+
+
+async def next_request(run: LiveRun) -> ModelRequest:
+    """The next model request: checks, the turn counted, history processors and hooks applied."""
+    run.check_request()
+    spec, state = run.spec, run.state
+    state.turn += 1
+    request = ModelRequest(state.messages, spec.tool_defs, run.settings, spec.native, spec.output_tool)
+    hooks = spec.hooks
+    if hooks.processors or hooks.before_model_request:
+        request = await _prepare(run, request)
+    return request
+
+
+async def take_response(run: LiveRun, response: ModelResponse | None) -> Decision:
+    """The response into the history and the usage; the decision it leads to."""
+    if response is None:
+        raise run.error(UnexpectedModelBehavior, "the model's stream ended without a response")
+    state = run.state
+    state.usage.add(response.usage)
+    if response.usage.requests == 0:
+        state.usage.requests += 1
+    run.model_name = response.model_name
+    message = response.message
+    state.messages.append(message)
+    for hook in run.spec.hooks.after_model_response:
+        await call_hook(hook, run.context(), response)
+    decision = decide(run.spec, message)
+    if isinstance(decision, CallTools):
+        run.answered_call()
+    return decision
+
+
+async def _prepare(run: LiveRun, request: ModelRequest) -> ModelRequest:
+    hooks = run.spec.hooks
+    ctx = run.context()
+    if hooks.processors:
+        request.messages = await hooks.process_history(ctx, list(request.messages))
+    for hook in hooks.before_model_request:
+        changed = await call_hook(hook, ctx, request)
+        if changed is not None:
+            if not isinstance(changed, ModelRequest):
+                raise HookError(
+                    f"Hook {hook[0]} must return a ModelRequest or None, not {type(changed).__name__}.",
+                    hook=hook[0],
+                    messages=run.state.messages,
+                    usage=run.state.usage,
+                )
+            request = changed
+    return request
+
+
+async def prepare_calls(run: LiveRun, turn: TurnCalls) -> list[ToolResult]:
+    """Sort and approve one turn's calls (the run pauses when a decision is missing); the events
+    of the calls answered without running."""
+    answered = turn.sort()
+    approved = await turn.approve()
+    if isinstance(approved, Pause):
+        names = ", ".join(sorted({c.name for c in approved.pending}))
+        raise run.error(
+            ApprovalRequired,
+            f"The run is paused: {len(approved.pending)} call(s) of {names} need approval.",
+            pending=approved.pending,
+            state=run.snapshot(),
+        )
+    return answered + approved if approved else answered

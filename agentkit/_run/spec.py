@@ -1,0 +1,88 @@
+"""The frozen per-run spec: everything the loop knows of an agent.
+
+An :class:`~agentkit.Agent` builds one for each run (``Agent._spec``); the loop never sees the
+agent itself. A handoff would swap the spec mid-run; hooks given to one run are added to a copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+from ..errors import UserError
+from ..models.base import Model
+from ..output import OutputFormat, OutputSchema
+from ..tools import Tool, ToolDefinition
+from .hooks import HookSet
+from .state import ApprovalCallback
+
+__all__ = ["RunSpec", "ToolErrors", "check_options"]
+
+ToolErrors = Literal["return", "raise"]
+"""What an unexpected exception inside a tool does: go back to the model, or end the run."""
+
+
+def check_options(*, max_turns: Any, output_retries: Any, tool_retries: Any, tool_errors: Any) -> None:
+    """Raise :class:`~agentkit.errors.UserError` for an agent option the loop cannot work with."""
+    if not isinstance(max_turns, int) or max_turns < 1:
+        raise UserError(f"max_turns must be a positive int, not {max_turns!r}.")
+    for label, value in (("output_retries", output_retries), ("tool_retries", tool_retries)):
+        if not isinstance(value, int) or value < 0:
+            raise UserError(f"{label} must be an int >= 0, not {value!r}.")
+    if tool_errors not in get_args(ToolErrors):
+        raise UserError(f"tool_errors must be 'return' or 'raise', not {tool_errors!r}.")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What one run needs from its agent (immutable; built once per configuration).
+
+    Attributes:
+        model: the model to send requests to.
+        tools: the agent's tools by name (toolsets' included once connected).
+        tool_defs: their definitions, in order, plus the output tool's (sent with every request).
+        output: how the final answer is asked for and checked (None: plain text).
+        native: the ``response_format`` to ask for (native output mode), else None.
+        output_tool: the name of the final-result tool (tool output mode), else None.
+        output_type: the agent's ``output_type`` (``str`` for text).
+        instructions: the system message of a new conversation.
+        max_turns, output_retries, tool_retries, reset_tool_choice: the agent's limits.
+        approve: the approval callback, if any.
+        tool_errors: ``"return"`` (unexpected tool exceptions go back to the model) or ``"raise"``.
+        hooks: the hooks of this run (the agent's, then the run's), prepared once.
+        name: the agent's name.
+        deps_type: the agent's ``deps_type`` (checked at run start against tools that take ``RunContext``).
+    """
+
+    model: Model
+    tools: Mapping[str, Tool[Any, Any]]
+    tool_defs: tuple[ToolDefinition, ...]
+    output: OutputSchema[Any] | None
+    output_type: Any
+    instructions: str | None
+    max_turns: int
+    output_retries: int
+    tool_retries: int
+    reset_tool_choice: bool
+    approve: ApprovalCallback | None
+    tool_errors: ToolErrors
+    hooks: HookSet = field(default_factory=HookSet)
+    name: str | None = None
+    deps_type: Any = None
+
+    @property
+    def native(self) -> OutputFormat | None:
+        """The ``response_format`` to ask for, in native output mode."""
+        output = self.output
+        return output.format if output is not None and output.mode == "native" else None
+
+    @property
+    def output_tool(self) -> str | None:
+        """The final-result tool's name, in tool output mode."""
+        output = self.output
+        return output.name if output is not None and output.tool_definition is not None else None
+
+    def output_label(self) -> str:
+        """The output type's name, for error messages."""
+        return str(getattr(self.output_type, "__name__", self.output_type))

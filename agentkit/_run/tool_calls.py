@@ -1,0 +1,262 @@
+"""One turn's tool calls: sort them, ask for approval, run them concurrently with an event as
+each starts, reports progress and ends, then append the results in call order and count the
+retry budgets."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import AsyncGenerator, Callable
+from typing import Any, Union
+
+from ..context import RunContext
+from ..errors import ModelRetry, ToolExecutionError, ToolRetriesExceeded
+from ..events import ToolCallsStep, ToolExecutionStarted, ToolProgress, ToolResult
+from ..hooks import Substitute, Veto
+from ..messages import ToolCall, ToolMessage
+from ..output import OutputInvalid
+from ..tools import Tool, ToolArgumentsError, serialize_result
+from .decide import Final, Pause
+from .hooks import call_hook
+from .live import LiveRun
+from .state import Approval
+
+__all__ = ["TurnCalls"]
+
+logger = logging.getLogger("agentkit")
+
+_UNKNOWN_TOOL = "<unknown tool>"
+Job = tuple[int, Tool[Any, Any], ToolCall]
+ToolEvent = Union[ToolCallsStep, ToolExecutionStarted, ToolProgress, ToolResult]
+
+
+class _Failed:
+    """A job raised something that ends the run; the executor re-raises it."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class TurnCalls:
+    """The calls of one model turn, from sorting to the retry budgets."""
+
+    def __init__(self, run: LiveRun, calls: list[ToolCall]) -> None:
+        self.run = run
+        self.calls = calls
+        self.results: list[ToolMessage | None] = [None] * len(calls)
+        self.jobs: list[Job] = []
+        self.failed: set[str] = set()
+        self.succeeded: set[str] = set()
+        self.final: Final | None = None
+        self.output_error: OutputInvalid | None = None
+        self.output_raw: str | None = None
+
+    # -- 1. sort -----------------------------------------------------------------------------
+    def sort(self) -> list[ToolResult]:
+        """Answer the output tool and unknown tools at once; keep the rest as jobs. Returns the
+        events of the calls answered here."""
+        spec = self.run.spec
+        output_tool = spec.output_tool
+        for i, call in enumerate(self.calls):
+            if output_tool is not None and call.name == output_tool:
+                self._final_call(i, call)
+                continue
+            tool = spec.tools.get(call.name)
+            if tool is None:
+                known = ", ".join(spec.tools) or "(none)"
+                self._answer(i, call, f"Unknown tool {call.name!r}. Available tools: {known}.", error=True)
+                self.failed.add(_UNKNOWN_TOOL)
+                continue
+            self.jobs.append((i, tool, call))
+        if self.final is not None:  # the run is over: don't start side effects the model no longer waits for
+            for i, _tool, call in self.jobs:
+                self._answer(i, call, "Not executed: the final result was given in the same turn.")
+            self.jobs = []
+        return self._answered_events()
+
+    def _final_call(self, i: int, call: ToolCall) -> None:
+        output = self.run.spec.output
+        assert output is not None
+        if self.final is not None or self.output_raw is not None:
+            self._answer(i, call, "Only one final result is used; this one was ignored.", error=True)
+            return
+        self.output_raw = call.arguments
+        try:
+            self.final = Final(output.parse(call.arguments))
+            self._answer(i, call, "Final result received.")
+        except OutputInvalid as e:
+            self.output_error = e
+            self._answer(i, call, output.retry_prompt(e.errors), error=True)
+
+    def _answer(self, i: int, call: ToolCall, content: str, *, error: bool = False) -> None:
+        self.results[i] = ToolMessage(tool_call_id=call.id, content=content, name=call.name, is_error=error)
+
+    def _answered_events(self) -> list[ToolResult]:
+        turn = self.run.state.turn
+        return [ToolResult(m.tool_call_id, m.name or "", m.content, m.is_error, turn) for m in self.results if m is not None]
+
+    # -- 2. approve --------------------------------------------------------------------------
+    async def approve(self) -> Pause | list[ToolResult]:
+        """Keep the approved jobs and answer denied ones (their events are returned); a
+        :class:`Pause` when a decision is missing."""
+        decisions = self.run.approvals
+        if not decisions and not any(tool.requires_approval for _i, tool, _c in self.jobs):
+            return []
+        approved: list[Job] = []
+        pending: list[ToolCall] = []
+        denied: list[ToolResult] = []
+        for job in self.jobs:
+            i, tool, call = job
+            decision = await self._decision(tool, call)
+            if decision is None:
+                pending.append(call)
+            elif decision is True:
+                approved.append(job)
+            else:
+                reason = f": {decision.rstrip('.')}." if isinstance(decision, str) and decision else "."
+                text = f"The user denied this call{reason} Do not retry it unchanged."
+                self._answer(i, call, text)
+                denied.append(ToolResult(call.id, call.name, text, False, self.run.state.turn))
+        if pending:
+            return Pause(pending)
+        for call in self.calls:  # used: an id a later turn repeats gets no decision from this one
+            self.run.approvals.pop(call.id, None)
+        self.jobs = approved
+        return denied
+
+    async def _decision(self, tool: Tool[Any, Any], call: ToolCall) -> Approval | None:
+        run = self.run
+        decision = run.approvals.get(call.id)  # a decision given for any pending call counts
+        if decision is not None or not tool.requires_approval:
+            return True if decision is None else decision
+        if run.spec.approve is not None:
+            answer = run.spec.approve(call, run.tool_context(tool, call))
+            decision = await answer if inspect.isawaitable(answer) else answer
+        return decision
+
+    # -- 3. execute --------------------------------------------------------------------------
+    async def execute(self, live: bool = True) -> AsyncGenerator[ToolEvent, None]:
+        """Run the jobs concurrently; yield each start, progress report and result as it happens
+        (``live=False``: a lone call runs inline and its events follow when it ends)."""
+        jobs = self.jobs
+        if not jobs:
+            return
+        run = self.run
+        run.check_tool_calls(len(jobs))
+        run.state.usage.tool_calls += len(jobs)
+        yield ToolCallsStep([call for _i, _t, call in jobs], run.state.turn)
+        if not live and len(jobs) == 1:
+            events: list[ToolEvent | _Failed] = []
+            await self._call(jobs[0], events.append)
+            for done in events:
+                yield done  # type: ignore[misc]  # _call itself never emits _Failed
+            return
+        queue: asyncio.Queue[ToolEvent | _Failed] = asyncio.Queue()
+        tasks = [asyncio.ensure_future(self._job(job, queue.put_nowait)) for job in jobs]
+        try:
+            remaining = len(tasks)
+            while remaining:
+                event = await queue.get()
+                if isinstance(event, _Failed):
+                    raise event.error
+                if isinstance(event, ToolResult):
+                    remaining -= 1
+                yield event
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _job(self, job: Job, emit: Callable[[ToolEvent | _Failed], None]) -> None:
+        try:
+            await self._call(job, emit)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as e:
+            emit(_Failed(e))
+
+    async def _call(self, job: Job, emit: Callable[[ToolEvent | _Failed], None]) -> None:
+        i, tool, call = job
+        run = self.run
+        turn = run.state.turn
+        ctx = run.tool_context(tool, call)
+        ctx.progress_sink = lambda text, progress, total: emit(ToolProgress(call.id, tool.name, text, progress, total, turn))
+        hooks = run.spec.hooks
+        message = await self._before(ctx, call) if hooks.before_tool_call else None
+        ran = message is None  # a vetoed or substituted call is not the tool's failure or success
+        if message is None:
+            emit(ToolExecutionStarted(call.id, tool.name, call.arguments, turn))
+            content, is_error = await self._invoke(tool, call, ctx)
+            message = ToolMessage(tool_call_id=call.id, content=content, name=call.name, is_error=is_error)
+        for hook in hooks.after_tool_call:
+            replacement = await call_hook(hook, ctx, call, message)
+            if replacement is not None:  # a replaced result is a good one
+                content = replacement if isinstance(replacement, str) else serialize_result(replacement)
+                message = ToolMessage(tool_call_id=call.id, content=content, name=call.name)
+        if ran:
+            (self.failed if message.is_error else self.succeeded).add(tool.name)
+        self.results[i] = message
+        emit(ToolResult(call.id, tool.name, message.content, message.is_error, turn))
+
+    async def _before(self, ctx: RunContext[Any], call: ToolCall) -> ToolMessage | None:
+        for hook in self.run.spec.hooks.before_tool_call:
+            verdict = await call_hook(hook, ctx, call)
+            if isinstance(verdict, Veto):
+                return ToolMessage(tool_call_id=call.id, content=verdict.message, name=call.name, is_error=True)
+            if isinstance(verdict, Substitute):
+                return ToolMessage(tool_call_id=call.id, content=serialize_result(verdict.result), name=call.name)
+        return None
+
+    async def _invoke(self, tool: Tool[Any, Any], call: ToolCall, ctx: RunContext[Any]) -> tuple[str, bool]:
+        try:
+            value = await tool.call(call.arguments, ctx)
+        except (ToolArgumentsError, ModelRetry) as e:
+            return e.message, True
+        except Exception as e:  # a tool's failure goes back to the model, unless the agent says "raise"
+            if self.run.spec.tool_errors == "raise":
+                raise self.run.error(
+                    ToolExecutionError,
+                    f"Tool {tool.name!r} raised {type(e).__name__}: {e}",
+                    tool_name=tool.name,
+                    tool_call_id=call.id,
+                ) from e
+            logger.warning("Tool %r raised %s; the error goes back to the model.", tool.name, type(e).__name__, exc_info=True)
+            return (
+                f"Error: tool {tool.name!r} raised {type(e).__name__}: {e}. "
+                f"Fix the arguments and call it again, or continue without it.",
+                True,
+            )
+        return serialize_result(value), False
+
+    # -- 4. finish ---------------------------------------------------------------------------
+    def finish(self) -> list[ToolMessage]:
+        """Append the results in call order and count the budgets; the results are returned."""
+        run = self.run
+        results = [m for m in self.results if m is not None]
+        run.state.messages.extend(results)
+        if self.output_error is not None:
+            run.count_output_failure(self.output_error, self.output_raw)
+        failures = run.state.tool_failures
+        for name in self.succeeded - self.failed:
+            failures.pop(name, None)
+        for name in self.failed:
+            failures[name] = failures.get(name, 0) + 1
+            self._check_budget(name, failures[name], results)
+        return results
+
+    def _check_budget(self, name: str, count: int, results: list[ToolMessage]) -> None:
+        run = self.run
+        tool = run.spec.tools.get(name)
+        budget = tool.retries if tool is not None and tool.retries is not None else run.spec.tool_retries
+        if count > budget:
+            last = next((m.content for m in reversed(results) if m.is_error), "")
+            what = "calling unknown tools" if name == _UNKNOWN_TOOL else f"failing calls of tool {name!r}"
+            raise run.error(
+                ToolRetriesExceeded,
+                f"The model kept making {what} ({count} turns in a row; retry budget {budget}). Last error: {last}",
+                tool_name=name,
+                last_error=last,
+            )
