@@ -29,14 +29,30 @@ def _background_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
+_UNWIND = 0.5
+"""Seconds an interrupted :func:`run_sync` waits for the run to unwind (close its response,
+cancel its tools) before it lets the interrupt through: usually a few milliseconds."""
+
+
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` to completion on the background loop and return its result.
 
-    Interrupting the caller (Ctrl-C) cancels the coroutine.
+    Interrupting the caller (Ctrl-C) cancels the coroutine and returns at once — after at most
+    half a second for it to close what it holds; a sync tool still running in its worker thread
+    finishes in the background.
     """
-    future = asyncio.run_coroutine_threadsafe(coro, _background_loop())
+    unwound = threading.Event()
+
+    async def runner() -> T:
+        try:
+            return await coro
+        finally:
+            unwound.set()
+
+    future = asyncio.run_coroutine_threadsafe(runner(), _background_loop())
     try:
         return future.result()
     except BaseException:
-        future.cancel()
+        if future.cancel():
+            unwound.wait(_UNWIND)
         raise

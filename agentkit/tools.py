@@ -15,7 +15,6 @@ to call.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import re
 import types
@@ -29,6 +28,7 @@ from pydantic import BaseModel
 from typing_extensions import ParamSpec
 
 from ._schema import StrictSchemaError, strip_strict_nulls, to_strict
+from ._threads import run_in_thread
 from ._tool_signature import ArgsModel, is_async
 from ._tool_signature import describe as _describe
 from .context import RunContext
@@ -313,7 +313,7 @@ class Tool(Generic[P, R]):
                 kwargs[name] = ctx
         if self.is_async:
             return await cast("Callable[..., Awaitable[Any]]", self.function)(*args, **kwargs)
-        return await asyncio.to_thread(self.function, *args, **kwargs)
+        return await run_in_thread(self.function, *args, **kwargs)  # daemon threads: a cancelled run never waits
 
 
 @overload
