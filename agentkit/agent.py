@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
-from contextlib import aclosing
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Generic, overload
@@ -237,9 +236,12 @@ class Agent(Generic[DepsT, OutputT]):
         closed and running tools are cancelled (a sync tool's thread finishes in the background).
         """
         run = self._begin(prompt, messages, deps, settings, usage_limits, state, approvals, hooks)
-        async with aclosing(self._loop(run, PLAIN)) as events:
+        events = self._loop(run, PLAIN)
+        try:
             async for _ in events:
                 pass
+        finally:
+            await events.aclose()
         assert run.result is not None
         return run.result
 

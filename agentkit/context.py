@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from .events import ToolProgress
 from .usage import Usage
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ class RunContext(Generic[DepsT]):
     model_name: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     agent_name: str | None = None
-    progress_sink: Callable[[str, float | None, float | None], None] | None = field(default=None, repr=False, compare=False)
+    progress_sink: Callable[[ToolProgress], None] | None = field(default=None, repr=False, compare=False)
     """Where :meth:`report_progress` sends its reports (set by the loop; None outside a run)."""
 
     async def report_progress(self, message: str, *, progress: float | None = None, total: float | None = None) -> None:
@@ -55,4 +56,4 @@ class RunContext(Generic[DepsT]):
         if not isinstance(message, str):
             raise TypeError(f"report_progress() takes a message string, not {type(message).__name__}")
         if self.progress_sink is not None:
-            self.progress_sink(message, progress, total)
+            self.progress_sink(ToolProgress(self.tool_call_id, self.tool_name, message, progress, total, self.turn))

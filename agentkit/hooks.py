@@ -78,7 +78,7 @@ class Hooks:
         return None
 
     async def after_model_response(self, ctx: RunContext[Any], response: ModelResponse) -> None:
-        """The model answered (before its tool calls run or its answer is judged)."""
+        """The model answered (its message is in the history; its tool calls have not run yet)."""
 
     async def before_tool_call(self, ctx: RunContext[Any], call: ToolCall) -> Veto | Substitute | None:
         """A tool call is about to run: None lets it run; :class:`Veto` refuses it with a message

@@ -9,10 +9,9 @@ events (:data:`STREAMING`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Union
+from typing import Protocol, Union
 
 from ..errors import ApprovalRequired, HookError, UnexpectedModelBehavior
 from ..events import (
@@ -33,17 +32,46 @@ from .hooks import call_hook
 from .live import LiveRun
 from .tool_calls import TurnCalls
 
-__all__ = ["run_loop", "request_once", "stream_request", "Send", "Driver", "PLAIN", "STREAMING", "LoopEvent"]
+__all__ = ["run_loop", "RequestOnce", "stream_request", "Send", "Driver", "PLAIN", "STREAMING", "LoopEvent"]
 
-Send = Callable[[Model, ModelRequest], AsyncGenerator[ModelStreamEvent, None]]
+Send = Callable[[Model, ModelRequest], "ModelEvents"]
 """How one model request is made: it yields the response's events, ending in ``ResponseComplete``."""
 
 LoopEvent = Union[AgentEvent, Step]
 
 
-async def request_once(model: Model, request: ModelRequest) -> AsyncGenerator[ModelStreamEvent, None]:
-    """One plain request: its only event is the complete response."""
-    yield ResponseComplete(await model.request(request))
+class ModelEvents(Protocol):
+    """What a :data:`Send` returns: the response's events, ending in ``ResponseComplete``; closable."""
+
+    def __aiter__(self) -> AsyncIterator[ModelStreamEvent]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class RequestOnce:
+    """One plain request: its only event is the complete response.
+
+    A small iterator rather than an async generator: a run keeps one alive per request, and a
+    generator's bookkeeping (weak references, finalizer hooks) shows in the garbage collector's
+    work when a thousand runs are in flight."""
+
+    __slots__ = ("_model", "_request")
+
+    def __init__(self, model: Model, request: ModelRequest) -> None:
+        self._model = model
+        self._request: ModelRequest | None = request
+
+    def __aiter__(self) -> RequestOnce:
+        return self
+
+    async def __anext__(self) -> ModelStreamEvent:
+        request, self._request = self._request, None
+        if request is None:
+            raise StopAsyncIteration
+        return ResponseComplete(await self._model.request(request))
+
+    async def aclose(self) -> None:
+        self._request = None
 
 
 def stream_request(model: Model, request: ModelRequest) -> AsyncGenerator[ModelStreamEvent, None]:
@@ -62,7 +90,7 @@ class Driver:
     live_tools: bool
 
 
-PLAIN = Driver(request_once, live_tools=False)
+PLAIN = Driver(RequestOnce, live_tools=False)
 """``run()`` and ``iter()``: one request per turn."""
 
 STREAMING = Driver(stream_request, live_tools=True)
@@ -78,38 +106,50 @@ async def run_loop(
     events and the tools' events come from nested iterators; every other step is a plain call,
     so an event passes through two generators at most.
     """
-    state = run.state
+    state, hooks = run.state, run.spec.hooks
+    event: LoopEvent | None = None  # one name for every event: a finished turn's last one is not kept alive
     try:
-        await _start(run, connect)
+        if connect is not None or hooks.on_run_start:
+            await _start(run, connect)
         decision: Decision | None = CallTools(run.resumed) if run.resumed else None  # a resumed run starts with its calls
         while not isinstance(decision, Final):
             if decision is None:
-                request = await next_request(run)
+                request = next_request(run)
+                request = await _prepare(run, request) if hooks.processors or hooks.before_model_request else request
                 yield ModelRequestStep(request, state.turn)
                 response = None
-                async with aclosing(driver.send(run.spec.model, request)) as events:
+                events = driver.send(run.spec.model, request)
+                try:
                     async for event in events:
                         event.turn = state.turn
                         yield event
                         if isinstance(event, ResponseComplete):
                             response = event.response
-                decision = await take_response(run, response)
+                finally:
+                    await events.aclose()
+                del events, request  # not kept alive through the tool calls
+                event = None
+                decision = take_response(run, response)
+                if hooks.after_model_response:
+                    await _after_response(run, response)
                 yield ModelResponseStep(response, state.turn)  # type: ignore[arg-type]  # take_response raised if None
-            elif isinstance(decision, Reask):
-                run.count_output_failure(decision.error, decision.raw)
-                state.messages.append(UserMessage(content=decision.prompt))
-                decision = None
             else:
                 assert isinstance(decision, CallTools)  # Pause is raised by prepare_calls, never decided here
                 turn = TurnCalls(run, decision.calls)
-                for answered in await prepare_calls(run, turn):
-                    yield answered
+                for event in await prepare_calls(run, turn):
+                    yield event
                 if turn.jobs:
-                    async with aclosing(turn.execute(driver.live_tools)) as executed:
-                        async for tool_event in executed:
-                            yield tool_event
+                    executed = turn.execute(driver.live_tools)
+                    try:
+                        async for event in executed:
+                            yield event
+                    finally:
+                        await executed.aclose()
+                    del executed
+                event = None
                 yield ToolResultsStep(turn.finish(), state.turn)
                 decision = turn.final
+                del turn  # not kept alive through the next model request
         run.finish(decision.output)
         for hook in run.spec.hooks.on_run_end:  # before the last step: a caller may stop there
             await call_hook(hook, run.context(), run.result)
@@ -133,20 +173,17 @@ async def _failed(run: LiveRun, error: Exception) -> None:
         await call_hook(hook, run.context(), error)
 
 
-async def next_request(run: LiveRun) -> ModelRequest:
-    """The next model request: checks, the turn counted, history processors and hooks applied."""
+def next_request(run: LiveRun) -> ModelRequest:
+    """The next model request (limits checked, the turn counted), before history processors and hooks."""
     run.check_request()
     spec, state = run.spec, run.state
     state.turn += 1
-    request = ModelRequest(state.messages, spec.tool_defs, run.settings, spec.native, spec.output_tool)
-    hooks = spec.hooks
-    if hooks.processors or hooks.before_model_request:
-        request = await _prepare(run, request)
-    return request
+    return ModelRequest(state.messages, spec.tool_defs, run.settings, spec.native, spec.output_tool)
 
 
-async def take_response(run: LiveRun, response: ModelResponse | None) -> Decision:
-    """The response into the history and the usage; the decision it leads to."""
+def take_response(run: LiveRun, response: ModelResponse | None) -> Decision | None:
+    """The response into the history and the usage; the decision it leads to (None after a
+    :class:`Reask`: the correction request is in the history, the model is asked again)."""
     if response is None:
         raise run.error(UnexpectedModelBehavior, "the model's stream ended without a response")
     state = run.state
@@ -156,12 +193,19 @@ async def take_response(run: LiveRun, response: ModelResponse | None) -> Decisio
     run.model_name = response.model_name
     message = response.message
     state.messages.append(message)
-    for hook in run.spec.hooks.after_model_response:
-        await call_hook(hook, run.context(), response)
     decision = decide(run.spec, message)
     if isinstance(decision, CallTools):
         run.answered_call()
+    elif isinstance(decision, Reask):
+        run.count_output_failure(decision.error, decision.raw)
+        state.messages.append(UserMessage(content=decision.prompt))
+        return None
     return decision
+
+
+async def _after_response(run: LiveRun, response: ModelResponse | None) -> None:
+    for hook in run.spec.hooks.after_model_response:
+        await call_hook(hook, run.context(), response)
 
 
 async def _prepare(run: LiveRun, request: ModelRequest) -> ModelRequest:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import AsyncGenerator, Callable
-from typing import Any, Union
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import Any, Protocol, Union
 
 from ..context import RunContext
 from ..errors import ModelRetry, ToolExecutionError, ToolRetriesExceeded
@@ -31,6 +31,38 @@ Job = tuple[int, Tool[Any, Any], ToolCall]
 ToolEvent = Union[ToolCallsStep, ToolExecutionStarted, ToolProgress, ToolResult]
 
 
+class _Inline:
+    """A lone call run inline (no task, no generator), for a caller that does not watch tool
+    events (``run()``, ``iter()``): the :class:`ToolCallsStep`, then nothing more once it ended."""
+
+    __slots__ = ("_step", "_turn")
+
+    def __init__(self, turn: TurnCalls) -> None:
+        self._turn: TurnCalls | None = turn
+        self._step = True
+
+    def __aiter__(self) -> _Inline:
+        return self
+
+    async def __anext__(self) -> ToolEvent:
+        turn = self._turn
+        if turn is None:
+            raise StopAsyncIteration
+        if self._step:
+            self._step = False
+            return turn.begin()
+        self._turn = None
+        await turn._call(turn.jobs[0], _unwatched)
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        self._turn = None
+
+
+def _unwatched(event: ToolEvent | _Failed) -> None:
+    """Where the events of an inline call go: nobody watches them."""
+
+
 class _Failed:
     """A job raised something that ends the run; the executor re-raises it."""
 
@@ -38,6 +70,14 @@ class _Failed:
 
     def __init__(self, error: BaseException) -> None:
         self.error = error
+
+
+class ToolEvents(Protocol):
+    """What :meth:`TurnCalls.execute` returns: the turn's tool events; closable (cancels the calls)."""
+
+    def __aiter__(self) -> AsyncIterator[ToolEvent]: ...
+
+    async def aclose(self) -> None: ...
 
 
 class TurnCalls:
@@ -138,24 +178,23 @@ class TurnCalls:
         return decision
 
     # -- 3. execute --------------------------------------------------------------------------
-    async def execute(self, live: bool = True) -> AsyncGenerator[ToolEvent, None]:
-        """Run the jobs concurrently; yield each start, progress report and result as it happens
-        (``live=False``: a lone call runs inline and its events follow when it ends)."""
-        jobs = self.jobs
-        if not jobs:
-            return
+    def execute(self, live: bool = True) -> ToolEvents:
+        """Run the jobs concurrently; yield the :class:`ToolCallsStep`, then each start, progress
+        report and result as it happens (``live=False``, for a caller that does not watch tool
+        events: a lone call runs inline, without a task, and yields only the step)."""
+        return self._live() if live or len(self.jobs) > 1 else _Inline(self)
+
+    def begin(self) -> ToolCallsStep:
+        """The jobs are about to run: check the tool-call limit and count them."""
         run = self.run
-        run.check_tool_calls(len(jobs))
-        run.state.usage.tool_calls += len(jobs)
-        yield ToolCallsStep([call for _i, _t, call in jobs], run.state.turn)
-        if not live and len(jobs) == 1:
-            events: list[ToolEvent | _Failed] = []
-            await self._call(jobs[0], events.append)
-            for done in events:
-                yield done  # type: ignore[misc]  # _call itself never emits _Failed
-            return
+        run.check_tool_calls(len(self.jobs))
+        run.state.usage.tool_calls += len(self.jobs)
+        return ToolCallsStep([call for _i, _t, call in self.jobs], run.state.turn)
+
+    async def _live(self) -> AsyncGenerator[ToolEvent, None]:
+        yield self.begin()
         queue: asyncio.Queue[ToolEvent | _Failed] = asyncio.Queue()
-        tasks = [asyncio.ensure_future(self._job(job, queue.put_nowait)) for job in jobs]
+        tasks = [asyncio.ensure_future(self._job(job, queue.put_nowait)) for job in self.jobs]
         try:
             remaining = len(tasks)
             while remaining:
@@ -183,7 +222,7 @@ class TurnCalls:
         run = self.run
         turn = run.state.turn
         ctx = run.tool_context(tool, call)
-        ctx.progress_sink = lambda text, progress, total: emit(ToolProgress(call.id, tool.name, text, progress, total, turn))
+        ctx.progress_sink = emit
         hooks = run.spec.hooks
         message = await self._before(ctx, call) if hooks.before_tool_call else None
         ran = message is None  # a vetoed or substituted call is not the tool's failure or success
