@@ -20,7 +20,7 @@ from typing_extensions import TypeVar
 from ._agent_tools import AgentTools
 from ._run.hooks import HookSet, prepare_hooks
 from ._run.live import LiveRun, check_deps
-from ._run.loop import PLAIN, STREAMING, Driver, LoopEvent, run_loop
+from ._run.loop import PLAIN, STREAMING, Driver, LoopEvent, drain, run_loop
 from ._run.spec import RunSpec, ToolErrors, check_options
 from ._run.state import Approval, ApprovalCallback, RunResult, RunState
 from ._run.stream import AgentRun, AgentStream, SyncAgentStream
@@ -236,12 +236,7 @@ class Agent(Generic[DepsT, OutputT]):
         closed and running tools are cancelled (a sync tool's thread finishes in the background).
         """
         run = self._begin(prompt, messages, deps, settings, usage_limits, state, approvals, hooks)
-        events = self._loop(run, PLAIN)
-        try:
-            async for _ in events:
-                pass
-        finally:
-            await events.aclose()
+        await drain(self._loop(run, PLAIN))
         assert run.result is not None
         return run.result
 

@@ -32,7 +32,7 @@ from .hooks import call_hook
 from .live import LiveRun
 from .tool_calls import TurnCalls
 
-__all__ = ["run_loop", "RequestOnce", "stream_request", "Send", "Driver", "PLAIN", "STREAMING", "LoopEvent"]
+__all__ = ["run_loop", "drain", "RequestOnce", "stream_request", "Send", "Driver", "PLAIN", "STREAMING", "LoopEvent"]
 
 Send = Callable[[Model, ModelRequest], "ModelEvents"]
 """How one model request is made: it yields the response's events, ending in ``ResponseComplete``."""
@@ -157,6 +157,15 @@ async def run_loop(
     except Exception as error:
         await _failed(run, error)
         raise
+
+
+async def drain(events: AsyncGenerator[LoopEvent, None]) -> None:
+    """Run the loop to its end, ignoring its events (``agent.run()``); closed whatever happens."""
+    try:
+        async for _ in events:
+            pass
+    finally:
+        await events.aclose()
 
 
 async def _start(run: LiveRun, connect: Callable[[LiveRun], Awaitable[None]] | None) -> None:
