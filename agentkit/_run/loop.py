@@ -134,9 +134,9 @@ async def run_loop(
                     await _after_response(run, response)
                 yield ModelResponseStep(response, state.turn)  # type: ignore[arg-type]  # take_response raised if None
             else:
-                assert isinstance(decision, CallTools)  # Pause is raised by prepare_calls, never decided here
+                assert isinstance(decision, CallTools)  # Pause is raised by approve_calls, never decided here
                 turn = TurnCalls(run, decision.calls)
-                for event in await prepare_calls(run, turn):
+                for event in turn.sort() + (await approve_calls(run, turn) if turn.needs_decisions else []):
                     yield event
                 if turn.jobs:
                     executed = turn.execute(driver.live_tools)
@@ -236,10 +236,9 @@ async def _prepare(run: LiveRun, request: ModelRequest) -> ModelRequest:
     return request
 
 
-async def prepare_calls(run: LiveRun, turn: TurnCalls) -> list[ToolResult]:
-    """Sort and approve one turn's calls (the run pauses when a decision is missing); the events
-    of the calls answered without running."""
-    answered = turn.sort()
+async def approve_calls(run: LiveRun, turn: TurnCalls) -> list[ToolResult]:
+    """Approve one turn's sorted calls, or pause the run when a decision is missing; the events
+    of the denied calls."""
     approved = await turn.approve()
     if isinstance(approved, Pause):
         names = ", ".join(sorted({c.name for c in approved.pending}))
@@ -249,4 +248,4 @@ async def prepare_calls(run: LiveRun, turn: TurnCalls) -> list[ToolResult]:
             pending=approved.pending,
             state=run.snapshot(),
         )
-    return answered + approved if approved else answered
+    return approved

@@ -71,17 +71,17 @@ class RunSpec:
     name: str | None = None
     deps_type: Any = None
 
-    @property
-    def native(self) -> OutputFormat | None:
-        """The ``response_format`` to ask for, in native output mode."""
-        output = self.output
-        return output.format if output is not None and output.mode == "native" else None
+    native: OutputFormat | None = field(init=False, repr=False)
+    """The ``response_format`` to ask for, in native output mode (else None)."""
+    output_tool: str | None = field(init=False, repr=False)
+    """The final-result tool's name, in tool output mode (else None)."""
 
-    @property
-    def output_tool(self) -> str | None:
-        """The final-result tool's name, in tool output mode."""
+    def __post_init__(self) -> None:
         output = self.output
-        return output.name if output is not None and output.tool_definition is not None else None
+        native = output.format if output is not None and output.mode == "native" else None
+        tool = output.name if output is not None and output.tool_definition is not None else None
+        object.__setattr__(self, "native", native)  # frozen: computed once here
+        object.__setattr__(self, "output_tool", tool)
 
     def output_label(self) -> str:
         """The output type's name, for error messages."""

@@ -139,11 +139,15 @@ class TurnCalls:
         return [ToolResult(m.tool_call_id, m.name or "", m.content, m.is_error, turn) for m in self.results if m is not None]
 
     # -- 2. approve --------------------------------------------------------------------------
+    @property
+    def needs_decisions(self) -> bool:
+        """Whether :meth:`approve` has anything to decide (approvals given, or a tool that requires one)."""
+        return bool(self.run.approvals) or any(tool.requires_approval for _i, tool, _c in self.jobs)
+
     async def approve(self) -> Pause | list[ToolResult]:
         """Keep the approved jobs and answer denied ones (their events are returned); a
         :class:`Pause` when a decision is missing."""
-        decisions = self.run.approvals
-        if not decisions and not any(tool.requires_approval for _i, tool, _c in self.jobs):
+        if not self.needs_decisions:
             return []
         approved: list[Job] = []
         pending: list[ToolCall] = []
