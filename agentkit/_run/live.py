@@ -116,21 +116,6 @@ class LiveRun:
         return cls(spec, copy, deps, settings, limits, {**state.approvals, **decisions}, resumed=pending)
 
     # -- contexts ----------------------------------------------------------------------------
-    def tool_context(self, tool: Tool[Any, Any], call: ToolCall) -> RunContext[Any]:
-        """The :class:`RunContext` a tool (and the tool hooks) get for one call."""
-        state = self.state
-        return RunContext(
-            deps=self.deps,
-            usage=state.usage,
-            messages=state.messages,
-            turn=state.turn,
-            tool_name=tool.name,
-            tool_call_id=call.id,
-            retry=state.tool_failures.get(tool.name, 0),
-            model_name=self.spec.model.model_name,
-            agent_name=self.spec.name,
-        )
-
     def context(self) -> RunContext[Any]:
         """The :class:`RunContext` of run-level hooks and history processors."""
         state = self.state
@@ -142,6 +127,14 @@ class LiveRun:
             model_name=self.spec.model.model_name,
             agent_name=self.spec.name,
         )
+
+    def tool_context(self, tool: Tool[Any, Any], call: ToolCall) -> RunContext[Any]:
+        """The :class:`RunContext` a tool (and the tool hooks) get for one call."""
+        ctx = self.context()
+        ctx.tool_name = tool.name
+        ctx.tool_call_id = call.id
+        ctx.retry = self.state.tool_failures.get(tool.name, 0)
+        return ctx
 
     # -- checks and bookkeeping --------------------------------------------------------------
     def error(self, cls: type[E], message: str, **extra: Any) -> E:
