@@ -50,7 +50,7 @@ from .messages import (
 )
 from .settings import ModelSettings
 from .tools import Tool, ToolDefinition, Toolset, tool
-from .usage import Usage, UsageLimits
+from .usage import ToolLimits, Usage, UsageLimits
 
 __version__ = "0.1.0"
 
@@ -74,6 +74,7 @@ __all__ = [
     "ModelSettings",
     "Usage",
     "UsageLimits",
+    "ToolLimits",
     "Message",
     "SystemMessage",
     "UserMessage",

@@ -21,13 +21,12 @@ from ._agent_tools import AgentTools
 from ._run.hooks import HookSet, prepare_hooks
 from ._run.live import LiveRun, check_deps
 from ._run.loop import PLAIN, STREAMING, Driver, LoopEvent, drain, run_loop
-from ._run.spec import RunSpec, ToolErrors, check_options
+from ._run.spec import RunSpec, ToolErrors, check_options, check_settings
 from ._run.state import Approval, ApprovalCallback, RunResult, RunState
 from ._run.stream import AgentRun, AgentStream, SyncAgentStream
 from ._sync import run_sync
 from .batch import BatchInput, BatchItem, RateLimiter, limited_model
 from .batch import run_many as _run_many
-from .errors import UserError
 from .hooks import HistoryProcessor, Hooks
 from .messages import Message
 from .models.base import Model
@@ -35,7 +34,7 @@ from .models.registry import infer_model
 from .output import OutputMode, OutputSchema
 from .settings import ModelSettings
 from .tools import Tool, ToolLike
-from .usage import UsageLimits
+from .usage import ToolLimits, UsageLimits
 
 __all__ = ["Agent", "RunResult", "RunState", "Approval", "ApprovalCallback", "AgentStream", "SyncAgentStream", "AgentRun"]
 
@@ -43,7 +42,8 @@ DepsT = TypeVar("DepsT", default=Any)
 OutputT = TypeVar("OutputT", default=str)
 
 _SPEC_OPTIONS: tuple[str, ...] = ("output_type", "instructions", "max_turns", "output_retries", "tool_retries")
-_SPEC_OPTIONS += ("reset_tool_choice", "approve", "tool_errors", "name", "deps_type")  # the attributes a RunSpec copies
+_SPEC_OPTIONS += ("reset_tool_choice", "approve", "tool_errors", "tool_limits", "name", "deps_type")  # what a RunSpec copies
+_TOOL_LIMITS = ToolLimits()
 
 
 class Agent(Generic[DepsT, OutputT]):
@@ -76,6 +76,8 @@ class Agent(Generic[DepsT, OutputT]):
         tool_errors: ``"return"`` (default): an unexpected exception inside a tool goes back to
             the model as an error result (and is logged with its traceback at WARNING);
             ``"raise"``: it ends the run with :class:`~agentkit.errors.ToolExecutionError`.
+        tool_limits: :class:`~agentkit.usage.ToolLimits`: tool calls run per model turn (64;
+            the rest are answered with a message) and at once (16).
         deps_type: the type of ``deps``: type checkers then check ``run(deps=...)``; at run
             start, tools that take a ``RunContext`` require ``deps``.
         name: a name for logs, reprs and results.
@@ -101,6 +103,7 @@ class Agent(Generic[DepsT, OutputT]):
         hooks: Sequence[Hooks] = (),
         history_processors: Sequence[HistoryProcessor] = (),
         tool_errors: ToolErrors = "return",
+        tool_limits: ToolLimits = _TOOL_LIMITS,
         deps_type: type[DepsT] | None = None,
         name: str | None = None,
     ) -> None: ...
@@ -125,6 +128,7 @@ class Agent(Generic[DepsT, OutputT]):
         hooks: Sequence[Hooks] = (),
         history_processors: Sequence[HistoryProcessor] = (),
         tool_errors: ToolErrors = "return",
+        tool_limits: ToolLimits = _TOOL_LIMITS,
         deps_type: type[DepsT] | None = None,
         name: str | None = None,
     ) -> None: ...
@@ -148,13 +152,13 @@ class Agent(Generic[DepsT, OutputT]):
         hooks: Sequence[Hooks] = (),
         history_processors: Sequence[HistoryProcessor] = (),
         tool_errors: ToolErrors = "return",
+        tool_limits: ToolLimits = _TOOL_LIMITS,
         deps_type: Any = None,
         name: str | None = None,
     ) -> None:
         self.model: Model = infer_model(model)
-        check_options(max_turns=max_turns, output_retries=output_retries, tool_retries=tool_retries, tool_errors=tool_errors)
-        if settings is not None and not isinstance(settings, ModelSettings):
-            raise UserError(f"settings must be a ModelSettings, not {type(settings).__name__}.")
+        check_options(max_turns, output_retries, tool_retries, tool_errors, tool_limits)
+        check_settings(settings)
         self.instructions = instructions
         self.max_turns = max_turns
         self.output_retries = output_retries
@@ -163,6 +167,7 @@ class Agent(Generic[DepsT, OutputT]):
         self.usage_limits = usage_limits
         self.approve = approve
         self.tool_errors: ToolErrors = tool_errors
+        self.tool_limits = tool_limits
         self.settings = settings or ModelSettings()
         self.deps_type = deps_type
         self.name = name
@@ -365,8 +370,7 @@ class Agent(Generic[DepsT, OutputT]):
         hooks: Sequence[Hooks],
     ) -> LiveRun:
         """Check the run's options and set it up: the spec and the live run."""
-        if settings is not None and not isinstance(settings, ModelSettings):
-            raise UserError(f"settings must be a ModelSettings, not {type(settings).__name__}.")
+        check_settings(settings)
         run_settings = self.settings.merge(settings) if settings is not None else self.settings
         if settings is not None and self._toolbox.connected:
             self._toolbox.check_tool_choice(run_settings)  # else once the toolsets are connected

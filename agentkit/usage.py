@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Usage", "UsageLimits"]
+from .errors import UserError
+
+__all__ = ["Usage", "UsageLimits", "ToolLimits"]
 
 
 @dataclass
@@ -80,3 +82,26 @@ class UsageLimits:
         if self.max_tool_calls is not None and usage.tool_calls + more > self.max_tool_calls:
             return f"{more} more tool calls would pass max tool calls ({self.max_tool_calls}); {usage.tool_calls} made so far"
         return None
+
+
+@dataclass(frozen=True)
+class ToolLimits:
+    """How much of one model turn's tool calls run, and how many at once.
+
+    A model can answer with any number of calls; a run executes at most ``max_calls_per_turn`` of
+    them (the rest are answered with a message asking the model to call them in a later turn)
+    and runs at most ``max_concurrent`` at the same time (the others wait their turn).
+
+    Attributes:
+        max_calls_per_turn: calls executed per model turn (default 64).
+        max_concurrent: calls running at once (default 16; sync tools also share a pool of
+            worker threads).
+    """
+
+    max_calls_per_turn: int = 64
+    max_concurrent: int = 16
+
+    def __post_init__(self) -> None:
+        for label, value in (("max_calls_per_turn", self.max_calls_per_turn), ("max_concurrent", self.max_concurrent)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise UserError(f"ToolLimits.{label} must be a positive int, not {value!r}.")

@@ -13,17 +13,25 @@ from typing import Any, Literal, get_args
 from ..errors import UserError
 from ..models.base import Model
 from ..output import OutputFormat, OutputSchema
+from ..settings import ModelSettings
 from ..tools import Tool, ToolDefinition
+from ..usage import ToolLimits
 from .hooks import HookSet
 from .state import ApprovalCallback
 
-__all__ = ["RunSpec", "ToolErrors", "check_options"]
+__all__ = ["RunSpec", "ToolErrors", "check_options", "check_settings"]
 
 ToolErrors = Literal["return", "raise"]
 """What an unexpected exception inside a tool does: go back to the model, or end the run."""
 
 
-def check_options(*, max_turns: Any, output_retries: Any, tool_retries: Any, tool_errors: Any) -> None:
+def check_settings(settings: Any) -> None:
+    """``settings`` must be a :class:`~agentkit.ModelSettings` (or None)."""
+    if settings is not None and not isinstance(settings, ModelSettings):
+        raise UserError(f"settings must be a ModelSettings, not {type(settings).__name__}.")
+
+
+def check_options(max_turns: Any, output_retries: Any, tool_retries: Any, tool_errors: Any, tool_limits: Any) -> None:
     """Raise :class:`~agentkit.errors.UserError` for an agent option the loop cannot work with."""
     if not isinstance(max_turns, int) or max_turns < 1:
         raise UserError(f"max_turns must be a positive int, not {max_turns!r}.")
@@ -32,6 +40,8 @@ def check_options(*, max_turns: Any, output_retries: Any, tool_retries: Any, too
             raise UserError(f"{label} must be an int >= 0, not {value!r}.")
     if tool_errors not in get_args(ToolErrors):
         raise UserError(f"tool_errors must be 'return' or 'raise', not {tool_errors!r}.")
+    if not isinstance(tool_limits, ToolLimits):
+        raise UserError(f"tool_limits must be a ToolLimits, not {type(tool_limits).__name__}.")
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,7 @@ class RunSpec:
         hooks: the hooks of this run (the agent's, then the run's), prepared once.
         name: the agent's name.
         deps_type: the agent's ``deps_type`` (checked at run start against tools that take ``RunContext``).
+        tool_limits: calls executed per turn and running at once.
     """
 
     model: Model
@@ -70,6 +81,7 @@ class RunSpec:
     hooks: HookSet = field(default_factory=HookSet)
     name: str | None = None
     deps_type: Any = None
+    tool_limits: ToolLimits = field(default_factory=ToolLimits)
 
     native: OutputFormat | None = field(init=False, repr=False)
     """The ``response_format`` to ask for, in native output mode (else None)."""

@@ -115,7 +115,17 @@ class TurnCalls:
             for i, _tool, call in self.jobs:
                 self._answer(i, call, "Not executed: the final result was given in the same turn.")
             self.jobs = []
+        self._cap(spec.tool_limits.max_calls_per_turn)
         return self._answered_events()
+
+    def _cap(self, most: int) -> None:
+        """Past ``most`` calls in one turn, the rest are answered, not run (not counted as failures)."""
+        if len(self.jobs) <= most:
+            return
+        for i, _tool, call in self.jobs[most:]:
+            text = f"Not executed: at most {most} tool calls run per turn. Call it again in a later turn if it is still needed."
+            self._answer(i, call, text, error=True)
+        self.jobs = self.jobs[:most]
 
     def _final_call(self, i: int, call: ToolCall) -> None:
         output = self.run.spec.output
@@ -198,7 +208,8 @@ class TurnCalls:
     async def _live(self) -> AsyncGenerator[ToolEvent, None]:
         yield self.begin()
         queue: asyncio.Queue[ToolEvent | _Failed] = asyncio.Queue()
-        tasks = [asyncio.ensure_future(self._job(job, queue.put_nowait)) for job in self.jobs]
+        slots = asyncio.Semaphore(self.run.spec.tool_limits.max_concurrent)
+        tasks = [asyncio.ensure_future(self._job(job, queue.put_nowait, slots)) for job in self.jobs]
         try:
             remaining = len(tasks)
             while remaining:
@@ -213,9 +224,10 @@ class TurnCalls:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _job(self, job: Job, emit: Callable[[ToolEvent | _Failed], None]) -> None:
+    async def _job(self, job: Job, emit: Callable[[ToolEvent | _Failed], None], slots: asyncio.Semaphore) -> None:
         try:
-            await self._call(job, emit)
+            async with slots:  # at most ToolLimits.max_concurrent calls run at once
+                await self._call(job, emit)
         except asyncio.CancelledError:
             raise
         except BaseException as e:
