@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 import sys
 import types
 from collections.abc import Callable
@@ -249,23 +250,64 @@ def build_model(name: str, fields: dict[str, FieldSpec]) -> type[BaseModel]:
     return model
 
 
+_FIX = (
+    "use a JSON-friendly type (str, int, float, bool, list, dict, Literal, Enum, a pydantic model, dataclass or "
+    "TypedDict, datetime, UUID, Decimal, Path), or give the tool the object through deps= and a RunContext parameter"
+)
+
+
 def _schema_error(name: str, fields: dict[str, FieldSpec], e: Exception) -> ToolDefinitionError:
+    """One line: the tool, the parameter, its type and what to do (not pydantic's multi-line explanation)."""
     culprit = _find_bad_parameter(fields)
-    where = f"parameter {culprit!r}" if culprit else "its parameters"
+    if culprit is None:
+        first = next((line.strip() for line in str(e).splitlines() if line.strip()), "")
+        return ToolDefinitionError(
+            f"Tool {name!r}: its parameters cannot be described as JSON schema ({type(e).__name__}: {first}); {_FIX}."
+        )
+    parameter, annotation, error = culprit
+    shown = _type_name(annotation)
+    if isinstance(error, pydantic.PydanticUserError) and error.code not in _UNSUPPORTED:  # pydantic says what to do
+        advice = next((line.strip() for line in str(error).splitlines() if line.strip()), str(error.code))
+        return ToolDefinitionError(
+            f"Tool {name!r}: parameter {parameter!r} has type {shown}, which pydantic cannot use: {advice}"
+        )
+    part = _unsupported_part(error)
+    what = f"{shown}, and {part}" if part and part != shown else f"{shown}, which"
     return ToolDefinitionError(
-        f"Tool {name!r}: {where} cannot be described as JSON schema ({type(e).__name__}: {e}). "
-        f"Use JSON-friendly types (str, int, float, bool, lists, dicts, Literal, Enum, pydantic models, "
-        f"dataclasses, TypedDict, datetime, UUID, Decimal, Path)."
+        f"Tool {name!r}: parameter {parameter!r} has type {what} cannot be described as JSON schema; {_FIX}."
     )
 
 
-def _find_bad_parameter(fields: dict[str, FieldSpec]) -> str | None:
+_UNSUPPORTED = ("schema-for-unknown-type", "invalid-for-json-schema")  # pydantic's codes for "no schema for this type"
+
+
+def _find_bad_parameter(fields: dict[str, FieldSpec]) -> tuple[str, Any, Exception] | None:
     for field_name, (annotation, _default, extra) in fields.items():
         try:
             pydantic.TypeAdapter(annotation).json_schema()
-        except Exception:
-            return str(extra.get("alias") or field_name)
+        except Exception as e:
+            return str(extra.get("alias") or field_name), annotation, e
     return None
+
+
+def _type_name(annotation: Any) -> str:
+    """``annotation`` as written in code: ``socket.socket``, ``list[socket.socket]``, ``int``."""
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if isinstance(annotation, type) and not get_args(annotation):
+        module = annotation.__module__
+        return annotation.__qualname__ if module in ("builtins", "__main__") else f"{module}.{annotation.__qualname__}"
+    return repr(annotation).replace("typing.", "").replace("__main__.", "")
+
+
+def _unsupported_part(error: Exception) -> str | None:
+    """The type pydantic could not handle, from its message (``... schema for <class 'socket.socket'>. Set ...``)."""
+    found = re.search(r"schema for (.+?)\. ", str(error))
+    if found is None:
+        return None
+    text = found[1]
+    cls = re.fullmatch(r"<class '(.+)'>", text)
+    return (cls[1] if cls else text).replace("typing.", "").replace("__main__.", "").removeprefix("builtins.")
 
 
 def is_async(function: Any) -> bool:

@@ -101,7 +101,7 @@ class Server:
 
 class AgentkitContender:
     """``Agent(OpenAICompatible(...), tools=[get_weather]).run(PROMPT)``, as installed: with
-    ``benchmarks/requirements.txt`` (httpx-aiohttp, i.e. ``agentkit[fast]``) its default transport is aiohttp."""
+    aiohttp and httpx-aiohttp (dependencies of agentkit-loop) its default transport is aiohttp."""
 
     name = "agentkit"
 
@@ -306,7 +306,7 @@ class OpenAIAgentsContender:
 
 
 class AgentkitHttpxContender(AgentkitContender):
-    """agentkit with ``transport="httpx"``: what a plain ``pip install agentkit`` (no ``[fast]`` extra) sends with."""
+    """agentkit with ``transport="httpx"``: what a model given its own ``http_client`` sends with."""
 
     name = "agentkit-httpx"
 

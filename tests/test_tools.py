@@ -699,11 +699,16 @@ def test_var_args_rejected_at_decoration(kind: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("annotation", "culprit"),
-    [(socket.socket, "sock"), (Arbitrary, "sock"), (Callable[[int], int], "sock"), (list[Arbitrary], "sock")],
+    ("annotation", "shown"),
+    [
+        (socket.socket, "has type socket.socket, which"),
+        (Arbitrary, "has type tests.test_tools.Arbitrary, which"),
+        (Callable[[int], int], "has type collections.abc.Callable[[int], int], which"),
+        (list[Arbitrary], "has type list[tests.test_tools.Arbitrary], and tests.test_tools.Arbitrary"),
+    ],
     ids=["socket", "arbitrary_class", "callable", "list_of_arbitrary"],
 )
-def test_unsupported_types_rejected_naming_the_parameter(annotation: Any, culprit: str) -> None:
+def test_unsupported_types_rejected_in_one_line_naming_the_tool_parameter_type_and_fix(annotation: Any, shown: str) -> None:
     def f(ok: int, sock):  # type: ignore[no-untyped-def]
         return sock
 
@@ -711,9 +716,9 @@ def test_unsupported_types_rejected_naming_the_parameter(annotation: Any, culpri
     with pytest.raises(ToolDefinitionError) as info:
         Tool(f)
     message = str(info.value)
-    assert f"parameter {culprit!r}" in message
-    assert "Tool 'f'" in message
-    assert "JSON-friendly types" in message
+    assert message.startswith(f"Tool 'f': parameter 'sock' {shown} cannot be described as JSON schema; use a JSON-friendly type")
+    assert "deps=" in message  # the other fix: hand the object over through deps and RunContext
+    assert "\n" not in message and "Pydantic" not in message and "errors.pydantic.dev" not in message, message
 
 
 @pytest.mark.skipif(sys.version_info >= (3, 12), reason="pydantic accepts typing.TypedDict from 3.12")

@@ -75,7 +75,7 @@ class ClientOptions(TypedDict, total=False):
         idle_timeout: for streams, the longest wait between two chunks (default: the read timeout).
         strict_settings: raise instead of warning when a setting is not accepted by the provider.
         transport: what sends the requests of the clients agentkit makes. ``"aiohttp"``
-            (``pip install 'agentkit[fast]'``): aiohttp, 2x cheaper in CPU than httpx for one
+            (the default; aiohttp and httpx-aiohttp are dependencies): aiohttp, 2x cheaper in CPU than httpx for one
             request at a time and 5-8x under hundreds in flight, where httpcore's pool
             bookkeeping dominates; same retries, timeouts, proxies, streaming and errors, but no
             write timeout. ``"httpx"``: httpx's own transport (httpcore). ``None`` (default):

@@ -1,4 +1,4 @@
-"""What sends the bytes: httpx's own transport (httpcore), or aiohttp (``pip install 'agentkit[fast]'``).
+"""What sends the bytes: httpx's own transport (httpcore), or aiohttp (the default: a dependency).
 
 :class:`~.client.HTTPClient` does retries, errors and redaction; a *sender* here does one POST
 and returns its status, headers and body, or opens a stream as an ``httpx.Response`` for the SSE
@@ -64,7 +64,7 @@ def ssl_context() -> ssl.SSLContext:
 
 @functools.cache
 def aiohttp_available() -> bool:
-    """Whether the aiohttp transport can be used (``agentkit[fast]`` installed), without importing it."""
+    """Whether the aiohttp transport can be used (aiohttp and httpx-aiohttp, dependencies, installed), without importing it."""
     return all(importlib.util.find_spec(name) is not None for name in ("aiohttp", "httpx_aiohttp"))
 
 
@@ -74,7 +74,7 @@ def require_aiohttp() -> None:
         import aiohttp  # noqa: F401
         import httpx_aiohttp  # noqa: F401
     except ImportError as e:
-        raise UserError(f"transport='aiohttp' needs the httpx-aiohttp package ({e}): pip install 'agentkit[fast]'") from None
+        raise UserError(f"transport='aiohttp' needs the httpx-aiohttp package ({e}): pip install 'agentkit-loop[fast]'") from None
 
 
 @dataclass(frozen=True)

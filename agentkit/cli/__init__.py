@@ -2,7 +2,7 @@
 
 ``agentkit run FILE.py "prompt"``, ``agentkit chat``, ``agentkit tools MODULE`` and
 ``agentkit batch FILE.py INPUTS.jsonl --out OUT.jsonl``; ``agentkit COMMAND --help`` for the
-options. It needs the ``cli`` extra (click and rich): ``pip install 'agentkit[cli]'``.
+options. It needs the ``cli`` extra (click and rich): ``pip install 'agentkit-loop[cli]'``.
 ``import agentkit`` never imports this package.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 __all__ = ["main"]
 
-INSTALL_HINT = "agentkit: the command line needs click and rich: pip install 'agentkit[cli]'"
+INSTALL_HINT = "agentkit: the command line needs click and rich: pip install 'agentkit-loop[cli]'"
 
 
 def main(argv: Sequence[str] | None = None) -> None:

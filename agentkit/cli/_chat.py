@@ -22,7 +22,7 @@ from ._display import Display, TerminalApprover, TurnInterrupts, stdin_is_tty, s
 __all__ = ["build_chat_agent", "chat_session", "load_mcp", "run_chat"]
 
 EXIT_WORDS = frozenset({"exit", "quit", "/exit", "/quit"})
-MCP_HINT = "pip install 'agentkit[mcp]'"
+MCP_HINT = "pip install 'agentkit-loop[mcp]'"
 
 
 def load_mcp(path: str) -> list[ToolLike]:

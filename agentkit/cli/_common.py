@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.text import Text
 
 from ..agent import Agent
-from ..errors import AgentkitError, AgentRunError, ProviderError, UserError
+from ..errors import AgentkitError, AgentRunError, MissingAPIKeyError, ProviderError, UserError
 from ..models.base import Model
 from ..models.registry import infer_model
 from ..tools import Tool, Toolset
@@ -73,6 +73,8 @@ def describe(error: BaseException, debug: bool = False) -> tuple[str, int]:
     """
     if isinstance(error, CLIError):
         return one_line(str(error)), error.exit_code
+    if isinstance(error, MissingAPIKeyError):  # the library's "pass api_key=... to the model" is no help here
+        return missing_key_message(error), 2
     if isinstance(error, UserError):
         return one_line(str(error)), 2
     if isinstance(error, ProviderError):
@@ -81,6 +83,14 @@ def describe(error: BaseException, debug: bool = False) -> tuple[str, int]:
         return one_line(f"{type(error).__name__}: {error}"), 1
     hint = "" if debug else " (run with --debug for the traceback)"
     return one_line(f"{type(error).__name__}: {error}") + hint, 1
+
+
+def missing_key_message(error: MissingAPIKeyError) -> str:
+    """What the command line says when a model has no key: set the variable, or run offline."""
+    return (
+        f"No API key for {error.provider}: set the environment variable {error.env_var}, "
+        "or run offline on the test model with -m test."
+    )
 
 
 def print_error(error: BaseException, debug: bool) -> int:

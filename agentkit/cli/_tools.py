@@ -1,13 +1,19 @@
 """``agentkit tools``: the tool schemas a module produces, as a provider receives them, and their problems."""
 
 from __future__ import annotations
+import __future__
 
+import ast
 import asyncio
+import importlib.util
 import json
 import re
+import sys
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal
 
 from rich.console import Console
@@ -18,7 +24,7 @@ from ..messages import UserMessage
 from ..models.base import ModelRequest
 from ..models.openai_chat import OpenAIChatModel
 from ..tools import Tool, Toolset
-from ._common import CLIError, collect_tools, load_module_or_file
+from ._common import CLIError, _looks_like_path, _module_name, _on_sys_path, collect_tools, load_module_or_file
 
 __all__ = ["Problem", "check_tools", "tool_problems", "wire_tools"]
 
@@ -97,6 +103,85 @@ def wire_tools(tools: Sequence[Tool[Any, Any]], provider: str) -> list[dict[str,
     return wire
 
 
+def load_tools(target: str) -> tuple[list[Tool[Any, Any] | Toolset], list[Problem]]:
+    """The tools of ``target`` (a module or file), and the tools it failed to define.
+
+    A tool that cannot be defined raises when its module is imported, which would hide every tool
+    after it. So when the import fails that way, the file runs again one top-level statement at a
+    time: each statement that raises :class:`~agentkit.errors.ToolDefinitionError` is one error, a
+    statement that only fails because it uses a name whose definition failed is skipped, and the
+    tools defined by the rest are checked as usual.
+    """
+    try:
+        return collect_tools(load_module_or_file(target)), []
+    except ToolDefinitionError:
+        pass
+    path = _source_of(target)
+    problems: list[Problem] = []
+    module = _run_statements(path, target, problems)
+    return collect_tools(module), problems
+
+
+def _source_of(target: str) -> Path:
+    if _looks_like_path(target):
+        return Path(target).resolve()
+    with _on_sys_path(Path.cwd()):
+        spec = importlib.util.find_spec(target)
+    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+        raise CLIError(f"Cannot read the source of {target} to list every tool that failed.")
+    return Path(spec.origin)
+
+
+def _run_statements(path: Path, target: str, problems: list[Problem]) -> ModuleType:
+    """Run ``path``'s top-level statements one by one as a module, recording each tool that cannot be defined."""
+    source = path.read_text(encoding="utf-8")
+    tree = ast.parse(source, str(path))
+    future = _future_flags(tree)
+    name = _module_name(path)
+    module = ModuleType(name)
+    module.__file__ = str(path)
+    sys.modules[name] = module  # pydantic and dataclasses look types up through the module
+    failed: set[str] = set()
+    with _on_sys_path(path.parent):
+        for statement in tree.body:
+            code = compile(ast.Module(body=[statement], type_ignores=[]), str(path), "exec", flags=future, dont_inherit=True)
+            try:
+                exec(code, module.__dict__)
+            except ToolDefinitionError as e:
+                defined = _names_defined(statement)
+                failed.update(defined)
+                line = min([statement.lineno, *(d.lineno for d in getattr(statement, "decorator_list", ()))])
+                problems.append(Problem("error", defined[0] if defined else f"line {line}", f"{e} (line {line})"))
+            except NameError as e:
+                if e.name not in failed:  # a failure of its own, not a consequence of a tool that failed
+                    raise CLIError(f"Importing {target} failed: NameError: {e} (line {statement.lineno})") from e
+                failed.update(_names_defined(statement))
+            except Exception as e:
+                raise CLIError(f"Importing {target} failed: {type(e).__name__}: {e} (--debug shows the traceback)") from e
+    return module
+
+
+def _future_flags(tree: ast.Module) -> int:
+    flags = 0
+    for statement in tree.body:
+        if isinstance(statement, ast.ImportFrom) and statement.module == "__future__":
+            for alias in statement.names:
+                feature = getattr(__future__, alias.name, None)
+                flags |= getattr(feature, "compiler_flag", 0)
+    return flags
+
+
+def _names_defined(statement: ast.stmt) -> list[str]:
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [statement.name]
+    targets: list[ast.expr] = []
+    if isinstance(statement, ast.Assign):
+        targets = statement.targets
+    elif isinstance(statement, (ast.AnnAssign, ast.AugAssign)):
+        targets = [statement.target]
+    return [node.id for target in targets for node in ast.walk(target) if isinstance(node, ast.Name)]
+
+
 async def _connected_tools(items: Sequence[Tool[Any, Any] | Toolset]) -> list[Tool[Any, Any]]:
     found: list[Tool[Any, Any]] = []
     async with AsyncExitStack() as stack:
@@ -113,9 +198,10 @@ def check_tools(target: str | None, mcp_config: str | None, providers: Sequence[
     """Print the schemas of the tools of ``target`` (a module or file) and of the MCP servers in
     ``mcp_config`` for each provider, then their problems; return the number of errors."""
     items: list[Tool[Any, Any] | Toolset] = []
+    problems: list[Problem] = []
     if target is not None:
-        items = collect_tools(load_module_or_file(target))
-        if not items:
+        items, problems = load_tools(target)  # problems: the tools that could not be defined
+        if not items and not problems:
             raise CLIError(f"No tools in {target}: define tools with @tool (from agentkit) at module level.")
     if mcp_config is not None:
         from ._chat import load_mcp
@@ -124,7 +210,6 @@ def check_tools(target: str | None, mcp_config: str | None, providers: Sequence[
     plain = [i for i in items if isinstance(i, Tool)]
     tools = asyncio.run(_connected_tools(items)) if len(plain) < len(items) else plain
     shown: list[Tool[Any, Any]] = []
-    problems: list[Problem] = []
     seen: set[str] = set()
     for t in tools:
         if t.name in seen:

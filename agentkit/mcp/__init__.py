@@ -35,7 +35,7 @@ How MCP tools behave:
 * ``requires_approval=True`` or ``{"tool", ...}`` marks tools ``requires_approval``
   (``require_approval``, the old spelling, still works with a ``DeprecationWarning``).
 
-Needs the SDK: ``pip install 'agentkit[mcp]'`` (mcp 1.9 or later; 2.x works too).
+Needs the SDK: ``pip install 'agentkit-loop[mcp]'`` (mcp 1.9 or later; 2.x works too).
 ``import agentkit`` never imports it.
 """
 
@@ -47,7 +47,7 @@ try:
     import mcp.client.streamable_http as _http  # noqa: F401
 except ImportError as _e:  # pragma: no cover - exercised in a subprocess
     raise ImportError(
-        f"agentkit.mcp needs the MCP Python SDK (mcp>=1.9): install it with  pip install 'agentkit[mcp]'  ({_e})."
+        f"agentkit.mcp needs the MCP Python SDK (mcp>=1.9): install it with  pip install 'agentkit-loop[mcp]'  ({_e})."
     ) from _e
 
 from ._config import MCPConfigError, load_mcp_config

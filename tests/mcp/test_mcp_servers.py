@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("mcp", reason="the MCP SDK is not installed (pip install 'agentkit[mcp]')")
+pytest.importorskip("mcp", reason="the MCP SDK is not installed (pip install 'agentkit-loop[mcp]')")
 
 from agentkit import Agent, ModelRetry
 from agentkit.mcp import MCPConnectionError, MCPServerHTTP, MCPServerStdio, MCPToolError, load_mcp_config

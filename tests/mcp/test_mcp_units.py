@@ -37,10 +37,10 @@ def test_import_agentkit_does_not_import_mcp_and_without_the_sdk_says_how_to_ins
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert "pip install 'agentkit[mcp]'" in done.stdout
+    assert "pip install 'agentkit-loop[mcp]'" in done.stdout
 
 
-mcp_sdk = pytest.importorskip("mcp", reason="the MCP SDK is not installed (pip install 'agentkit[mcp]')")
+mcp_sdk = pytest.importorskip("mcp", reason="the MCP SDK is not installed (pip install 'agentkit-loop[mcp]')")
 
 from agentkit.mcp import (  # noqa: E402
     MCPConfigError,

@@ -113,9 +113,9 @@ def test_the_default_is_aiohttp_when_installed_and_the_environment_variable_choo
         return OpenAICompatible("m", base_url="http://127.0.0.1:1/v1", **kw)._http.transport
 
     monkeypatch.delenv(TRANSPORT_ENV, raising=False)
-    assert chosen() == "aiohttp"  # agentkit[fast] is installed here
+    assert chosen() == "aiohttp"  # aiohttp is a dependency of agentkit-loop
     monkeypatch.setattr(_http, "aiohttp_available", lambda: False)
-    assert chosen() == "httpx"  # a plain `pip install agentkit`
+    assert chosen() == "httpx"  # an environment without aiohttp
     monkeypatch.setenv(TRANSPORT_ENV, " AIOHTTP ")
     assert chosen() == "aiohttp"
     assert chosen(transport="httpx") == "httpx"  # the argument wins
@@ -142,7 +142,7 @@ def test_aiohttp_available_looks_without_importing() -> None:
 
 def test_a_missing_httpx_aiohttp_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(__import__("sys").modules, "httpx_aiohttp", None)
-    with pytest.raises(UserError, match=r"pip install 'agentkit\[fast\]'"):
+    with pytest.raises(UserError, match=r"pip install 'agentkit-loop\[fast\]'"):
         OpenAICompatible("m", base_url="http://127.0.0.1:1/v1", transport="aiohttp")
 
 

