@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import itertools
 import time
 import zlib
 from typing import Any
 
+import httpx
 import pytest
 from agentkit_tools import http_fetch
-from agentkit_tools.http_fetch import html_to_text
+from agentkit_tools.http_fetch import AllowList, html_to_text, html_to_text_async
 
 from agentkit import ModelRetry, Tool, UserError
-from tests.agentkit_tools.conftest import run_calls
+from tests.agentkit_tools.conftest import run_calls, within
 from tests.support.server import LoopbackServer, Reply, Request
 
 PAGE = """<!doctype html><html><head><title>Test  page</title>
@@ -347,3 +349,171 @@ def test_in_an_agent_ssrf_attempts_become_tool_messages(loopback, target) -> Non
     assert "only http:// and https://" in messages[2].content
     assert messages[3].content.endswith("public page")
     assert target.requests == []
+
+
+# -- hostile markup: linear time, bounded by the timeout, the event loop free ---------------------------------
+
+_MB2 = 2_000_000
+PATHOLOGICAL = {
+    "<a x 200 KB": "<a" * 100_000,  # took 44 s with html.parser
+    "<a x 2 MB": "<a" * (_MB2 // 2),
+    "unterminated comment": "<p>shown</p><!--" + "x" * _MB2,
+    "comments never closed": "<!--" * (_MB2 // 4),
+    "CDATA": "<![CDATA[" * (_MB2 // 9),
+    "nested tags": "<div>" * (_MB2 // 5) + "deep",
+    "huge attribute, unterminated": "<a href='" + "x" * _MB2,
+    "huge attribute": "<a href='" + "x" * _MB2 + "'>big</a>",
+    "many quoted attributes": "<a " + "='x'" * (_MB2 // 4) + ">after",
+    "equals signs": "<a " + "=" * _MB2,
+    "lone <": "<" * _MB2,
+    "end tags": "</" * (_MB2 // 2),
+    "script never closed": "<script>" + "</" * (_MB2 // 2),
+    "entities": "&amp;" * (_MB2 // 5),
+    "tags and text": "<b>x" * (_MB2 // 4),
+    "links": "<a href='/x?a=1&amp;b=2'>l</a>" * (_MB2 // 30),
+}
+
+
+@pytest.mark.parametrize("name", list(PATHOLOGICAL))
+def test_html_to_text_takes_linear_time_on_hostile_markup(name) -> None:
+    html = PATHOLOGICAL[name]
+    started = time.perf_counter()
+    text = within(30, lambda: html_to_text(html, "https://h.example/"))
+    assert time.perf_counter() - started < 10  # about 1 s at most on a slow machine; html.parser: hours
+    if name == "unterminated comment":
+        assert text == "shown"  # the comment runs to the end, as in a browser
+    elif name == "nested tags":
+        assert text == "deep"
+    elif name == "huge attribute":
+        assert text.startswith("[big](https://h.example/xxx")
+    elif name == "many quoted attributes":
+        assert text == "after"
+    elif name == "entities":
+        assert text == "&" * (_MB2 // 5)
+
+
+def test_markup_cut_in_odd_places_still_reads_right() -> None:
+    # windows of the tokenizer must not split tags, references or end tags: pad to cross them anywhere
+    for pad in (0, 1, 2, 3, 7, 16_380, 16_381, 16_382, 16_383, 16_384, 16_385):
+        html = "x" * pad + "<A HREF = 'u?a=1&amp;b=2'>k&eacute;y</A><!--c-->&lt;<script>a</scripty>b</SCRIPT >c"
+        assert html_to_text(html).endswith("[kéy](u?a=1&b=2)<c"), pad
+    assert html_to_text("<title>T &amp; t</title><p>a <b> b </b> c</p><br/><textarea>x<b>y</textarea>") == (
+        "Title: T & t\n\na b c\n\nx<b>y"
+    )
+
+
+def test_html_to_text_async_gives_the_loop_back_and_can_be_stopped() -> None:
+    html = "<p>" * (_MB2 // 3)  # nothing to show: the whole page is read
+
+    async def main() -> tuple[float, int]:
+        ticks: list[float] = []
+
+        async def ticker() -> None:
+            while True:
+                ticks.append(time.perf_counter())
+                await asyncio.sleep(0.01)
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        started = time.perf_counter()
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(html_to_text_async(html), 0.1)
+        stopped = time.perf_counter() - started
+        task.cancel()
+        gaps = [b - a for a, b in itertools.pairwise(ticks)]
+        return stopped, round(max(gaps) * 1000)
+
+    stopped, worst_gap_ms = asyncio.run(main())
+    assert stopped < 1.0
+    assert worst_gap_ms < 250
+    text, cut = asyncio.run(html_to_text_async("<p>a</p>" * 100, limit=10))
+    assert cut and text.startswith("a\n\na") and len(text) < 100
+
+
+def test_a_hostile_page_is_converted_within_the_timeout(loopback) -> None:
+    pages = {"/a": "<a" * 100_000, "/p": "<p>" * 650_000}  # 200 KB, 1.95 MB
+    server = loopback(lambda request: Reply(200, pages[request.path], content_type="text/html"), spec=None)
+    tool = http_fetch([_host(server)], timeout=2)
+    started = time.perf_counter()
+    ok, text = within(30, lambda: _fetch(tool, server.url + "/a"))  # took 44 s, past timeout=2
+    assert ok and text.endswith("Content-Type: text/html\n\n")  # nothing to show
+    assert time.perf_counter() - started < 3
+    # a conversion longer than the timeout is stopped by it (this one takes about a second)
+    started = time.perf_counter()
+    ok, text = within(30, lambda: _fetch(http_fetch([_host(server)], timeout=0.2), server.url + "/p"))
+    assert not ok and "took longer than 0.2 s" in text
+    assert time.perf_counter() - started < 1.5
+
+
+def test_the_event_loop_runs_while_a_page_is_converted(loopback) -> None:
+    server = loopback(lambda request: Reply(200, "<p>" * 650_000 + "end", content_type="text/html"), spec=None)
+    tool = http_fetch([_host(server)], timeout=30)
+
+    async def main() -> tuple[str, list[float]]:
+        ticks: list[float] = []
+
+        async def ticker() -> None:
+            while True:
+                ticks.append(time.perf_counter())
+                await asyncio.sleep(0.01)
+
+        task = asyncio.create_task(ticker())
+        text = await tool.function(server.url + "/")
+        task.cancel()
+        return text, ticks
+
+    text, ticks = within(60, lambda: asyncio.run(main()))
+    assert text.endswith("\n\nend")
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
+    assert len(ticks) > 10 and max(gaps) < 0.25, f"the loop stalled for {max(gaps):.2f} s"
+
+
+def test_a_long_page_stops_being_read_at_max_chars(loopback) -> None:
+    server = loopback(lambda request: Reply(200, "<p>word</p>" * 150_000, content_type="text/html"), spec=None)
+    started = time.perf_counter()
+    ok, text = _fetch(http_fetch([_host(server)], max_chars=1000), server.url + "/")
+    assert ok and "[cut: the page is longer than the limit" in text
+    assert 150 < text.count("word") < 200 and time.perf_counter() - started < 2
+
+
+# -- the allow-list: ports and schemes ----------------------------------------------------------------------
+
+
+def test_a_port_in_the_allow_list_means_that_port_and_scheme() -> None:
+    allow = AllowList(["h80:80", "h443:443", "odd:8443", "https://tls", "http://plain:8080", "both", "[::1]:443"])
+    cases = {
+        "http://h80/": True,
+        "http://h80:80/": True,
+        "https://h80/": False,  # was allowed: ':80' admitted https on 443
+        "https://h80:80/": False,
+        "http://h80:443/": False,
+        "https://h443/": True,
+        "http://h443/": False,  # was allowed
+        "http://h443:443/": False,  # was allowed
+        "https://odd:8443/": True,  # another port: that port, either scheme
+        "http://odd:8443/": True,
+        "https://odd/": False,
+        "http://odd/": False,
+        "https://tls/": True,  # a scheme in the entry: that scheme only
+        "http://tls/": False,
+        "https://tls:8443/": False,
+        "http://plain:8080/": True,
+        "https://plain:8080/": False,
+        "http://plain/": False,
+        "http://both/": True,  # no port: either scheme on its default port
+        "https://both/": True,
+        "http://both:8080/": False,
+        "https://[::1]/": True,
+        "http://[::1]:443/": False,
+    }
+    for url, expected in cases.items():
+        assert allow.allows(httpx.URL(url)) is expected, url
+    assert str(allow) == "http://h80, https://h443, odd:8443, https://tls, http://plain:8080, both, https://[::1]"
+    with pytest.raises(UserError):
+        AllowList(["ftp://example.com"])
+
+
+def test_the_model_is_told_which_scheme_a_port_allows(loopback) -> None:
+    tool = http_fetch(["example.com:443"])
+    ok, text = _fetch(tool, "http://example.com/")
+    assert not ok and "not on the allow-list" in text and "Allowed hosts: https://example.com." in text

@@ -7,17 +7,21 @@
     agent = Agent("openai:gpt-4o-mini", tools=[fetch])
 
 Only hosts on the allow-list are contacted, matched exactly (no subdomains, no IP spellings of
-a name): ``"host"`` allows the scheme's default port (80 for http, 443 for https),
-``"host:port"`` only that port. Redirects are followed by hand, and every hop is checked against
+a name): ``"host"`` allows http on port 80 and https on 443; ``"host:8080"`` only that port
+(either scheme); ``"host:80"`` http only and ``"host:443"`` https only (a default port stands
+for its scheme); an entry written with a scheme (``"https://host"``, ``"http://host:8080"``)
+allows that scheme and port only. Redirects are followed by hand, and every hop is checked against
 the allow-list again, so an allowed server cannot bounce the request to ``127.0.0.1`` or a cloud
 metadata address. URLs with credentials and schemes other than http/https are refused. Proxy
 settings and ``.netrc`` from the environment are ignored.
 
 The body is read as a stream and cut at ``max_bytes`` (after decompression; gzip and deflate
 are decoded here with a bound, so a compression bomb stops at the limit too); the whole fetch,
-redirects included, must finish within ``timeout`` seconds. HTML is reduced to text with the
-standard library's ``html.parser`` (scripts, styles and other invisible parts dropped; links
-kept as ``[text](url)``). The tool is created with ``requires_approval=True`` unless told
+redirects included, must finish within ``timeout`` seconds, and so must turning the page into
+text. HTML is reduced to text by a small tokenizer whose time grows linearly with the page
+(scripts, styles and other invisible parts dropped; links kept as ``[text](url)``); it works
+in slices of a few milliseconds, so the event loop goes on serving other tasks meanwhile, and
+stops reading once it has ``max_chars`` of text. The tool is created with ``requires_approval=True`` unless told
 otherwise: each fetch then waits for the user's approval.
 
 The allow-list matches host names as written: if an allowed name's DNS points at a private
@@ -28,19 +32,19 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import re
 import ssl
 import zlib
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from typing import Any
 
 import httpx
 
 from agentkit import ModelRetry, Tool, UserError
 
-__all__ = ["http_fetch", "html_to_text", "AllowList"]
+from ._html import html_to_text, html_to_text_async
+
+__all__ = ["http_fetch", "html_to_text", "html_to_text_async", "AllowList"]
 
 _REDIRECTS = (301, 302, 303, 307, 308)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -51,7 +55,15 @@ _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/java
 @dataclass(frozen=True)
 class _Host:
     host: str
-    port: int | None  # None: the scheme's default port
+    port: int | None  # None: the default port of either scheme (80 for http, 443 for https)
+    scheme: str | None  # None: either scheme (on ``port``)
+
+    def __str__(self) -> str:
+        if self.scheme is None:
+            return self.host if self.port is None else f"{self.host}:{self.port}"
+        shown = f"[{self.host}]" if ":" in self.host else self.host
+        port = "" if self.port == _DEFAULT_PORTS[self.scheme] else f":{self.port}"
+        return f"{self.scheme}://{shown}{port}"
 
 
 def _host_of(url: httpx.URL) -> str:
@@ -59,9 +71,13 @@ def _host_of(url: httpx.URL) -> str:
 
 
 class AllowList:
-    """The hosts a fetch may reach: ``"example.com"`` (default ports) or ``"example.com:8080"`` (that port only).
+    """The hosts a fetch may reach, each matched exactly (no subdomains, no other spellings):
 
-    Entries may also be written as URLs (``"https://example.com"``); only host and port count.
+    * ``"example.com"``: ``http://example.com`` (port 80) and ``https://example.com`` (port 443);
+    * ``"example.com:8080"``: port 8080 only, over http or https;
+    * ``"example.com:80"``: ``http://example.com`` only, and ``"example.com:443"``:
+      ``https://example.com`` only (a default port stands for its scheme);
+    * ``"https://example.com"`` or ``"http://example.com:8080"``: that scheme and port only.
 
     Raises:
         UserError: an entry cannot be read as a host.
@@ -73,25 +89,34 @@ class AllowList:
             text = entry.strip() if isinstance(entry, str) else ""
             if not text:
                 raise UserError(f"http_fetch(allow=...): {entry!r} is not a host name.")
+            scheme = text.split("://", 1)[0].lower() if "://" in text else None
+            if scheme is not None and scheme not in _DEFAULT_PORTS:
+                raise UserError(f"http_fetch(allow=...): {entry!r} must use http:// or https://, or no scheme.")
             try:
-                url = httpx.URL(text if "://" in text else f"http://{text}")
+                # a scheme of no meaning to httpx, so that it keeps ":80" and ":443" as written
+                url = httpx.URL("x-allow://" + (text.split("://", 1)[1] if scheme else text))
             except (httpx.InvalidURL, ValueError) as e:
                 raise UserError(f"http_fetch(allow=...): cannot read {entry!r} as a host ({e}).") from None
-            if not url.raw_host or url.userinfo or url.path not in ("", "/") or url.query:
+            if not url.raw_host or url.userinfo or url.path not in ("", "/") or url.query or url.fragment:
                 raise UserError(f"http_fetch(allow=...): {entry!r} must be a host or host:port, like 'example.com:8080'.")
-            hosts.append(_Host(_host_of(url), url.port))
+            port = url.port
+            if scheme is None and port is not None:
+                scheme = next((s for s, p in _DEFAULT_PORTS.items() if p == port), None)  # :80 is http, :443 https
+            if scheme is not None and port is None:
+                port = _DEFAULT_PORTS[scheme]
+            hosts.append(_Host(_host_of(url), port, scheme))
         if not hosts:
             raise UserError("http_fetch(allow=...) needs at least one host, e.g. allow=['docs.python.org'].")
         self.hosts = tuple(hosts)
 
     def allows(self, url: httpx.URL) -> bool:
-        """Whether ``url`` (http/https) points at an allowed host and port."""
+        """Whether ``url`` (http/https) points at an allowed host, port and scheme."""
         if url.scheme not in _DEFAULT_PORTS:
             return False
         host = _host_of(url)
         port = url.port or _DEFAULT_PORTS[url.scheme]
         for allowed in self.hosts:
-            if allowed.host != host:
+            if allowed.host != host or (allowed.scheme is not None and allowed.scheme != url.scheme):
                 continue
             if allowed.port is None and port == _DEFAULT_PORTS[url.scheme]:
                 return True
@@ -100,128 +125,7 @@ class AllowList:
         return False
 
     def __str__(self) -> str:
-        return ", ".join(h.host if h.port is None else f"{h.host}:{h.port}" for h in self.hosts)
-
-
-# --- HTML → text -------------------------------------------------------------------------
-
-
-class _TextExtractor(HTMLParser):
-    _SKIP = frozenset({"script", "style", "noscript", "template", "svg", "math", "iframe", "object", "canvas"})
-    _BLOCK = frozenset(
-        {
-            "p", "div", "section", "article", "header", "footer", "main", "nav", "aside", "form", "table", "tr",
-            "ul", "ol", "dl", "dt", "dd", "blockquote", "figure", "figcaption", "details", "summary", "hr", "address",
-        }
-    )  # fmt: skip
-    _VOID = frozenset({"br", "hr", "img", "input", "meta", "link", "area", "base", "col", "embed", "source", "track", "wbr"})
-
-    def __init__(self, base: httpx.URL | None) -> None:
-        super().__init__(convert_charrefs=True)
-        self.base = base
-        self.parts: list[str] = []
-        self.title: list[str] = []
-        self.skip_depth = 0
-        self.in_title = False
-        self.pre = 0
-        self.href: str | None = None
-        self.link_text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title":
-            self.in_title = True
-            return
-        if tag in self._SKIP:
-            self.skip_depth += 1
-            return
-        if self.skip_depth:
-            return
-        if tag in self._BLOCK or tag == "br":
-            self.parts.append("\n")
-        elif re.fullmatch(r"h[1-6]", tag):
-            self.parts.append("\n\n" + "#" * int(tag[1]) + " ")
-        elif tag == "li":
-            self.parts.append("\n- ")
-        elif tag in ("td", "th"):
-            self.parts.append(" | ")
-        elif tag == "pre":
-            self.pre += 1
-            self.parts.append("\n```\n")
-        elif tag == "a":
-            href = dict(attrs).get("href") or ""
-            self.href = self._absolute(href)
-            self.link_text = []
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self.in_title = False
-            return
-        if tag in self._SKIP:
-            self.skip_depth = max(0, self.skip_depth - 1)
-            return
-        if self.skip_depth:
-            return
-        if tag == "a" and self.href is not None:
-            text = " ".join("".join(self.link_text).split())
-            if text and self.href:
-                self.parts.append(f"[{text}]({self.href})")
-            elif text:
-                self.parts.append(text)
-            self.href = None
-        elif tag == "pre":
-            self.pre = max(0, self.pre - 1)
-            self.parts.append("\n```\n")
-        elif tag in self._BLOCK or re.fullmatch(r"h[1-6]", tag) or tag == "p":
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if self.in_title:
-            self.title.append(data)
-            return
-        if self.skip_depth:
-            return
-        if self.href is not None:
-            self.link_text.append(data)
-            return
-        self.parts.append(data if self.pre else re.sub(r"\s+", " ", data))
-
-    def _absolute(self, href: str) -> str:
-        href = href.strip()
-        if not href or href.startswith(("#", "javascript:", "mailto:", "data:")):
-            return ""
-        if self.base is None:
-            return href
-        try:
-            return str(self.base.join(href))
-        except (httpx.InvalidURL, ValueError):
-            return ""
-
-
-def html_to_text(html: str, base_url: str | None = None) -> str:
-    """Readable text of an HTML page: title, headings as ``#``, list items as ``-``, links as ``[text](url)``.
-
-    Scripts, styles, templates, SVG and other invisible parts are dropped; whitespace is collapsed
-    except in ``<pre>``.
-    """
-    base: httpx.URL | None = None
-    if base_url:
-        try:
-            base = httpx.URL(base_url)
-        except (httpx.InvalidURL, ValueError):
-            base = None
-    parser = _TextExtractor(base)
-    try:
-        parser.feed(html)
-        parser.close()
-    except (AssertionError, ValueError, RecursionError):  # malformed markup: keep what was read
-        pass
-    if parser.href is not None:  # an <a> never closed
-        parser.parts.append("".join(parser.link_text))
-    body = "\n".join(line.rstrip() for line in "".join(parser.parts).split("\n"))
-    body = re.sub(r"(?m)^ (?=\S)", "", body)  # the space left where whitespace was collapsed
-    text = re.sub(r"\n{3,}", "\n\n", body).strip()
-    title = " ".join("".join(parser.title).split())
-    return f"Title: {title}\n\n{text}" if title else text
+        return ", ".join(map(str, self.hosts))
 
 
 # --- fetching ----------------------------------------------------------------------------
@@ -364,7 +268,11 @@ class _Fetcher:
             hops=hops,
         )
 
-    def render(self, page: _Page) -> str:
+    async def get(self, url_text: str) -> str:
+        """Fetch and render: the whole of what the tool does, for one deadline to cover."""
+        return await self.render(await self.fetch(url_text))
+
+    async def render(self, page: _Page) -> str:
         lines = [f"URL: {page.url}"]
         if page.hops:
             lines.append(f"Redirected from: {' -> '.join(page.hops)}")
@@ -381,7 +289,9 @@ class _Fetcher:
         except LookupError:
             text = page.body.decode("utf-8", "replace")
         if kind in ("text/html", "application/xhtml+xml") or (not kind and "<html" in text[:1000].lower()):
-            text = html_to_text(text, str(page.url))
+            # in slices, so the event loop goes on meanwhile and the fetch's deadline can stop it
+            text, cut = await html_to_text_async(text, str(page.url), limit=self.max_chars + 1)
+            page.truncated = page.truncated or cut
         if len(text) > self.max_chars:
             text = text[: self.max_chars]
             page.truncated = True
@@ -408,9 +318,11 @@ def http_fetch(
     """A tool that fetches ``http(s)://`` URLs on the allowed hosts and returns their text.
 
     Args:
-        allow: the hosts it may reach: ``"example.com"`` (ports 80/443) or ``"example.com:8080"``; exact matches only.
+        allow: the hosts it may reach, exact matches only: ``"example.com"`` (http on 80, https on 443),
+            ``"example.com:8080"`` (that port), ``"example.com:443"`` (https only), ``"https://example.com"``
+            (https only).
         max_bytes: most bytes of body read (after decompression); the rest is cut.
-        timeout: seconds the whole fetch, redirects included, may take.
+        timeout: seconds the whole fetch, redirects and the conversion to text included, may take.
         max_redirects: most redirects followed (each one checked against ``allow``).
         max_chars: most characters of text returned to the model.
         requires_approval: pause the run for the user's approval before each fetch (default True).
@@ -431,7 +343,7 @@ def http_fetch(
 
     async def fetch(url: str) -> str:
         try:
-            page = await asyncio.wait_for(fetcher.fetch(url), timeout)
+            return await asyncio.wait_for(fetcher.get(url), timeout)
         except asyncio.TimeoutError:
             raise ModelRetry(f"Fetching {url[:300]!r} took longer than {timeout:g} s and was stopped.") from None
         except httpx.TimeoutException:
@@ -440,7 +352,6 @@ def http_fetch(
             raise ModelRetry(f"{url[:300]!r} is not a valid URL ({e}).") from None
         except httpx.HTTPError as e:
             raise ModelRetry(f"Fetching {url[:300]!r} failed: {type(e).__name__}: {e}.") from None
-        return fetcher.render(page)
 
     fetch.__doc__ = (
         "Fetch a web page or text document by URL (HTTP GET) and return its readable text.\n\n"
