@@ -6,6 +6,8 @@ import contextlib
 import os
 import socket
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -192,6 +194,34 @@ def test_searches_do_not_follow_symlinks_out(tree) -> None:
         assert not ok and "may not contain '..'" in text
 
 
+def test_symlinks_that_stay_inside_work_whatever_their_form(tree) -> None:
+    root = tree["root"]
+    os.symlink(root / "notes.txt", root / "abs_in")  # absolute, but inside
+    os.symlink(".", root / "here")
+    os.symlink("..", root / "docs" / "up")  # back up to the root: still inside
+    os.symlink("../..", root / "docs" / "up2")  # one step too far
+    os.symlink(str(root) + "/../outside", root / "abs_dotdot")  # starts with the root's path, then leaves it
+    t = _tools(root, writable=True)
+    assert _call(t["read_file"], "abs_in")[1].startswith("abs_in, lines 1-3")
+    assert _call(t["read_file"], "here/here/notes.txt")[0]
+    assert _call(t["read_file"], "docs/up/docs/guide.md")[0]
+    ok, listing = _call(t["list_files"])
+    assert ok and "abs_in@ -> notes.txt" in listing and "here/@ -> ./" in listing
+    assert "abs_dotdot@ (symlink pointing outside the workspace root: not accessible)" in listing
+    ok, listing = _call(t["list_files"], "docs")
+    assert ok and "up/@ -> ./" in listing and "up2@ (symlink pointing outside" in listing
+    for path in ("docs/up2/outside/secret.txt", "docs/up/dir_link_out/secret.txt", "abs_dotdot/secret.txt"):
+        ok, text = _call(t["read_file"], path)
+        assert not ok and "outside the workspace root" in text and SECRET not in text
+        ok, text = _call(t["write_file"], path, "pwned")
+        assert not ok and "outside the workspace root" in text
+    assert _call(t["write_file"], "docs_link/new/made.md", "x") == (True, "Created docs_link/new/made.md (1 bytes).")
+    assert (root / "docs" / "new" / "made.md").read_text() == "x"
+    ok, found = _call(t["search_files"], "**/*.md", "needle", "here")
+    assert ok and "here/docs/guide.md:3:" in found
+    assert (tree["outside"] / "secret.txt").read_text() == SECRET + "\n"
+
+
 # -- special files ----------------------------------------------------------------------------------
 
 
@@ -212,9 +242,9 @@ def test_fifos_never_block_and_are_refused(tree) -> None:
 def test_a_fifo_swapped_in_after_the_check_is_refused_by_the_open(tree, monkeypatch) -> None:
     ws = Workspace(tree["root"])
     regular = os.stat(tree["root"] / "notes.txt")
-    monkeypatch.setattr(ws, "_stat", lambda real, shown: regular)  # the check saw a regular file...
+    monkeypatch.setattr(ws, "_lstat", lambda place, shown: regular)  # the check saw a regular file...
     with pytest.raises(ModelRetry, match="FIFO"):
-        within(5, lambda: ws.open_regular(tree["root"] / "fifo", "fifo"))  # ...the open sees the FIFO
+        within(5, lambda: ws.open_regular(("fifo",), "fifo"))  # ...the open sees the FIFO
 
 
 def test_sockets_and_devices_are_refused(tree) -> None:
@@ -419,3 +449,99 @@ def test_in_an_agent_writes_wait_for_approval_and_escapes_are_still_refused(tree
     assert contents["w3"].is_error and "outside the workspace root" in contents["w3"].content
     assert sorted(p.name for p in tree["outside"].iterdir()) == ["secret.txt"]
     assert (tree["outside"] / "secret.txt").read_text() == SECRET + "\n"
+
+
+# -- races: a folder swapped for a symlink while a call runs ----------------------------------------------
+
+# Swaps two names as fast as it can: with renameat2(RENAME_EXCHANGE) where libc has it ("a" is always
+# either the folder or the link), else with three renames. A separate process, so the GIL does not pace it.
+_SWAPPER = r"""
+import ctypes, os, sys
+a, b = sys.argv[1], sys.argv[2]
+libc = ctypes.CDLL(None, use_errno=True)
+exchange = getattr(libc, "renameat2", None)
+AT_FDCWD, RENAME_EXCHANGE = -100, 2
+if exchange is not None and exchange(AT_FDCWD, a.encode(), AT_FDCWD, b.encode(), RENAME_EXCHANGE) != 0:
+    exchange = None
+sys.stdout.write("ready\n")
+sys.stdout.flush()
+tmp = a + ".swap"
+while True:
+    if exchange is not None:
+        exchange(AT_FDCWD, a.encode(), AT_FDCWD, b.encode(), RENAME_EXCHANGE)
+        continue
+    try:
+        os.rename(a, tmp)
+        os.rename(b, a)
+        os.rename(tmp, b)
+    except OSError:
+        pass
+"""
+
+
+def test_a_folder_swapped_for_a_symlink_during_calls_never_lets_anything_out(tmp_path) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "a").mkdir(parents=True)
+    outside.mkdir()
+    (root / "a" / "f.txt").write_text("inside\n")
+    (outside / "f.txt").write_text(f"inside {SECRET}\n")  # the same name and text as inside, plus the secret
+    (outside / "only_outside.txt").write_text(SECRET)
+    os.symlink(outside, root / "b")  # "a" and "b" swap: a is the folder one moment, a link to outside the next
+    before = {p.name: p.read_bytes() for p in outside.iterdir()}
+    t = {tool.name: tool for tool in files(root, writable=True)}
+    swapper = subprocess.Popen(
+        [sys.executable, "-c", _SWAPPER, str(root / "a"), str(root / "b")], stdout=subprocess.PIPE, text=True
+    )
+    attempts = answered = refused_out = 0
+    try:
+        assert swapper.stdout is not None and swapper.stdout.readline() == "ready\n"
+        started = time.monotonic()
+        while attempts < 6000 and time.monotonic() - started < 20:
+            for name, args in (
+                ("read_file", ("a/f.txt",)),
+                ("write_file", ("a/new.txt", "pwned")),
+                ("edit_file", ("a/f.txt", "inside", "edited")),
+                ("edit_file", ("a/f.txt", "edited", "inside")),
+                ("list_files", ("a",)),
+                ("search_files", ("**/*", "SECRET|inside|edited", "a")),
+                ("read_file", ("a/only_outside.txt",)),
+            ):
+                attempts += 1
+                try:
+                    text = t[name].function(*args)
+                except ModelRetry as e:
+                    text = e.message
+                    refused_out += "outside the workspace root" in text
+                else:
+                    answered += 1
+                leaked = SECRET in text or (name in ("list_files", "search_files") and "only_outside" in text)
+                assert not leaked, f"{name}{args} escaped: {text[:300]}"
+                assert {p.name: p.read_bytes() for p in outside.iterdir()} == before, f"{name}{args} wrote outside"
+    finally:
+        swapper.kill()
+        swapper.wait()
+    # both sides of the race were seen: calls that went through the folder, calls that met the link
+    assert attempts >= 4000 and answered >= 10 and refused_out >= 10, (attempts, answered, refused_out)
+
+
+# -- modes ----------------------------------------------------------------------------------------------------
+
+
+def test_new_files_get_the_mode_the_umask_gives_and_existing_files_keep_theirs(tmp_path) -> None:
+    t = _tools(tmp_path, writable=True)
+    old = os.umask(0o022)
+    try:
+        for umask, expected in ((0o022, 0o644), (0o077, 0o600), (0o002, 0o664)):
+            os.umask(umask)
+            assert _call(t["write_file"], f"sub{umask:o}/new.txt", "x")[0]
+            assert stat.S_IMODE(os.stat(tmp_path / f"sub{umask:o}" / "new.txt").st_mode) == expected
+            assert stat.S_IMODE(os.stat(tmp_path / f"sub{umask:o}").st_mode) == 0o777 & ~umask
+        os.umask(0o022)
+        (tmp_path / "kept.txt").write_text("one")
+        os.chmod(tmp_path / "kept.txt", 0o604)
+        assert _call(t["write_file"], "kept.txt", "two")[0]
+        assert _call(t["edit_file"], "kept.txt", "two", "three")[0]
+        assert stat.S_IMODE(os.stat(tmp_path / "kept.txt").st_mode) == 0o604
+        assert (tmp_path / "kept.txt").read_text() == "three"
+    finally:
+        os.umask(old)

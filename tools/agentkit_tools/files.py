@@ -8,15 +8,23 @@
 
 Every path the model gives is relative to ``root`` and must stay inside it: absolute paths,
 ``..`` and symlinks that resolve outside the root are refused, and so are FIFOs, sockets and
-device files (a FIFO would block a read forever, ``/dev/zero`` would never end). The final
-open uses ``O_NOFOLLOW | O_NONBLOCK`` and checks the opened file again, so a file swapped for a
-symlink or a FIFO after the check is refused too. Reads, listings and searches are bounded
-(bytes shown, entries walked, matches returned); regular-expression searches run in a child
-process with a time limit, so a catastrophically backtracking pattern cannot freeze the agent.
+device files (a FIFO would block a read forever, ``/dev/zero`` would never end). Paths are never
+handed to the system as strings: the root is held open and every path is walked one component at
+a time relative to the open folder above it, without following symlinks (``openat`` with
+``O_NOFOLLOW``); a symlink met on the way is read and its target checked against the root before
+anything is opened through it. So a folder swapped for a symlink while a call runs (a rename
+race) cannot lead a read or a write outside. The final open uses ``O_NOFOLLOW | O_NONBLOCK`` and
+checks the opened file again, so a file swapped for a symlink or a FIFO after the check is
+refused too. Reads, listings and searches are bounded (bytes shown, entries walked, matches
+returned); regular-expression searches run in a child process with a time limit, so a
+catastrophically backtracking pattern cannot freeze the agent. Needs a system that opens files
+relative to a folder (Linux, macOS, the BSDs; not Windows).
 
 ``write_file`` and ``edit_file`` exist only with ``writable=True`` and are created with
 ``requires_approval=True``: the run pauses for the user's approval before each change. Writes
-go to a temporary file in the same folder, then replace the target atomically.
+go to a temporary file in the same folder, then replace the target atomically (a rename within
+that folder). A new file gets the mode the umask gives (``0o666 & ~umask``, as an editor would);
+an existing file keeps its mode.
 """
 
 from __future__ import annotations
@@ -26,10 +34,10 @@ import fnmatch
 import json
 import os
 import re
+import secrets
 import stat
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -38,6 +46,9 @@ from typing import Annotated, Any, BinaryIO
 from pydantic import Field
 
 from agentkit import ModelRetry, Tool, UserError
+
+from . import _confined
+from ._confined import READ, ConfinedRoot, LinkLoop, Outside, Place, walk
 
 __all__ = ["files", "Workspace"]
 
@@ -64,18 +75,8 @@ sys.stdout.write(json.dumps(found))
 """
 
 
-def _kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device file"
-    if stat.S_ISREG(mode):
-        return "a file"
-    return "a special file"
+_kind = _confined.kind
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 def _size(n: int) -> str:
@@ -114,7 +115,8 @@ class _Opened:
 
 
 class Workspace:
-    """The folder the file tools are confined to; every path from the model goes through :meth:`resolve`.
+    """The folder the file tools are confined to; every path from the model goes through :meth:`resolve`
+    (its text) and :meth:`locate` (where it leads, walked relative to the open root each time it is used).
 
     Args:
         root: the folder. It must exist; symlinks in it are resolved once, here.
@@ -139,12 +141,18 @@ class Workspace:
         search_timeout: float = 5.0,
         skip_dirs: tuple[str, ...] = (".git", "__pycache__", "node_modules", ".venv", ".mypy_cache"),
     ) -> None:
+        if not _confined.supported():
+            raise UserError("files() needs a system that opens files relative to a folder (Linux, macOS, BSD), not Windows.")
         try:
             real = Path(root).expanduser().resolve(strict=True)
         except (OSError, RuntimeError) as e:
             raise UserError(f"files(root={str(root)!r}): the folder does not exist or cannot be resolved ({e}).") from None
         if not real.is_dir():
             raise UserError(f"files(root={str(root)!r}) must be a folder, not {_kind(real.stat().st_mode)}.")
+        try:
+            self._confined = ConfinedRoot(real)
+        except OSError as e:
+            raise UserError(f"files(root={str(root)!r}): the folder cannot be opened ({e.strerror or e}).") from None
         self.root = real
         self.max_read_bytes = max_read_bytes
         self.max_write_bytes = max_write_bytes
@@ -156,11 +164,14 @@ class Workspace:
         self.skip_dirs = frozenset(skip_dirs)
 
     # -- confinement ------------------------------------------------------------------------
-    def resolve(self, path: str) -> tuple[Path, str]:
-        """``(real path inside the root, the path as shown to the model)``; refuses anything that leaves the root.
+    def resolve(self, path: str) -> tuple[PurePosixPath, str]:
+        """``(the path relative to the root, the path as shown to the model)``; refuses paths that name a way out.
+
+        Only the text is checked here; symlinks are resolved, inside the root, each time the path
+        is used (see :meth:`locate`).
 
         Raises:
-            ModelRetry: an absolute path, ``..``, a NUL byte, or a symlink that leads outside the root.
+            ModelRetry: an absolute path, ``..`` or a NUL byte.
         """
         text = path.strip() if isinstance(path, str) else ""
         if "\x00" in text:
@@ -168,7 +179,7 @@ class Workspace:
         if len(text) > _MAX_PATH_CHARS:
             raise ModelRetry(f"The path is {len(text):,} characters long; the limit is {_MAX_PATH_CHARS}.")
         if text in ("", ".", "./"):
-            return self.root, "."
+            return PurePosixPath("."), "."
         pure = PurePosixPath(text)
         if pure.is_absolute() or text.startswith("~") or re.match(r"^[A-Za-z]:[\\/]", text):
             raise ModelRetry(
@@ -177,37 +188,58 @@ class Workspace:
             )
         if ".." in pure.parts or ".." in text.split("\\"):
             raise ModelRetry("'..' is not allowed in paths: these tools only reach files inside the workspace root.")
-        shown = pure.as_posix()
+        return pure, pure.as_posix()
+
+    @contextlib.contextmanager
+    def locate(
+        self, rel: PurePosixPath | tuple[str, ...], shown: str, *, create_dirs: bool = False, writing: bool = False
+    ) -> Iterator[Place]:
+        """Where ``rel`` leads inside the root, symlinks followed only while they stay inside (a context manager).
+
+        Raises:
+            ModelRetry: a symlink on the way leads outside the root, loops, or a part of the way is missing.
+        """
+        parts = rel.parts if isinstance(rel, PurePosixPath) else rel
         try:
-            real = (self.root / pure).resolve(strict=False)
-        except (OSError, RuntimeError):
-            raise ModelRetry(f"{shown!r} cannot be resolved (a symlink loop?).") from None
-        if real != self.root and not real.is_relative_to(self.root):
+            place = self._confined.locate(parts, create_dirs=create_dirs)
+        except Outside:
             raise ModelRetry(
                 f"{shown!r} is a symlink (or goes through one) that points outside the workspace root; it cannot be used."
-            )
-        return real, shown
-
-    def _stat(self, real: Path, shown: str) -> os.stat_result:
-        try:
-            return os.stat(real)
+            ) from None
+        except LinkLoop:
+            raise ModelRetry(f"{shown!r} cannot be resolved (a symlink loop?).") from None
         except FileNotFoundError:
             raise ModelRetry(f"{shown!r} does not exist. Use list_files or search_files to find the right path.") from None
         except NotADirectoryError:
+            if writing:
+                raise ModelRetry(f"Cannot write {shown!r}: a part of the path is a file, not a folder.") from None
             raise ModelRetry(f"{shown!r} does not exist (a part of it is a file, not a folder).") from None
         except OSError as e:
             raise ModelRetry(f"Cannot access {shown!r}: {e.strerror or e}.") from None
+        with place:
+            yield place
 
-    def open_regular(self, real: Path, shown: str) -> _Opened:
+    def _lstat(self, place: Place, shown: str) -> os.stat_result:
+        try:
+            return place.lstat()
+        except FileNotFoundError:
+            raise ModelRetry(f"{shown!r} does not exist. Use list_files or search_files to find the right path.") from None
+        except OSError as e:
+            raise ModelRetry(f"Cannot access {shown!r}: {e.strerror or e}.") from None
+
+    def open_regular(self, rel: PurePosixPath | tuple[str, ...], shown: str) -> _Opened:
         """Open a regular file for reading, refusing FIFOs, devices, sockets and last-moment symlink swaps."""
-        st = self._stat(real, shown)
+        with self.locate(rel, shown) as place:
+            return self._open_at(place, shown)
+
+    def _open_at(self, place: Place, shown: str) -> _Opened:
+        st = self._lstat(place, shown)
         if not stat.S_ISREG(st.st_mode):
             what = _kind(st.st_mode)
             hint = " Use list_files to see what it contains." if stat.S_ISDIR(st.st_mode) else " Only regular files can be read."
             raise ModelRetry(f"{shown!r} is {what}, not a regular file.{hint}")
-        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
         try:
-            fd = os.open(real, flags)
+            fd = place.open(READ)
         except OSError as e:
             raise ModelRetry(f"Cannot open {shown!r}: {e.strerror or e} (did it change while being opened?).") from None
         st = os.fstat(fd)
@@ -216,21 +248,30 @@ class Workspace:
             raise ModelRetry(f"{shown!r} is {_kind(st.st_mode)}, not a regular file. Only regular files can be read.")
         return _Opened(os.fdopen(fd, "rb"), st.st_size)
 
+    def _open_folder(self, place: Place, shown: str, hint: str) -> int:
+        st = self._lstat(place, shown)
+        if not stat.S_ISDIR(st.st_mode):
+            raise ModelRetry(f"{shown!r} is {_kind(st.st_mode)}, not a folder{hint}")
+        try:
+            return place.open_dir()
+        except OSError as e:
+            raise ModelRetry(f"Cannot open the folder {shown!r}: {e.strerror or e}.") from None
+
     # -- reading ----------------------------------------------------------------------------
     def list_dir(self, path: str = ".") -> str:
         """The entries of a folder, one a line (folders end with '/')."""
-        real, shown = self.resolve(path)
-        st = self._stat(real, shown)
-        if not stat.S_ISDIR(st.st_mode):
-            raise ModelRetry(f"{shown!r} is {_kind(st.st_mode)}, not a folder. Use read_file to read a file.")
-        try:
-            with os.scandir(real) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError as e:
-            raise ModelRetry(f"Cannot list {shown!r}: {e.strerror or e}.") from None
-        lines = []
-        for entry in entries[: self.max_results]:
-            lines.append(self._describe_entry(entry))
+        rel, shown = self.resolve(path)
+        with self.locate(rel, shown) as place:
+            fd = self._open_folder(place, shown, ". Use read_file to read a file.")
+            try:
+                try:
+                    with os.scandir(fd) as it:
+                        entries = sorted(it, key=lambda e: e.name)
+                except OSError as e:
+                    raise ModelRetry(f"Cannot list {shown!r}: {e.strerror or e}.") from None
+                lines = [self._describe_entry(entry, place.parts) for entry in entries[: self.max_results]]
+            finally:
+                os.close(fd)
         header = f"{shown}: {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}"
         if not entries:
             return f"{header} (empty folder)"
@@ -238,22 +279,22 @@ class Workspace:
             lines.append(f"... and {len(entries) - self.max_results} more (use search_files with a glob to narrow down)")
         return header + "\n" + "\n".join(lines)
 
-    def _describe_entry(self, entry: os.DirEntry[str]) -> str:
+    def _describe_entry(self, entry: os.DirEntry[str], folder: tuple[str, ...]) -> str:
         name = entry.name
         try:
             if entry.is_symlink():
-                target = Path(entry.path).resolve(strict=False)
-                if target != self.root and not target.is_relative_to(self.root):
-                    return f"{name}@ (symlink pointing outside the workspace root: not accessible)"
                 try:
-                    st = os.stat(target)
-                except OSError:
+                    with self._confined.locate((*folder, name)) as target:
+                        st = target.lstat()
+                        inside = "/".join(target.parts) or "."
+                except Outside:
+                    return f"{name}@ (symlink pointing outside the workspace root: not accessible)"
+                except (LinkLoop, OSError):
                     return f"{name}@ (broken symlink)"
-                inside = target.relative_to(self.root).as_posix() or "."
                 suffix = "/" if stat.S_ISDIR(st.st_mode) else ""
                 return f"{name}{suffix}@ -> {inside}{suffix}"
             st = entry.stat(follow_symlinks=False)
-        except (OSError, RuntimeError):
+        except OSError:
             return f"{name} (cannot be read)"
         if stat.S_ISDIR(st.st_mode):
             return f"{name}/"
@@ -265,8 +306,8 @@ class Workspace:
         """Lines ``start_line..end_line`` (1-based, inclusive) of a text file, at most ``max_read_bytes`` of them."""
         if end_line is not None and end_line < start_line:
             raise ModelRetry(f"end_line ({end_line}) is before start_line ({start_line}).")
-        real, shown = self.resolve(path)
-        opened = self.open_regular(real, shown)
+        rel, shown = self.resolve(path)
+        opened = self.open_regular(rel, shown)
         with opened.file as f:
             head = f.read(8192)
             if b"\x00" in head:
@@ -320,14 +361,16 @@ class Workspace:
                 compiled = re.compile(regex, re.IGNORECASE if ignore_case else 0)
             except (re.error, RecursionError, OverflowError, ValueError) as e:
                 raise ModelRetry(f"The regex is not valid: {e}. Use Python `re` syntax, e.g. 'def \\w+\\('.") from None
-        real, shown = self.resolve(path)
-        st = self._stat(real, shown)
-        if not stat.S_ISDIR(st.st_mode):
-            raise ModelRetry(f"{shown!r} is {_kind(st.st_mode)}, not a folder; give the folder to search in as path.")
+        rel, shown = self.resolve(path)
         pattern = tuple(p for p in PurePosixPath(glob).parts if p not in ("", "."))
         if len(pattern) == 1 and pattern[0] != "**":  # a bare name pattern matches at any depth, like most tools
             pattern = ("**", pattern[0])
-        found, notes = self._walk(real, pattern, shown)
+        with self.locate(rel, shown) as place:
+            fd = self._open_folder(place, shown, "; give the folder to search in as path.")
+            try:
+                found, notes = self._walk(fd, place.parts, pattern, shown)
+            finally:
+                os.close(fd)
         if compiled is None:
             if not found:
                 return f"No files under {shown!r} match {glob!r}." + "".join(notes)
@@ -336,39 +379,47 @@ class Workspace:
             return f"{len(found)} file(s) under {shown!r} match {glob!r}:\n" + "\n".join(listed) + more + "".join(notes)
         return self._grep(compiled, found, glob, shown, notes)
 
-    def _walk(self, start: Path, pattern: tuple[str, ...], shown: str) -> tuple[list[tuple[str, Path]], list[str]]:
-        found: list[tuple[str, Path]] = []
+    def _walk(
+        self, top: int, start: tuple[str, ...], pattern: tuple[str, ...], shown: str
+    ) -> tuple[list[tuple[str, tuple[str, ...]]], list[str]]:
+        """``(display path, path from the root)`` of the regular files under the open folder ``top`` matching ``pattern``."""
+        found: list[tuple[str, tuple[str, ...]]] = []
         scanned = outside = 0
         capped = False
-        for folder, dirnames, filenames in os.walk(start, followlinks=False):
-            dirnames[:] = sorted(d for d in dirnames if d not in self.skip_dirs)
-            scanned += len(dirnames) + len(filenames)
-            if scanned > self.max_scan_entries:
-                capped = True
-                break
-            rel_folder = Path(folder).relative_to(start)
-            for name in sorted(filenames):
-                rel = rel_folder / name
-                if not _glob_match(rel.parts, pattern):
-                    continue
-                full = Path(folder, name)
-                try:
-                    target = full.resolve(strict=True) if full.is_symlink() else full
-                    mode = os.stat(target).st_mode
-                except (OSError, RuntimeError):
-                    continue
-                if target != self.root and not target.is_relative_to(self.root):
-                    outside += 1
-                    continue
-                if not stat.S_ISREG(mode):
-                    continue
-                display = (PurePosixPath(shown) / rel.as_posix()).as_posix() if shown != "." else rel.as_posix()
-                found.append((display, target))
-                if len(found) > self.max_results * 50:
+        walker = walk(top)
+        try:
+            for rel_folder, folder_fd, dirnames, filenames in walker:
+                dirnames[:] = [d for d in dirnames if d not in self.skip_dirs]
+                scanned += len(dirnames) + len(filenames)
+                if scanned > self.max_scan_entries:
                     capped = True
                     break
-            if capped:
-                break
+                for name in filenames:
+                    rel = (*rel_folder, name)
+                    if not _glob_match(rel, pattern):
+                        continue
+                    full = (*start, *rel)
+                    try:
+                        st = os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
+                        if stat.S_ISLNK(st.st_mode):
+                            with self._confined.locate(full) as target:
+                                st, full = target.lstat(), target.parts
+                    except Outside:
+                        outside += 1
+                        continue
+                    except (LinkLoop, OSError):
+                        continue
+                    if not stat.S_ISREG(st.st_mode):
+                        continue
+                    display = "/".join(rel) if shown == "." else (PurePosixPath(shown) / "/".join(rel)).as_posix()
+                    found.append((display, full))
+                    if len(found) > self.max_results * 50:
+                        capped = True
+                        break
+                if capped:
+                    break
+        finally:
+            walker.close()
         notes = []
         if capped:
             notes.append(f"\n[the search stopped after {scanned:,} entries; give a narrower path or glob]")
@@ -376,12 +427,14 @@ class Workspace:
             notes.append(f"\n[{outside} symlink(s) pointing outside the workspace root were skipped]")
         return found, notes
 
-    def _grep(self, compiled: re.Pattern[str], found: list[tuple[str, Path]], glob: str, shown: str, notes: list[str]) -> str:
+    def _grep(
+        self, compiled: re.Pattern[str], found: list[tuple[str, tuple[str, ...]]], glob: str, shown: str, notes: list[str]
+    ) -> str:
         texts: list[list[str]] = []
         total = skipped = 0
-        for display, real in found:
+        for display, parts in found:
             try:
-                opened = self.open_regular(real, display)
+                opened = self.open_regular(parts, display)
             except ModelRetry:
                 skipped += 1
                 continue
@@ -441,17 +494,10 @@ class Workspace:
         data = content.encode("utf-8")
         if len(data) > self.max_write_bytes:
             raise ModelRetry(f"The content is {len(data):,} bytes; the limit is {self.max_write_bytes:,}. Write a smaller file.")
-        real, shown = self.resolve(path)
-        if real == self.root:
+        rel, shown = self.resolve(path)
+        if not rel.parts:
             raise ModelRetry("Give a file path, not the workspace root itself.")
-        existed = self._check_writable_target(real, shown)
-        try:
-            real.parent.mkdir(parents=True, exist_ok=True)
-        except (FileExistsError, NotADirectoryError):
-            raise ModelRetry(f"Cannot create the folder for {shown!r}: a part of the path is a file.") from None
-        except OSError as e:
-            raise ModelRetry(f"Cannot create the folder for {shown!r}: {e.strerror or e}.") from None
-        self._replace(real, shown, data)
+        existed = self._replace(rel, shown, data, create_dirs=True)
         return f"{'Overwrote' if existed else 'Created'} {shown} ({len(data):,} bytes)."
 
     def edit_text(self, path: str, old_text: str, new_text: str) -> str:
@@ -460,8 +506,8 @@ class Workspace:
             raise ModelRetry("old_text is empty; give the exact text to replace (copy it from read_file).")
         if old_text == new_text:
             raise ModelRetry("old_text and new_text are the same; nothing would change.")
-        real, shown = self.resolve(path)
-        opened = self.open_regular(real, shown)
+        rel, shown = self.resolve(path)
+        opened = self.open_regular(rel, shown)
         with opened.file as f:
             if opened.size > self.max_write_bytes:
                 raise ModelRetry(f"{shown!r} is {_size(opened.size)}; files over {_size(self.max_write_bytes)} cannot be edited.")
@@ -482,43 +528,58 @@ class Workspace:
         encoded = updated.encode("utf-8")
         if len(encoded) > self.max_write_bytes:
             raise ModelRetry(f"The edited file would be {len(encoded):,} bytes; the limit is {self.max_write_bytes:,}.")
-        self._replace(real, shown, encoded)
+        self._replace(rel, shown, encoded)
         line = text[: text.index(old_text)].count("\n") + 1
         return f"Edited {shown}: replaced 1 occurrence at line {line} ({len(encoded):,} bytes now)."
 
-    def _check_writable_target(self, real: Path, shown: str) -> bool:
-        try:
-            st = os.lstat(real)
-        except FileNotFoundError:
-            return False
-        except NotADirectoryError:
-            raise ModelRetry(f"Cannot write {shown!r}: a part of the path is a file, not a folder.") from None
-        except OSError as e:
-            raise ModelRetry(f"Cannot write {shown!r}: {e.strerror or e}.") from None
-        if not stat.S_ISREG(st.st_mode):
-            raise ModelRetry(f"{shown!r} is {_kind(st.st_mode)}; only regular files can be written.")
-        return True
+    def _replace(self, rel: PurePosixPath, shown: str, data: bytes, *, create_dirs: bool = False) -> bool:
+        """Write ``data`` to a temporary file in the target's folder, then rename it over the target; whether it existed.
 
-    def _replace(self, real: Path, shown: str, data: bytes) -> None:
-        parent = real.parent.resolve()
-        if parent != self.root and not parent.is_relative_to(self.root):  # a folder swapped for a symlink meanwhile
-            raise ModelRetry(f"{shown!r} now leads outside the workspace root; nothing was written.")
-        existed = self._check_writable_target(real, shown)
-        mode = os.lstat(real).st_mode & 0o7777 if existed else None
-        try:
-            fd, tmp = tempfile.mkstemp(dir=parent, prefix=".agentkit-", suffix=".tmp")
-        except OSError as e:
-            raise ModelRetry(f"Cannot write {shown!r}: {e.strerror or e}.") from None
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            if mode is not None:
-                os.chmod(tmp, mode)
-            os.replace(tmp, real)
-        except OSError as e:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise ModelRetry(f"Cannot write {shown!r}: {e.strerror or e}.") from None
+        The path is walked again here (a folder swapped for a symlink since an earlier look is
+        caught), and the temporary file and the rename are relative to the folder descriptor that
+        walk ends in.
+        """
+        with self.locate(rel, shown, create_dirs=create_dirs, writing=True) as place:
+            if place.name is None:
+                raise ModelRetry("Give a file path, not the workspace root itself.")
+            try:
+                st: os.stat_result | None = place.lstat()
+            except FileNotFoundError:
+                st = None
+            except OSError as e:
+                raise ModelRetry(f"Cannot write {shown!r}: {e.strerror or e}.") from None
+            if st is not None and not stat.S_ISREG(st.st_mode):
+                raise ModelRetry(f"{shown!r} is {_kind(st.st_mode)}; only regular files can be written.")
+            mode = stat.S_IMODE(st.st_mode) if st is not None else None
+            tmp, fd = self._temporary(place, shown, mode)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                    if mode is not None:  # the umask cut it at creation: give it the old file's exact mode
+                        os.fchmod(f.fileno(), mode)
+                os.rename(tmp, place.name, src_dir_fd=place.dir_fd, dst_dir_fd=place.dir_fd)
+            except OSError as e:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp, dir_fd=place.dir_fd)
+                raise ModelRetry(f"Cannot write {shown!r}: {e.strerror or e}.") from None
+            return st is not None
+
+    @staticmethod
+    def _temporary(place: Place, shown: str, mode: int | None) -> tuple[str, int]:
+        """A new temporary file next to the target: ``(its name, an fd open for writing)``.
+
+        A new file is created with 0o666, which the umask cuts as it would for any editor; a
+        replacement starts private (0o600) and gets the old file's mode before the rename.
+        """
+        for _ in range(100):
+            name = f".agentkit-{secrets.token_hex(8)}.tmp"
+            try:
+                return name, os.open(name, _TEMP_FLAGS, 0o666 if mode is None else 0o600, dir_fd=place.dir_fd)
+            except FileExistsError:
+                continue
+            except OSError as e:
+                raise ModelRetry(f"Cannot write {shown!r}: {e.strerror or e}.") from None
+        raise ModelRetry(f"Cannot write {shown!r}: no free name for a temporary file.")
 
 
 def _lines(f: BinaryIO, keep: int) -> Iterator[tuple[int, bytes, bool]]:
