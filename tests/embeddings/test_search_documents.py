@@ -6,8 +6,12 @@ call is a request the test can count; one test runs the real local model when it
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import json
+import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -18,6 +22,7 @@ from agentkit_tools.documents import read_text_file
 
 from agentkit import Agent, Tool, UserError
 from agentkit.embeddings import Embedder
+from tests.agentkit_tools.conftest import within
 from tests.embeddings.conftest import KEY, EmbeddingsAPI, bag_of_words
 
 GUIDE = """# Guide
@@ -201,6 +206,77 @@ async def test_hostile_folders(tmp_path, embed_api):
         await big.build()
     huge_chunks = [c for c in big.chunks if c.file == "huge.md"]
     assert len(huge_chunks) > 1000 and max(len(c.text) for c in huge_chunks) <= 1000
+
+
+async def test_symlinks_out_fifos_and_devices_are_skipped_without_hanging(tmp_path, embed_api):
+    """A symlink to a private key outside the folder, a FIFO (a read would block forever) and a link to
+    /dev/zero (a read would never end): each skipped and listed, the folder read in bounded time."""
+    _, _, embedder = embed_api
+    docs, outside = tmp_path / "docs", tmp_path / "outside"
+    (docs / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "id_rsa.md").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n")
+    (outside / "more.md").write_text("# More\n\nOutside passage about private keys.\n")
+    (docs / "ok.md").write_text("# Ok\n\nPenguins swim in cold water.\n")
+    (docs / "key.md").symlink_to(outside / "id_rsa.md")  # absolute link out
+    (docs / "sub" / "rel.md").symlink_to("../../outside/id_rsa.md")  # relative link out
+    (docs / "outside_dir").symlink_to(outside)  # a folder link out: not entered
+    (docs / "zero.txt").symlink_to("/dev/zero")
+    (docs / "inside.md").symlink_to("ok.md")  # a link that stays inside: read
+    (docs / "loop.md").symlink_to("loop.md")
+    os.mkfifo(docs / "fifo.md")
+    index = DocumentIndex(docs, embedder=embedder(), cache_dir=False)
+    fifo_writer = None
+    try:
+        chunks, skipped = within(10, index._read_folder)
+    finally:  # on a regression the reader is blocked opening the FIFO: let it go
+        with contextlib.suppress(OSError):
+            fifo_writer = os.open(docs / "fifo.md", os.O_WRONLY | os.O_NONBLOCK)
+        if fifo_writer is not None:
+            os.close(fifo_writer)
+    assert sorted(c.file for c in chunks) == ["inside.md", "ok.md"]
+    assert not any("PRIVATE KEY" in c.text or "Outside passage" in c.text for c in chunks)
+    assert dict(skipped) == {
+        "fifo.md": "not a regular file: a FIFO (named pipe)",
+        "key.md": "a symlink pointing outside the folder (not followed)",
+        "loop.md": "a symlink loop",
+        "sub/rel.md": "a symlink pointing outside the folder (not followed)",
+        "zero.txt": "a symlink pointing outside the folder (not followed)",
+    }
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        await asyncio.wait_for(index.build(), 10)
+    assert sorted(index.skipped) == sorted(skipped)
+    assert sorted(str(w.message) for w in caught) == sorted(f"search_documents skips {f}: {why}" for f, why in skipped)
+    tool = index.as_tool(k=5)
+    text = await tool(query="private key")
+    assert "PRIVATE KEY" not in text and "Outside passage" not in text
+
+
+def test_without_openat_symlinks_are_not_followed_at_all(tmp_path, embed_api, monkeypatch):
+    """Where paths cannot be opened relative to a folder (Windows), no symlink is read, not even one inside."""
+    monkeypatch.setattr(sys.modules["agentkit_tools._confined"], "supported", lambda: False)
+    _, _, embedder = embed_api
+    (tmp_path / "ok.md").write_text("# Ok\n\nPenguins.\n")
+    (tmp_path / "inside.md").symlink_to("ok.md")
+    (tmp_path / "zero.txt").symlink_to("/dev/zero")
+    os.mkfifo(tmp_path / "fifo.md")
+    chunks, skipped = within(10, DocumentIndex(tmp_path, embedder=embedder(), cache_dir=False)._read_folder)
+    assert [c.file for c in chunks] == ["ok.md"]
+    assert dict(skipped) == {
+        "fifo.md": "not a regular file: a FIFO (named pipe)",
+        "inside.md": "a symlink (not followed on this system)",
+        "zero.txt": "a symlink (not followed on this system)",
+    }
+
+
+def test_read_text_file_refuses_special_files_and_reads_at_most_the_limit(tmp_path):
+    os.mkfifo(tmp_path / "fifo.md")
+    assert within(5, lambda: read_text_file(tmp_path / "fifo.md")) == (None, "not a regular file: a FIFO (named pipe)")
+    assert within(5, lambda: read_text_file(Path("/dev/zero"))) == (None, "not a regular file: a device file")
+    assert read_text_file(tmp_path) == (None, "not a regular file: a directory")
+    (tmp_path / "big.md").write_text("x" * 2000)
+    assert read_text_file(tmp_path / "big.md", max_bytes=1000) == (None, "larger than 1,000 bytes (2,000)")
 
 
 def test_bad_arguments(tmp_path, embed_api):

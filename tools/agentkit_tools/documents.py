@@ -11,6 +11,12 @@ after an edit) embeds only passages it has not seen. Files that cannot be search
 and listed in ``DocumentIndex.skipped``: binary files, files over ``max_file_bytes``, unreadable
 ones. Text that is not UTF-8 (nor UTF-16 with a BOM) is read as Windows-1252.
 
+The folder is read as :func:`agentkit_tools.files` reads its root: walked relative to the open
+folder without following symlinks, a symlink read only when it resolves inside the folder (one to
+a private key elsewhere, or to ``/dev/zero``, is skipped), only regular files opened (FIFOs,
+sockets and devices are skipped; opens use ``O_NOFOLLOW | O_NONBLOCK`` and are checked again with
+``fstat``), and at most ``max_file_bytes`` read from each.
+
 Built only on agentkit's public API (``agentkit.Tool``, ``agentkit.embeddings``).
 """
 
@@ -19,7 +25,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import stat
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,6 +37,8 @@ from pydantic import Field
 from agentkit import Tool, UserError
 from agentkit.embeddings import Embedder, VectorIndex
 
+from . import _confined
+from ._confined import READ, ConfinedRoot, LinkLoop, Outside, walk
 from .chunking import Chunk, chunk_text
 
 __all__ = ["search_documents", "DocumentIndex", "Passage", "read_text_file", "default_cache_dir"]
@@ -61,14 +71,42 @@ def default_cache_dir() -> Path:
 
 
 def read_text_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> tuple[str | None, str]:
-    """``(text, "")``, or ``(None, why it was skipped)`` for huge, binary or unreadable files."""
+    """``(text, "")``, or ``(None, why it was skipped)`` for huge, binary, special or unreadable files.
+
+    Only a regular file is read (a FIFO, socket or device is refused without blocking), and at
+    most ``max_bytes`` of it. A symlink given as ``path`` is followed: the caller chose the path.
+    """
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            return None, f"larger than {max_bytes:,} bytes ({size:,})"
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError as e:
-        return None, f"unreadable ({type(e).__name__}: {e.strerror or e})"
+        return None, _unreadable(e)
+    return _read_fd(fd, max_bytes)
+
+
+def _unreadable(e: OSError) -> str:
+    return f"unreadable ({type(e).__name__}: {e.strerror or e})"
+
+
+def _read_fd(fd: int, max_bytes: int) -> tuple[str | None, str]:
+    """Read and decode the file open at ``fd`` (closed here), if it is a regular file of at most ``max_bytes``."""
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None, f"not a regular file: {_confined.kind(st.st_mode)}"
+        if st.st_size > max_bytes:
+            return None, f"larger than {max_bytes:,} bytes ({st.st_size:,})"
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(max_bytes + 1)
+    except OSError as e:
+        return None, _unreadable(e)
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:  # it grew since the fstat
+        return None, f"larger than {max_bytes:,} bytes"
+    return _decode(data)
+
+
+def _decode(data: bytes) -> tuple[str | None, str]:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16"), ""
@@ -188,13 +226,11 @@ class DocumentIndex:
     def _read_folder(self) -> tuple[list[Chunk], list[tuple[str, str]]]:
         chunks: list[Chunk] = []
         skipped: list[tuple[str, str]] = []
-        for path in _text_files(self.folder):
-            name = path.relative_to(self.folder).as_posix()
-            text, why = read_text_file(path, self.max_file_bytes)
+        for name, text, why in _read_texts(self.folder, self.max_file_bytes):
             if text is None:
                 skipped.append((name, why))
                 continue
-            markdown = path.suffix.lower() != ".txt"
+            markdown = not name.lower().endswith(".txt")
             chunks.extend(chunk_text(text, name, max_chars=self.chunk_chars, overlap=self.overlap, markdown=markdown))
         return chunks, skipped
 
@@ -250,12 +286,62 @@ class DocumentIndex:
         return Tool(search, name=name, description=description or summary)
 
 
-def _text_files(folder: Path) -> list[Path]:
-    found: list[Path] = []
-    for root, dirs, files in os.walk(folder):
+def _wanted(name: str) -> bool:
+    return not name.startswith(".") and name.lower().endswith(EXTENSIONS)
+
+
+def _read_texts(folder: Path, max_bytes: int) -> Iterator[tuple[str, str | None, str]]:
+    """``(name relative to folder, text or None, why it was skipped)`` for each .md / .txt file, sorted, hidden ones left out."""
+    if not _confined.supported():  # no openat (Windows): symlinks are not followed at all
+        yield from _read_texts_by_path(folder, max_bytes)
+        return
+    try:
+        root = ConfinedRoot(folder)
+    except OSError as e:
+        yield ".", None, _unreadable(e)
+        return
+    with root:
+        top = root.open_dir()
+        walker = walk(top)
+        try:
+            for rel, _, dirs, others in walker:
+                dirs[:] = [d for d in dirs if not d.startswith(".")]
+                for name in others:
+                    if _wanted(name):
+                        yield "/".join((*rel, name)), *_read_inside(root, (*rel, name), max_bytes)
+        finally:
+            walker.close()
+            os.close(top)
+
+
+def _read_inside(root: ConfinedRoot, parts: tuple[str, ...], max_bytes: int) -> tuple[str | None, str]:
+    try:
+        with root.locate(parts) as place:
+            st = place.lstat()
+            if not stat.S_ISREG(st.st_mode):  # not even opened: opening a device can do things
+                return None, f"not a regular file: {_confined.kind(st.st_mode)}"
+            fd = place.open(READ)
+    except Outside:
+        return None, "a symlink pointing outside the folder (not followed)"
+    except LinkLoop:
+        return None, "a symlink loop"
+    except OSError as e:
+        return None, _unreadable(e)
+    return _read_fd(fd, max_bytes)
+
+
+def _read_texts_by_path(folder: Path, max_bytes: int) -> Iterator[tuple[str, str | None, str]]:
+    for top, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(Path(root) / f for f in sorted(files) if not f.startswith(".") and f.lower().endswith(EXTENSIONS))
-    return found
+        for name in sorted(files):
+            if not _wanted(name):
+                continue
+            path = Path(top) / name
+            shown = path.relative_to(folder).as_posix()
+            if path.is_symlink():
+                yield shown, None, "a symlink (not followed on this system)"
+            else:
+                yield shown, *read_text_file(path, max_bytes)
 
 
 def search_documents(
