@@ -7,6 +7,7 @@ import sqlite3
 import sys
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -293,6 +294,37 @@ def test_big_results_are_cut(db) -> None:
     assert ok and len(text) < 2500 and "rows fit in the answer" in text
     ok, text = _run(tool, "SELECT name FROM products, orders")
     assert ok and "of 600 rows fit in the answer" in text
+
+
+def test_the_whole_result_has_a_byte_budget(db) -> None:
+    # Each value is under the 10 MB limit; 201 of them made 2 GB before the watchdog. Now fetching
+    # stops once the result passes the budget, and the answer says so.
+    sql = "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 201) SELECT i, zeroblob(9999999) AS b FROM r"
+    tool = sqlite_query(db)  # the defaults
+    tracemalloc.start()
+    try:
+        started = time.perf_counter()
+        ok, text = _run(tool, sql)
+        elapsed = time.perf_counter() - started
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert ok, text
+    assert elapsed < 3 and peak < 60_000_000, (elapsed, peak)
+    assert text.startswith("1 row shown:") and "| 1 | <blob 9,999,999 bytes> |" in text and "| 2 |" not in text
+    assert text.endswith(
+        "[stopped after 1 row: the result passed its budget of 20,000,000 bytes; select fewer or smaller columns "
+        "(length(x) rather than x) or add LIMIT]"
+    )
+
+    small = sqlite_query(db, max_result_bytes=2_000)
+    # row 1: 8 + 17 bytes, row 2: 8 + 1,000 (its notes), then 8 a row (notes NULL): row 123 passes 2,000
+    ok, text = _run(small, "SELECT id, notes FROM products ORDER BY id")
+    assert ok and text.startswith("122 rows shown:") and "| 122 | NULL |" in text and "budget of 2,000 bytes" in text
+    ok, text = _run(small, "SELECT id FROM products ORDER BY id LIMIT 100")  # within the budget: no note
+    assert ok and text.startswith("100 rows:") and "budget" not in text
+    ok, text = _run(small, "SELECT zeroblob(3000)")  # one value over the budget: the budget is the value limit too
+    assert not ok and "too big" in text and "limited to 2,000 bytes" in text
 
 
 @pytest.mark.parametrize(

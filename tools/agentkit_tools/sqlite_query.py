@@ -14,11 +14,13 @@ views and triggers in the file cannot call functions with side effects.
 
 Every query is bounded: a progress handler stops it after ``timeout`` seconds (runaway recursive
 CTEs, cross joins), strings and blobs are limited to ``max_value_bytes`` (no
-``randomblob(1e9)``), at most ``max_rows`` rows are fetched and each cell is cut to
-``max_cell_chars`` characters. A step the progress handler cannot interrupt (one huge
-``printf()``) is abandoned by a watchdog at ``timeout`` + 0.5 s. ``printf()`` and ``format()``
-give NULL rather than an error when their result would pass ``max_value_bytes``: the answer then
-says so.
+``randomblob(1e9)``), at most ``max_rows`` rows are fetched, fetching stops once the values
+fetched pass ``max_result_bytes`` in all (201 rows of a 10 MB ``zeroblob()`` would be 2 GB; the
+answer says where it stopped), and each cell is cut to ``max_cell_chars`` characters. Rows are
+kept only as they will be shown (a blob as its size, text cut to the cell width). A step the
+progress handler cannot interrupt (one huge ``printf()``) is abandoned by a watchdog at
+``timeout`` + 0.5 s. ``printf()`` and ``format()`` give NULL rather than an error when their
+result would pass ``max_value_bytes``: the answer then says so.
 """
 
 from __future__ import annotations
@@ -147,11 +149,36 @@ class _Guard:
         return 0
 
 
+class _Blob:
+    """A fetched blob, kept as its size (the table shows only that)."""
+
+    __slots__ = ("size",)
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+def _weight(value: Any) -> int:
+    """Bytes a fetched value counts against the result's budget."""
+    if isinstance(value, (bytes, str)):
+        return len(value)
+    return 0 if value is None else 8
+
+
+def _kept(value: Any, width: int) -> Any:
+    """What a table cell of ``width`` characters needs of a value (a cut string's first ``width`` + 1 characters)."""
+    if isinstance(value, bytes):
+        return _Blob(len(value))
+    if isinstance(value, str) and len(value) > width + 1:
+        return value[: width + 1]
+    return value
+
+
 def _cell(value: Any, width: int) -> str:
     if value is None:
         text = "NULL"
-    elif isinstance(value, bytes):
-        text = f"<blob {len(value):,} bytes>"
+    elif isinstance(value, (bytes, _Blob)):
+        text = f"<blob {value.size if isinstance(value, _Blob) else len(value):,} bytes>"
     elif isinstance(value, float):
         text = repr(value)
     else:
@@ -214,6 +241,7 @@ def sqlite_query(
     max_cell_chars: int = 200,
     max_chars: int = 20_000,
     max_value_bytes: int = 10_000_000,
+    max_result_bytes: int = 20_000_000,
     describe_schema: bool = True,
     name: str = "sqlite_query",
 ) -> Tool[[str], str]:
@@ -226,6 +254,8 @@ def sqlite_query(
         max_cell_chars: longest cell shown (longer values are cut).
         max_chars: longest table returned.
         max_value_bytes: largest string or blob a query may build (SQLite's length limit).
+        max_result_bytes: most bytes of values fetched for one answer (strings and blobs by length,
+            numbers as 8); fetching stops past it and the answer says so. Also caps ``max_value_bytes``.
         describe_schema: list the tables and their columns in the tool's description (read once, now).
         name: the tool's name.
 
@@ -239,6 +269,7 @@ def sqlite_query(
     if not real.is_file():
         raise UserError(f"sqlite_query({str(path)!r}) must be a database file, not a folder or special file.")
     uri = f"file:{urllib.parse.quote(str(real))}?mode=ro"
+    max_value_bytes = max(1, min(max_value_bytes, max_result_bytes))
 
     def connect(guard: _Guard | None = None) -> sqlite3.Connection:
         conn = sqlite3.connect(uri, uri=True, timeout=min(timeout, 5.0), isolation_level=None, check_same_thread=False)
@@ -301,6 +332,26 @@ def sqlite_query(
             raise box["error"]
         return str(box["value"])
 
+    def fetch(cursor: sqlite3.Cursor) -> tuple[list[tuple[Any, ...]], bool]:
+        """Up to ``max_rows`` + 1 rows, each kept as it will be shown; stops once ``max_result_bytes`` are fetched.
+
+        Returns the rows and whether the budget stopped the fetching (the row that passed it is
+        dropped, unless it is the first).
+        """
+        rows: list[tuple[Any, ...]] = []
+        used = 0
+        while len(rows) <= max_rows:
+            row = cursor.fetchone()
+            if row is None:
+                return rows, False
+            used += sum(_weight(value) for value in row)
+            if used > max_result_bytes and rows:
+                return rows, True
+            rows.append(tuple(_kept(value, max_cell_chars) for value in row))
+            if used > max_result_bytes:
+                return rows, True
+        return rows, False
+
     def execute(text: str, guard: _Guard) -> str:
         try:
             conn = connect(guard)
@@ -312,7 +363,7 @@ def sqlite_query(
             if cursor.description is None:
                 return "The statement ran and returned no rows."
             columns = [str(d[0]) for d in cursor.description]
-            rows = cursor.fetchmany(max_rows + 1)
+            rows, over_budget = fetch(cursor)
         except sqlite3.Warning as e:  # "You can only execute one statement at a time."
             raise ModelRetry(f"{e} Send a single statement per call (no ';'-separated scripts).") from None
         except sqlite3.Error as e:
@@ -342,6 +393,11 @@ def sqlite_query(
             notes.append(f"[only the first {max_rows} rows are shown; add LIMIT/OFFSET or aggregate]")
         elif shown < len(rows):
             notes.append(f"[only {shown} of {len(rows)} rows fit in the answer; select fewer columns or rows]")
+        if over_budget and not more:
+            notes.append(
+                f"[stopped after {len(rows)} row{'s' if len(rows) != 1 else ''}: the result passed its budget of "
+                f"{max_result_bytes:,} bytes; select fewer or smaller columns (length(x) rather than x) or add LIMIT]"
+            )
         count = f"{shown} row{'s' if shown != 1 else ''}" + ("" if not notes else " shown")
         if guard.formats and any(value is None for row in rows[:shown] for value in row):
             notes.append(
