@@ -148,9 +148,9 @@ def test_sleeping_forever_is_killed_at_the_wall_clock_limit(run) -> None:
 
 
 def test_the_cpu_limit_applies_even_within_the_wall_clock(run) -> None:
-    started = time.perf_counter()
-    out = run("while True:\n    pass", timeout=3.0, cpu_seconds=1)
-    assert time.perf_counter() - started < 2.5
+    started = time.perf_counter()  # the wall clock allows 10 s: the 1 s CPU limit must end it well before
+    out = run("while True:\n    pass", timeout=10.0, cpu_seconds=1)
+    assert time.perf_counter() - started < 8  # (a busy machine gives the child less than a whole core)
     assert "CPU time limit (1 s)" in out or "SIGKILL" in out
 
 
