@@ -11,7 +11,9 @@ Three layers of fallback, from the inside out:
    Mistral's API (when ``MISTRAL_API_KEY`` is set), which drops the OpenRouter-only fields.
 
 With ``OPENROUTER_API_KEY`` set this talks to OpenRouter (``AGENTKIT_MODEL`` overrides the model).
-Without a key it runs offline on the built-in test model and prints the request bodies it would send.
+Without a key it runs offline on the built-in test model and prints the request bodies it would send;
+the test model (a ``ScriptedModel``) then does what a model does with the example question: calls the
+calculator, and answers from its result.
 
     OPENROUTER_API_KEY=... python examples/openrouter_routing.py "What is 17.5% of 2,340 EUR?"
 """
@@ -25,9 +27,10 @@ import warnings
 
 from agentkit_tools import calculator
 
-from agentkit import Agent, SystemMessage, UserMessage
+from agentkit import Agent, AssistantMessage, SystemMessage, ToolMessage, UserMessage
 from agentkit.models import FallbackModel, Mistral, Model, ModelRequest, OpenRouter, infer_model
 from agentkit.settings import MaxPrice, OpenRouterSettings, ProviderRouting
+from agentkit.testing import ScriptedModel, tool_call
 
 PRIMARY = "mistralai/mistral-small-3.2-24b-instruct"
 INSTRUCTIONS = "You are a precise assistant. Use the calculator for arithmetic. Be brief."
@@ -55,10 +58,19 @@ def pick_model() -> Model | str:
             return FallbackModel(openrouter, Mistral("mistral-small-latest"))
         return openrouter
     print(
-        "No API key set: running offline on the built-in test model "
+        "No API key set: running offline on the built-in test model, scripted for the example question "
         "(set OPENROUTER_API_KEY, and MISTRAL_API_KEY for the fallback, to use them)."
     )
-    return "test"
+    return ScriptedModel([offline_turn] * 1000)  # the same function answers each request
+
+
+def offline_turn(request: ModelRequest) -> AssistantMessage:
+    """What a model does with the example question: compute with the calculator, then answer from its result."""
+    last = max(i for i, m in enumerate(request.messages) if isinstance(m, UserMessage))
+    results = [m.content for m in request.messages[last + 1 :] if isinstance(m, ToolMessage)]
+    if not results:
+        return AssistantMessage(tool_calls=[tool_call("calculator", {"expression": "2340 * 17.5 / 100"})])
+    return AssistantMessage(content=f"17.5% of 2,340 EUR is {results[0]} EUR.")
 
 
 agent = Agent(pick_model(), tools=[calculator], instructions=INSTRUCTIONS, settings=settings)
@@ -86,13 +98,14 @@ def show_request_bodies(prompt: str) -> None:
 
 def main() -> None:
     prompt = " ".join(sys.argv[1:]) or "What is 17.5% of 2,340 EUR?"
-    if agent.model.provider == "test":
+    if isinstance(agent.model, ScriptedModel):
         show_request_bodies(prompt)
     result = agent.run_sync(prompt)
     print(result.output)
     u = result.usage
     cost = f", ${u.cost:.6f}" if u.cost is not None else ""  # OpenRouter reports each request's cost
-    print(f"[{result.model_name}: {u.requests} requests, {u.total_tokens} tokens{cost}]")
+    tokens = f", {u.total_tokens} tokens" if u.total_tokens else ""  # the offline stand-in counts none
+    print(f"[{result.model_name}: {u.requests} requests{tokens}{cost}]")
 
 
 if __name__ == "__main__":

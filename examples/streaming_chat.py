@@ -9,8 +9,9 @@ prints the events as they arrive: text deltas, tool calls with their arguments, 
 * Otherwise (no input, or output not to a terminal): one canned prompt, then exit.
 
 The model is a real one when configured (``AGENTKIT_MODEL=provider:model``, or an
-``OPENAI_API_KEY``); otherwise the offline test model, which calls each tool once and answers
-with a summary of the results.
+``OPENAI_API_KEY``); otherwise the offline test model (a ``ScriptedModel``), scripted to answer the
+canned question as a model would: it calls the clock and the calculator, then answers from their
+results. Other questions it cannot answer offline, and it says so.
 """
 
 from __future__ import annotations
@@ -19,27 +20,45 @@ import asyncio
 import os
 import select
 import sys
+import textwrap
 from collections.abc import AsyncIterator
 
 from agentkit_tools import calculator, clock
 
 from agentkit import Agent, Message
 from agentkit.events import FinalOutput, TextDelta, ToolCallReady, ToolResult
+from agentkit.messages import AssistantMessage, ToolMessage, UserMessage
+from agentkit.models import Model, ModelRequest
+from agentkit.testing import ScriptedModel, tool_call
 
 CANNED = "What time is it in Tokyo, and what is 2**16?"
 
 
-def pick_model() -> str:
+def pick_model() -> Model | str:
     """$AGENTKIT_MODEL, else OpenAI when a key is set, else the offline test model."""
     if os.environ.get("AGENTKIT_MODEL"):
         return os.environ["AGENTKIT_MODEL"]
     if os.environ.get("OPENAI_API_KEY"):
         return "openai:gpt-4o-mini"
     print(
-        "No API key set: running offline on the built-in test model "
+        "No API key set: running offline on the built-in test model, scripted for the canned question "
         "(set OPENAI_API_KEY or AGENTKIT_MODEL=provider:model for a real one)."
     )
-    return "test"
+    return ScriptedModel([offline_turn] * 1000)  # the same function answers each request
+
+
+def offline_turn(request: ModelRequest) -> AssistantMessage:
+    """What a model does with the canned question: ask the clock and the calculator, then answer."""
+    last = max(i for i, m in enumerate(request.messages) if isinstance(m, UserMessage))
+    question, turn = request.messages[last], request.messages[last + 1 :]
+    if question.content != CANNED:
+        return AssistantMessage(content="(offline: only the canned question has a scripted answer; set OPENAI_API_KEY to chat)")
+    results = [m.content for m in turn if isinstance(m, ToolMessage)]
+    if not results:
+        calls = [tool_call("current_time", {"timezone": "Asia/Tokyo"}), tool_call("calculator", {"expression": "2**16"})]
+        return AssistantMessage(tool_calls=calls)
+    now, power = results
+    return AssistantMessage(content=f"In Tokyo it is {now.removeprefix('Now: ')}, and 2**16 = {power}.")
 
 
 agent = Agent(
@@ -66,10 +85,13 @@ async def answer(prompt: str, history: list[Message]) -> list[Message]:
             elif isinstance(event, ToolCallReady):  # the call is complete: name and arguments known
                 line(f"  -> {event.name}({event.raw_arguments})")
             elif isinstance(event, ToolResult):
-                line(f"  {'!!' if event.is_error else '<-'} {event.name}: {event.content[:120]}")
+                shown = textwrap.shorten(event.content, 120, placeholder=" ...")  # cut between words
+                line(f"  {'!!' if event.is_error else '<-'} {event.name}: {shown}")
             elif isinstance(event, FinalOutput):
                 u = event.usage
-                line(f"[{event.turn} turns, {u.tool_calls} tool calls, {u.total_tokens} tokens]")
+                tokens = f", {u.total_tokens} tokens" if u.total_tokens else ""  # the offline stand-in counts none
+                turns = f"{event.turn} turn{'s' if event.turn != 1 else ''}"
+                line(f"[{turns}, {u.tool_calls} tool calls{tokens}]")
         return stream.result.messages
 
 

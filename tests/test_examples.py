@@ -20,6 +20,10 @@ def test_example_runs_offline(path: Path, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "offline on the built-in test model" in done.stdout
     assert "Traceback" not in done.stderr
+    # a newcomer's first run reads right: real arguments, no tool errors, no answer cut mid-word
+    for looks_broken in ('"example"', "example:", "Invalid timezone", "Unknown name", "Error", "!! ", "Tool results:"):
+        assert looks_broken not in done.stdout, f"{path.name} prints {looks_broken!r}:\n{done.stdout}"
+    assert "0 tokens" not in done.stdout
 
 
 def test_there_are_examples() -> None:
