@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from ..errors import UserError
-from ._server import UNSET, MCPServer, approval_option
+from ._server import DEFAULT_CALL_TIMEOUT, DEFAULT_MAX_RESULT_CHARS, UNSET, MCPServer, approval_option
 from ._transports import MCPServerHTTP, MCPServerStdio
 
 __all__ = ["MCPConfigError", "load_mcp_config"]
@@ -31,7 +31,8 @@ def load_mcp_config(
     strict: bool | None = None,
     requires_approval: bool = False,
     connect_timeout: float = 30.0,
-    call_timeout: float | None = None,
+    call_timeout: float | None = DEFAULT_CALL_TIMEOUT,
+    max_result_chars: int | None = DEFAULT_MAX_RESULT_CHARS,
     require_approval: bool = UNSET,
 ) -> list[MCPServer]:
     """The servers of an MCP config: a path to a JSON file, or the parsed dict.
@@ -53,8 +54,8 @@ def load_mcp_config(
 
     Each server is named after its key. With ``prefix=True`` (the default) the key is also the
     prefix of its tool names (``time_get_current_time``): the servers of one config then never
-    clash, and the model sees where each tool comes from. ``strict``, ``requires_approval`` and
-    the timeouts apply to every server; set a server's attributes (e.g.
+    clash, and the model sees where each tool comes from. ``strict``, ``requires_approval``,
+    ``max_result_chars`` and the timeouts apply to every server; set a server's attributes (e.g.
     ``server.requires_approval = {"set_time"}``) to change one before connecting.
     ``require_approval``, the old spelling of ``requires_approval``, still works but is deprecated.
 
@@ -99,6 +100,7 @@ def load_mcp_config(
             "requires_approval": requires_approval,
             "connect_timeout": connect_timeout,
             "call_timeout": call_timeout,
+            "max_result_chars": max_result_chars,
         }
         servers.append(_server(entry, where, options))
     return servers
@@ -167,13 +169,15 @@ def _http_server(entry: Mapping[str, Any], where: str, options: dict[str, Any]) 
 
 def _string(value: Any, key: str, where: str) -> str:
     if not isinstance(value, str) or not value:
-        raise MCPConfigError(f'{where}: "{key}" must be a non-empty string, not {value!r}.')
+        shown = repr(value) if isinstance(value, str) else type(value).__name__  # (a value is not shown: it may hold a token)
+        raise MCPConfigError(f'{where}: "{key}" must be a non-empty string, not {shown}.')
     return value
 
 
 def _strings(value: Any, key: str, where: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise MCPConfigError(f'{where}: "{key}" must be a list of strings, not {value!r}.')
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):  # (not shown: it may hold a token)
+        kinds = sorted({type(v).__name__ for v in value}) if isinstance(value, list) else [type(value).__name__]
+        raise MCPConfigError(f'{where}: "{key}" must be a list of strings, not of {", ".join(kinds)}.')
     return value
 
 

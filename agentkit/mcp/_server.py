@@ -22,15 +22,21 @@ from typing_extensions import Self
 
 from ..errors import ModelRetry, ToolDefinitionError, UserError
 from ..tools import Tool
+from ._redact import scrub
 from ._tools import INVALID_PARAMS, MCPConnectionError, MCPToolError, format_result, make_tool_names
 
-__all__ = ["MCPServer", "ApprovalSpec"]
+__all__ = ["MCPServer", "ApprovalSpec", "DEFAULT_CALL_TIMEOUT", "DEFAULT_MAX_RESULT_CHARS"]
 
 logger = logging.getLogger("agentkit.mcp")
 
 # The SDK's error class is ``McpError`` in mcp 1.x and ``MCPError`` in 2.x; both carry ``.error`` (code, message).
 _SDK_ERROR: type[Exception] = getattr(_sdk_exceptions, "MCPError", None) or getattr(_sdk_exceptions, "McpError")  # noqa: B009
 _CONNECTION_CLOSED = -32000
+
+DEFAULT_CALL_TIMEOUT = 300.0
+"""Seconds one tool call may take unless told otherwise (``call_timeout=None``: no limit)."""
+DEFAULT_MAX_RESULT_CHARS = 1_000_000
+"""Characters of a tool's result given to the model unless told otherwise (``max_result_chars=None``: all)."""
 
 ApprovalSpec = bool | Collection[str]
 """``True`` (every tool), ``False`` (none), or the names of the tools that need approval."""
@@ -55,7 +61,9 @@ class MCPServer(ABC):
     the first enters it and disconnects when the last leaves.
 
     Options (also attributes, read each time the server connects):
-        name: what error messages call the server (default: the prefix, else the command or URL).
+        name: what error messages call the server (default: the prefix, else the command line or
+            URL with secrets hidden: option values such as ``--token ...``, ``API_KEY=...``, URL
+            credentials, query and key-like path segments become ``***``).
         prefix: prepended to each tool name with ``_`` (``prefix="time"`` → ``time_get_current_time``),
             to keep the tools of several servers apart.
         strict: ``None`` (default): each tool's schema is sent strict when it can be made strict,
@@ -67,7 +75,10 @@ class MCPServer(ABC):
         allowed_tools: only these tools are given to the agent (default: all).
         retries: each tool's retry budget (default: the agent's ``tool_retries``).
         connect_timeout: seconds to start the server, finish the handshake and list its tools.
-        call_timeout: seconds one tool call may take (default: no limit).
+        call_timeout: seconds one tool call may take (default 300; ``None``: no limit, a hung
+            server then hangs the run).
+        max_result_chars: most characters of a tool's result given to the model (default
+            1,000,000; ``None``: no limit); a longer result is cut, with a note saying so.
 
     Tool names in ``requires_approval`` and ``allowed_tools`` may be the server's own names or
     the names the model sees; a name the server does not have fails the connection, so a typo
@@ -84,7 +95,8 @@ class MCPServer(ABC):
         allowed_tools: Collection[str] | None = None,
         retries: int | None = None,
         connect_timeout: float = 30.0,
-        call_timeout: float | None = None,
+        call_timeout: float | None = DEFAULT_CALL_TIMEOUT,
+        max_result_chars: int | None = DEFAULT_MAX_RESULT_CHARS,
         require_approval: ApprovalSpec = UNSET,
     ) -> None:
         requires_approval = approval_option(requires_approval, require_approval)
@@ -100,6 +112,8 @@ class MCPServer(ABC):
             raise UserError(f"connect_timeout must be a positive number of seconds, not {connect_timeout!r}.")
         if call_timeout is not None and (not isinstance(call_timeout, (int, float)) or call_timeout <= 0):
             raise UserError(f"call_timeout must be a positive number of seconds or None, not {call_timeout!r}.")
+        if max_result_chars is not None and (not isinstance(max_result_chars, int) or max_result_chars < 1):
+            raise UserError(f"max_result_chars must be a positive number of characters or None, not {max_result_chars!r}.")
         self.prefix = prefix
         self.name = name or prefix or self._default_name()
         self.strict = strict
@@ -108,6 +122,7 @@ class MCPServer(ABC):
         self.retries = retries
         self.connect_timeout = float(connect_timeout)
         self.call_timeout = call_timeout
+        self.max_result_chars = max_result_chars
         self.server_info: dict[str, Any] | None = None
         """The server's ``serverInfo`` (name, version, ...) from the handshake, once connected."""
         self.instructions: str | None = None
@@ -131,7 +146,16 @@ class MCPServer(ABC):
 
     @abstractmethod
     def _default_name(self) -> str:
-        """The server's name in messages when neither ``name`` nor ``prefix`` is given."""
+        """The server's name in messages when neither ``name`` nor ``prefix`` is given (secrets hidden)."""
+
+    def _redactions(self) -> tuple[list[str], list[tuple[str, str]]]:
+        """What to hide from messages: secrets (each becomes ``***``), and ``(raw, shown)`` replacements."""
+        return [], []
+
+    def _scrub(self, text: str) -> str:
+        """``text`` (an error message, a log line) without the secrets of the command line, URL, env or headers."""
+        secrets, replacements = self._redactions()
+        return scrub(text, secrets, replacements)
 
     @property
     def require_approval(self) -> ApprovalSpec:
@@ -177,10 +201,24 @@ class MCPServer(ABC):
     async def call_tool(self, name: str, arguments: Mapping[str, Any] | None = None) -> str:
         """Call the server's tool ``name`` (its own name, not the prefixed one) and return the result as text.
 
-        Raises :class:`MCPToolError` when the server reports an error (``isError``, a protocol
-        error, a lost connection, the ``call_timeout``), and :class:`~agentkit.ModelRetry` when
-        it rejects the arguments or the tool name (JSON-RPC "invalid params").
+        A result longer than ``max_result_chars`` is cut, with a note saying so. Raises
+        :class:`MCPToolError` when the server reports an error (``isError``, a protocol error, a
+        lost connection, the ``call_timeout``), and :class:`~agentkit.ModelRetry` when it rejects
+        the arguments or the tool name (JSON-RPC "invalid params"); their messages never show the
+        secrets of the server's command line, URL, env or headers.
         """
+        try:
+            text = await self._call(name, arguments)
+        except MCPToolError as e:
+            raise MCPToolError(self._scrub(str(e))) from None
+        except ModelRetry as e:
+            raise ModelRetry(self._scrub(e.message)) from None
+        limit = self.max_result_chars
+        if limit is not None and len(text) > limit:
+            return f"{text[:limit]}\n[cut: the result has {len(text):,} characters; only the first {limit:,} are shown.]"
+        return text
+
+    async def _call(self, name: str, arguments: Mapping[str, Any] | None) -> str:
         session = self._session
         if session is None:
             raise MCPToolError(f"MCP server {self.name!r} is not connected.")
@@ -206,7 +244,7 @@ class MCPServer(ABC):
         except (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream) as e:  # mcp 1.x, after a loss
             raise MCPToolError(f"The connection to MCP server {self.name!r} was lost ({describe_error(e)}).") from None
         except Exception as e:  # transport failures, the SDK's own checks (e.g. of structured content)
-            raise MCPToolError(f"Calling {name!r} on MCP server {self.name!r} failed: {describe_error(e)}") from e
+            raise MCPToolError(f"Calling {name!r} on MCP server {self.name!r} failed: {describe_error(e)}") from None
         return format_result(result.model_dump(by_alias=True, mode="json"))
 
     # -- connecting ------------------------------------------------------------------------------
@@ -254,7 +292,7 @@ class MCPServer(ABC):
         error = None if task.cancelled() else task.exception()
         if error is not None:  # while connected: the connection broke; else closing it failed
             what = "The connection to MCP server %r broke: %s" if self._task is task else "Closing MCP server %r failed: %s"
-            logger.warning(what, self.name, describe_error(error))
+            logger.warning(what, self.name, self._scrub(describe_error(error)))
 
     async def _run(self, ready: asyncio.Future[None], closing: asyncio.Event) -> None:
         """The connection's whole life in one task: the SDK's transports must be opened and closed in the same task."""
@@ -296,8 +334,8 @@ class MCPServer(ABC):
         if isinstance(error, _SDK_ERROR):
             code, message = _error_parts(error)
             hint = " (did it exit? look for its error output on stderr)" if code == _CONNECTION_CLOSED else ""
-            return MCPConnectionError(f"MCP server {self.name!r} failed during start-up: {message}{hint}")
-        return MCPConnectionError(self._open_failed(error))
+            return MCPConnectionError(self._scrub(f"MCP server {self.name!r} failed during start-up: {message}{hint}"))
+        return MCPConnectionError(self._scrub(self._open_failed(error)))
 
     def _open_failed(self, error: Exception) -> str:
         """What to say when connecting failed with ``error`` (a transport can say more)."""

@@ -15,7 +15,8 @@ from mcp.client import streamable_http as _streamable_http
 from mcp.client.stdio import stdio_client
 
 from ..errors import UserError
-from ._server import UNSET, ApprovalSpec, MCPServer, approval_option
+from ._redact import argv_secrets, join_argv, mapping_secrets, redact_argv, redact_url, url_secrets
+from ._server import DEFAULT_CALL_TIMEOUT, DEFAULT_MAX_RESULT_CHARS, UNSET, ApprovalSpec, MCPServer, approval_option
 
 __all__ = ["MCPServerStdio", "MCPServerHTTP"]
 
@@ -35,7 +36,8 @@ class MCPServerStdio(MCPServer):
         errlog: where the server's stderr goes (default: ``sys.stderr`` at connection time).
 
     The other options (``name``, ``prefix``, ``strict``, ``requires_approval``, ``allowed_tools``,
-    ``retries``, ``connect_timeout``, ``call_timeout``) are :class:`MCPServer`'s.
+    ``retries``, ``connect_timeout``, ``call_timeout``, ``max_result_chars``) are :class:`MCPServer`'s.
+    The default name is the command line with secrets hidden (``server --token ***``).
 
     The process is stopped (stdin closed, then terminated, then killed) when the server disconnects.
     """
@@ -55,14 +57,15 @@ class MCPServerStdio(MCPServer):
         allowed_tools: Collection[str] | None = None,
         retries: int | None = None,
         connect_timeout: float = 30.0,
-        call_timeout: float | None = None,
+        call_timeout: float | None = DEFAULT_CALL_TIMEOUT,
+        max_result_chars: int | None = DEFAULT_MAX_RESULT_CHARS,
         require_approval: ApprovalSpec = UNSET,
     ) -> None:
         requires_approval = approval_option(requires_approval, require_approval)
         if not isinstance(command, str) or not command:
             raise UserError(f"command must be a non-empty string, not {command!r}.")
-        if isinstance(args, str) or not all(isinstance(a, str) for a in args):
-            raise UserError(f"args must be a list of strings, not {args!r}.")
+        if isinstance(args, str) or not all(isinstance(a, str) for a in args):  # (not shown: it may hold a token)
+            raise UserError(f"args must be a list of strings, not {type(args).__name__}.")
         if env is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
             raise UserError("env must map strings to strings.")
         self.command = command
@@ -79,11 +82,17 @@ class MCPServerStdio(MCPServer):
             retries=retries,
             connect_timeout=connect_timeout,
             call_timeout=call_timeout,
+            max_result_chars=max_result_chars,
         )
 
     def _default_name(self) -> str:
-        text = shlex.join([Path(self.command).name, *self.args])
+        text = join_argv([Path(self.command).name, *redact_argv(self.args)])
         return text if len(text) <= 60 else text[:57] + "..."
+
+    def _redactions(self) -> tuple[list[str], list[tuple[str, str]]]:
+        urls = [(a, redact_url(a, keep_query_keys=True)) for a in self.args if "://" in a]
+        full = (shlex.join([self.command, *self.args]), join_argv([self.command, *redact_argv(self.args)]))
+        return [*argv_secrets(self.args), *mapping_secrets(self.env)], [full, *urls]
 
     async def _open(self, stack: AsyncExitStack) -> tuple[Any, Any]:
         cwd = None if self.cwd is None else Path(self.cwd)
@@ -96,10 +105,10 @@ class MCPServerStdio(MCPServer):
             return f"Could not start MCP server {self.name!r} ({self.command!r}): {error}"
         return super()._open_failed(error)
 
-    def __repr__(self) -> str:  # env values may be secrets: only their names
+    def __repr__(self) -> str:  # env values may be secrets: only their names; secrets in args hidden
         env = f", env={sorted(self.env)}" if self.env else ""
         prefix = f", prefix={self.prefix!r}" if self.prefix else ""
-        return f"MCPServerStdio({shlex.join([self.command, *self.args])!r}{env}{prefix})"
+        return f"MCPServerStdio({join_argv([self.command, *redact_argv(self.args)])!r}{env}{prefix})"
 
 
 class MCPServerHTTP(MCPServer):
@@ -112,7 +121,8 @@ class MCPServerHTTP(MCPServer):
         headers: sent with every request (e.g. authentication).
 
     The other options (``name``, ``prefix``, ``strict``, ``requires_approval``, ``allowed_tools``,
-    ``retries``, ``connect_timeout``, ``call_timeout``) are :class:`MCPServer`'s.
+    ``retries``, ``connect_timeout``, ``call_timeout``, ``max_result_chars``) are :class:`MCPServer`'s.
+    The default name is the URL without credentials, query and key-like path segments.
     """
 
     def __init__(
@@ -127,12 +137,14 @@ class MCPServerHTTP(MCPServer):
         allowed_tools: Collection[str] | None = None,
         retries: int | None = None,
         connect_timeout: float = 30.0,
-        call_timeout: float | None = None,
+        call_timeout: float | None = DEFAULT_CALL_TIMEOUT,
+        max_result_chars: int | None = DEFAULT_MAX_RESULT_CHARS,
         require_approval: ApprovalSpec = UNSET,
     ) -> None:
         requires_approval = approval_option(requires_approval, require_approval)
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise UserError(f"url must be an http:// or https:// URL, not {url!r}.")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):  # (not shown: it may hold a token)
+            scheme = url.partition("://")[0][:20] if isinstance(url, str) and "://" in url else "no scheme"
+            raise UserError(f"url must be an http:// or https:// URL, not one with {scheme!r}.")
         if headers is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
             raise UserError("headers must map strings to strings.")
         self.url = url
@@ -146,10 +158,14 @@ class MCPServerHTTP(MCPServer):
             retries=retries,
             connect_timeout=connect_timeout,
             call_timeout=call_timeout,
+            max_result_chars=max_result_chars,
         )
 
     def _default_name(self) -> str:
-        return self.url
+        return redact_url(self.url)
+
+    def _redactions(self) -> tuple[list[str], list[tuple[str, str]]]:
+        return [*url_secrets(self.url), *mapping_secrets(self.headers)], [(self.url, redact_url(self.url, keep_query_keys=True))]
 
     async def _open(self, stack: AsyncExitStack) -> tuple[Any, Any]:
         new_client = getattr(_streamable_http, "streamable_http_client", None)
@@ -163,7 +179,7 @@ class MCPServerHTTP(MCPServer):
             streams = await stack.enter_async_context(new_client(self.url, http_client=http))
         return streams[0], streams[1]
 
-    def __repr__(self) -> str:  # header values may be secrets: only their names
+    def __repr__(self) -> str:  # header values may be secrets: only their names; the URL's secrets hidden
         headers = f", headers={sorted(self.headers)}" if self.headers else ""
         prefix = f", prefix={self.prefix!r}" if self.prefix else ""
-        return f"MCPServerHTTP({self.url!r}{headers}{prefix})"
+        return f"MCPServerHTTP({redact_url(self.url, keep_query_keys=True)!r}{headers}{prefix})"

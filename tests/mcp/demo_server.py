@@ -141,6 +141,11 @@ def build() -> Any:
         await asyncio.sleep(seconds)
         return "slept"
 
+    @unstructured()
+    def huge(chars: int) -> str:
+        """A text of ``chars`` characters ("0123456789" over and over)."""
+        return ("0123456789" * (chars // 10 + 1))[:chars]
+
     return server
 
 

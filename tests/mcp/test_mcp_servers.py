@@ -246,3 +246,62 @@ async def test_servers_from_a_config_file_run_sync_and_closed_from_another_loop(
     assert got["demo_echo"].content == "from config"
     await agent.aclose()  # from this test's loop: the connection is closed on its own loop
     assert not server.connected and await wait_until_gone(int(got["demo_pid"].content))
+
+
+# --- secrets, hung servers and huge results -------------------------------------------------------
+
+TOKEN = "tok-SECRET-123456"
+
+
+async def test_a_token_in_the_command_line_reaches_neither_the_model_nor_errors(caplog: pytest.LogCaptureFixture) -> None:
+    server = MCPServerStdio(sys.executable, [DEMO, "--token", TOKEN], connect_timeout=START, call_timeout=0.5)
+    assert repr(server) == f"MCPServerStdio({f'{sys.executable} {DEMO} --token ***'!r})"  # (the demo ignores its arguments)
+    model = ScriptedModel([reply(None, tool_call("slow", {"seconds": 5}), tool_call("fail", {"reason": "x"})), "done"])
+    async with Agent(model, tools=[server]) as agent:
+        result = await agent.run("go")
+    got = tool_messages(result.messages)
+    assert got["slow"].is_error and "did not answer the call of 'slow' within 0.5 s" in got["slow"].content
+    seen = repr(server) + str(model.requests) + str(result.messages) + caplog.text
+    assert TOKEN not in seen
+    for args in (["--token", TOKEN], [f"--api-key={TOKEN}"], [f"API_KEY={TOKEN}"]):
+        with pytest.raises(MCPConnectionError) as caught:
+            async with MCPServerStdio("/nonexistent/mcp-server", args):
+                pass
+        assert TOKEN not in str(caught.value) and "***" in str(caught.value)
+    exits = MCPServerStdio(sys.executable, ["-c", "pass", "--token", TOKEN], connect_timeout=START)
+    with pytest.raises(MCPConnectionError, match=r"failed during start-up") as caught:
+        async with exits:
+            pass
+    assert TOKEN not in str(caught.value) and "--token ***" in str(caught.value)
+
+
+async def test_a_token_in_an_http_url_reaches_neither_the_model_nor_errors(http_server: HTTPServer) -> None:
+    url = f"{http_server.url}?token={TOKEN}"
+    server = MCPServerHTTP(url, connect_timeout=START, call_timeout=0.5)
+    assert server.name == http_server.url and TOKEN not in repr(server)
+    model = ScriptedModel([reply(None, tool_call("slow", {"seconds": 5}), tool_call("echo", {"text": "hi"})), "done"])
+    async with Agent(model, tools=[server]) as agent:
+        result = await agent.run("go")
+    got = tool_messages(result.messages)
+    assert got["echo"].content == "hi"  # the server was reached through the URL with its token
+    assert got["slow"].is_error and f"MCP server '{http_server.url}' did not answer" in got["slow"].content
+    assert TOKEN not in str(model.requests) + str(result.messages)
+    with pytest.raises(MCPConnectionError) as caught:
+        async with MCPServerHTTP(f"http://user:{TOKEN}@127.0.0.1:9/mcp?key={TOKEN}", connect_timeout=START):
+            pass
+    assert TOKEN not in str(caught.value) and "'http://127.0.0.1:9/mcp'" in str(caught.value)
+
+
+async def test_a_huge_result_is_cut_for_the_model() -> None:
+    async with demo_stdio() as server:
+        text = await server.call_tool("huge", {"chars": 3_000_000})
+        assert text.startswith("0123456789") and len(text) < 1_000_100
+        assert text.endswith("\n[cut: the result has 3,000,000 characters; only the first 1,000,000 are shown.]")
+        server.max_result_chars = None
+        assert len(await server.call_tool("huge", {"chars": 3_000_000})) == 3_000_000
+    model = ScriptedModel([reply(None, tool_call("huge", {"chars": 50_000})), "done"])
+    async with Agent(model, tools=[demo_stdio(max_result_chars=100)]) as agent:
+        result = await agent.run("go")
+    assert tool_messages(result.messages)["huge"].content == (
+        "0123456789" * 10 + "\n[cut: the result has 50,000 characters; only the first 100 are shown.]"
+    )

@@ -328,3 +328,72 @@ def test_a_config_file_that_is_not_json(tmp_path: Path) -> None:
     path.write_text('{"mcpServers": {')
     with pytest.raises(MCPConfigError, match=r"broken.json.*not valid JSON"):
         load_mcp_config(path)
+
+
+# --- secrets in command lines and URLs ------------------------------------------------------------
+
+SECRET_ARGS = [
+    (["--token", "tok-123456"], "--token ***"),
+    (["--api-key=sk-1234567890abcdef"], "--api-key=***"),
+    (["--password", "hunter22", "--port", "8080"], "--password *** --port 8080"),
+    (["-e", "GITHUB_TOKEN=ghp_abcdefgh12345678"], "-e GITHUB_TOKEN=***"),
+    (["--client-secret", "s3cr3t-v4lue"], "--client-secret ***"),
+    (["--header", "Authorization: Bearer tok-123456"], "--header 'Authorization: ***'"),
+    (["postgresql://me:hunter22@db.example/app?sslmode=require"], "'postgresql://me:***@db.example/app?sslmode=***'"),
+    (["--url=https://h.example/mcp?key=tok-123456"], "'--url=https://h.example/mcp?key=***'"),
+    (["serve", "ghp_16C7e42F292c6912E7710c838347Ae178B4a"], "serve ***"),
+    (["--no-auth", "--secret", "--verbose"], "--no-auth --secret --verbose"),  # switches, no values
+    (["-m", "mcp_server_time", "--local-timezone", "UTC"], "-m mcp_server_time --local-timezone UTC"),
+]
+
+
+@pytest.mark.parametrize(("args", "shown"), SECRET_ARGS)
+def test_a_stdio_servers_name_and_repr_hide_secrets_in_its_arguments(args: list[str], shown: str) -> None:
+    from agentkit.mcp import MCPServerStdio
+
+    server = MCPServerStdio("/opt/bin/srv", args)
+    assert server.name == f"srv {shown}"[:57] + ("..." if len(f"srv {shown}") > 60 else "")
+    assert repr(server) == f"MCPServerStdio({f'/opt/bin/srv {shown}'!r})"
+    for secret in ("tok-123456", "1234567890abcdef", "hunter22", "ghp_", "s3cr3t"):
+        assert secret not in server.name + repr(server)
+
+
+def test_an_http_servers_name_and_repr_hide_the_urls_secrets() -> None:
+    from agentkit.mcp import MCPServerHTTP
+
+    server = MCPServerHTTP("https://me:hunter22@mcp.example:8443/v1/sk-ak-1a2b3c4d5e6f7a8b9c0d/mcp?token=tok-123456&x=1#f")
+    assert server.name == "https://mcp.example:8443/v1/***/mcp"
+    assert repr(server) == "MCPServerHTTP('https://me:***@mcp.example:8443/v1/***/mcp?token=***&x=***')"
+    assert MCPServerHTTP("http://127.0.0.1:8000/mcp").name == "http://127.0.0.1:8000/mcp"
+    with pytest.raises(UserError) as caught:
+        MCPServerHTTP("ftp://me:hunter22@h/mcp")
+    assert "hunter22" not in str(caught.value) and "'ftp'" in str(caught.value)
+
+
+def test_error_texts_are_scrubbed_of_the_servers_secrets() -> None:
+    from agentkit.mcp import MCPServerHTTP, MCPServerStdio
+
+    url = "https://me:hunter22@mcp.example/mcp?token=tok-123456"
+    http = MCPServerHTTP(url, headers={"Authorization": "Bearer sk-header-secret", "Accept": "text/plain"})
+    said = http._scrub(f"Client error '401 Unauthorized' for url '{url}'; sent Bearer sk-header-secret; got text/plain")
+    assert said == "Client error '401 Unauthorized' for url 'https://me:***@mcp.example/mcp?token=***'; sent ***; got text/plain"
+    stdio = MCPServerStdio("srv", ["--token", "tok-123456"], env={"API_KEY": "sk-env-secret", "TZ": "UTC"})
+    said = stdio._scrub("srv --token tok-123456 failed; API_KEY was sk-env-secret; TZ=UTC")
+    assert said == "srv --token *** failed; API_KEY was ***; TZ=UTC"
+
+
+def test_timeouts_and_the_result_limit_have_defaults() -> None:
+    from agentkit.mcp import MCPServerHTTP, MCPServerStdio
+
+    for server in (MCPServerStdio("srv"), MCPServerHTTP("http://h/mcp"), *load_config({"mcpServers": {"a": {"command": "x"}}})):
+        assert server.call_timeout == 300.0 and server.max_result_chars == 1_000_000
+    unlimited = MCPServerStdio("srv", call_timeout=None, max_result_chars=None)
+    assert unlimited.call_timeout is None and unlimited.max_result_chars is None
+    with pytest.raises(UserError, match="max_result_chars"):
+        MCPServerStdio("srv", max_result_chars=0)
+
+
+def load_config(config: dict[str, Any]) -> list[Any]:
+    from agentkit.mcp import load_mcp_config
+
+    return load_mcp_config(config)
