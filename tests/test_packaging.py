@@ -100,3 +100,23 @@ def test_mypy_outside_the_repository_finds_agentkit_through_the_editable_install
     # exactly the one deliberate mistake: mypy knows RunResult[str].output is a str
     lines = [line for line in report.splitlines() if ": error:" in line]
     assert len(lines) == 1 and "snippet.py:13:" in lines[0] and "[assignment]" in lines[0], report
+
+
+async def test_a_callers_http_client_still_sends_its_requests_with_aiohttp_installed() -> None:
+    """aiohttp is the default transport now, but a model given ``http_client=`` sends through that httpx client."""
+    import httpx
+
+    from agentkit import Agent
+    from agentkit.models import OpenAICompatible
+
+    sent: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(str(request.url))
+        choice = {"index": 0, "message": {"role": "assistant", "content": "hello"}, "finish_reason": "stop"}
+        return httpx.Response(200, json={"id": "c1", "model": "m", "choices": [choice]})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+        model = OpenAICompatible("m", base_url="http://mock.invalid/v1", api_key="k", http_client=client)
+        assert (await Agent(model).run("hi")).output == "hello"
+    assert sent == ["http://mock.invalid/v1/chat/completions"]
