@@ -32,6 +32,12 @@ How MCP tools behave:
   server refuses) raises :class:`~agentkit.ModelRetry`, asking the model to correct the call.
   Both count against the tool's retry budget. A lost connection is not re-established until
   the agent is closed and runs again.
+* **Limits**: a call may take ``call_timeout`` seconds (300 by default), a result gives the model
+  at most ``max_result_chars`` characters (1,000,000; the rest is cut, with a note), and a stdio
+  server's message may be ``max_message_bytes`` long (32,000,000; a larger one is skipped as it
+  arrives and its call fails). ``None`` turns each off.
+* **Secrets** in a command line or URL (``--token ...``, ``API_KEY=...``, ``?key=...``,
+  ``user:password@``) never show in a server's default name, ``repr``, errors or logs: ``***``.
 * ``requires_approval=True`` or ``{"tool", ...}`` marks tools ``requires_approval``
   (``require_approval``, the old spelling, still works with a ``DeprecationWarning``).
 

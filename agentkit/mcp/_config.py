@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from ..errors import UserError
 from ._server import DEFAULT_CALL_TIMEOUT, DEFAULT_MAX_RESULT_CHARS, UNSET, MCPServer, approval_option
-from ._transports import MCPServerHTTP, MCPServerStdio
+from ._transports import DEFAULT_MAX_MESSAGE_BYTES, MCPServerHTTP, MCPServerStdio
 
 __all__ = ["MCPConfigError", "load_mcp_config"]
 
@@ -33,6 +33,7 @@ def load_mcp_config(
     connect_timeout: float = 30.0,
     call_timeout: float | None = DEFAULT_CALL_TIMEOUT,
     max_result_chars: int | None = DEFAULT_MAX_RESULT_CHARS,
+    max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES,
     require_approval: bool = UNSET,
 ) -> list[MCPServer]:
     """The servers of an MCP config: a path to a JSON file, or the parsed dict.
@@ -55,7 +56,8 @@ def load_mcp_config(
     Each server is named after its key. With ``prefix=True`` (the default) the key is also the
     prefix of its tool names (``time_get_current_time``): the servers of one config then never
     clash, and the model sees where each tool comes from. ``strict``, ``requires_approval``,
-    ``max_result_chars`` and the timeouts apply to every server; set a server's attributes (e.g.
+    ``max_result_chars`` and the timeouts apply to every server, ``max_message_bytes`` to every
+    stdio server; set a server's attributes (e.g.
     ``server.requires_approval = {"set_time"}``) to change one before connecting.
     ``require_approval``, the old spelling of ``requires_approval``, still works but is deprecated.
 
@@ -102,13 +104,13 @@ def load_mcp_config(
             "call_timeout": call_timeout,
             "max_result_chars": max_result_chars,
         }
-        servers.append(_server(entry, where, options))
+        servers.append(_server(entry, where, options, max_message_bytes))
     return servers
 
 
-def _server(entry: Mapping[str, Any], where: str, options: dict[str, Any]) -> MCPServer:
+def _server(entry: Mapping[str, Any], where: str, options: dict[str, Any], max_message_bytes: int | None) -> MCPServer:
     if _transport(entry, where) == "stdio":
-        return _stdio_server(entry, where, options)
+        return _stdio_server(entry, where, {**options, "max_message_bytes": max_message_bytes})
     return _http_server(entry, where, options)
 
 

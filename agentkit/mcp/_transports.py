@@ -17,8 +17,12 @@ from mcp.client.stdio import stdio_client
 from ..errors import UserError
 from ._redact import argv_secrets, join_argv, mapping_secrets, redact_argv, redact_url, url_secrets
 from ._server import DEFAULT_CALL_TIMEOUT, DEFAULT_MAX_RESULT_CHARS, UNSET, ApprovalSpec, MCPServer, approval_option
+from ._stdio import bounded_stdio_client
 
-__all__ = ["MCPServerStdio", "MCPServerHTTP"]
+__all__ = ["MCPServerStdio", "MCPServerHTTP", "DEFAULT_MAX_MESSAGE_BYTES"]
+
+DEFAULT_MAX_MESSAGE_BYTES = 32_000_000
+"""The largest message read from a stdio server unless told otherwise (``max_message_bytes=None``: no limit)."""
 
 
 class MCPServerStdio(MCPServer):
@@ -34,6 +38,10 @@ class MCPServerStdio(MCPServer):
             the whole environment: only a safe default set (``HOME``, ``PATH``, ...) plus ``env``.
         cwd: its working directory.
         errlog: where the server's stderr goes (default: ``sys.stderr`` at connection time).
+        max_message_bytes: the largest message read from the server (default 32,000,000 bytes). A
+            larger one is skipped as it arrives, and the call it answers fails with an error that
+            says so. ``None``: no limit (the SDK's own transport reads each message whole). On
+            Windows the SDK's transport is used, without this limit.
 
     The other options (``name``, ``prefix``, ``strict``, ``requires_approval``, ``allowed_tools``,
     ``retries``, ``connect_timeout``, ``call_timeout``, ``max_result_chars``) are :class:`MCPServer`'s.
@@ -50,6 +58,7 @@ class MCPServerStdio(MCPServer):
         env: Mapping[str, str] | None = None,
         cwd: str | os.PathLike[str] | None = None,
         errlog: TextIO | None = None,
+        max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES,
         name: str | None = None,
         prefix: str | None = None,
         strict: bool | None = None,
@@ -68,11 +77,14 @@ class MCPServerStdio(MCPServer):
             raise UserError(f"args must be a list of strings, not {type(args).__name__}.")
         if env is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
             raise UserError("env must map strings to strings.")
+        if max_message_bytes is not None and (not isinstance(max_message_bytes, int) or max_message_bytes < 1):
+            raise UserError(f"max_message_bytes must be a positive number of bytes or None, not {max_message_bytes!r}.")
         self.command = command
         self.args = list(args)
         self.env = dict(env) if env is not None else None
         self.cwd = cwd
         self.errlog = errlog
+        self.max_message_bytes = max_message_bytes
         super().__init__(
             name=name,
             prefix=prefix,
@@ -95,9 +107,15 @@ class MCPServerStdio(MCPServer):
         return [*argv_secrets(self.args), *mapping_secrets(self.env)], [full, *urls]
 
     async def _open(self, stack: AsyncExitStack) -> tuple[Any, Any]:
+        errlog = self.errlog or sys.stderr
+        if self.max_message_bytes is not None and os.name == "posix":
+            bounded = bounded_stdio_client(
+                self.command, self.args, env=self.env, cwd=self.cwd, errlog=errlog, max_message_bytes=self.max_message_bytes
+            )
+            return await stack.enter_async_context(bounded)
         cwd = None if self.cwd is None else Path(self.cwd)
         params = StdioServerParameters(command=self.command, args=self.args, env=self.env, cwd=cwd)
-        streams = await stack.enter_async_context(stdio_client(params, errlog=self.errlog or sys.stderr))
+        streams = await stack.enter_async_context(stdio_client(params, errlog=errlog))
         return streams[0], streams[1]
 
     def _open_failed(self, error: Exception) -> str:

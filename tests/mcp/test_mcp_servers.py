@@ -305,3 +305,25 @@ async def test_a_huge_result_is_cut_for_the_model() -> None:
     assert tool_messages(result.messages)["huge"].content == (
         "0123456789" * 10 + "\n[cut: the result has 50,000 characters; only the first 100 are shown.]"
     )
+
+
+RAW = str(Path(__file__).with_name("raw_server.py"))
+
+
+async def test_a_message_over_max_message_bytes_is_skipped_and_its_call_fails_at_once() -> None:
+    # the demo server (the Python SDK: the id first), 5 MB against a limit of 2 MB
+    async with demo_stdio(max_message_bytes=2_000_000) as server:
+        started = time.monotonic()
+        with pytest.raises(MCPToolError, match=r"a message of 5,000,\d+ bytes, more than max_message_bytes=2,000,000"):
+            await server.call_tool("huge", {"chars": 5_000_000})
+        assert time.monotonic() - started < 30
+        assert await server.call_tool("echo", {"text": "still here"}) == "still here"
+        assert len(await server.call_tool("huge", {"chars": 1_000_000})) == 1_000_000
+    # a server that puts the id last, and sends a notification as big first; 100 MB against the default limit
+    async with MCPServerStdio(sys.executable, [RAW], connect_timeout=START) as raw:
+        started = time.monotonic()
+        with pytest.raises(MCPToolError, match=r"a message of 100,000,\d+ bytes, more than max_message_bytes=32,000,000"):
+            await raw.call_tool("big", {"bytes": 100_000_000})  # read whole (and slowly) before
+        assert time.monotonic() - started < 60
+        assert await raw.call_tool("small") == "small"
+        assert len(await raw.call_tool("big", {"bytes": 100_000})) == 100_000

@@ -387,13 +387,37 @@ def test_timeouts_and_the_result_limit_have_defaults() -> None:
 
     for server in (MCPServerStdio("srv"), MCPServerHTTP("http://h/mcp"), *load_config({"mcpServers": {"a": {"command": "x"}}})):
         assert server.call_timeout == 300.0 and server.max_result_chars == 1_000_000
+        assert getattr(server, "max_message_bytes", 32_000_000) == 32_000_000
     unlimited = MCPServerStdio("srv", call_timeout=None, max_result_chars=None)
     assert unlimited.call_timeout is None and unlimited.max_result_chars is None
     with pytest.raises(UserError, match="max_result_chars"):
         MCPServerStdio("srv", max_result_chars=0)
+    with pytest.raises(UserError, match="max_message_bytes"):
+        MCPServerStdio("srv", max_message_bytes=0)
 
 
 def load_config(config: dict[str, Any]) -> list[Any]:
     from agentkit.mcp import load_mcp_config
 
     return load_mcp_config(config)
+
+
+def test_the_stdio_line_reader_keeps_no_more_than_its_limit() -> None:
+    from agentkit.mcp._stdio import _Lines, _message, _TooLong
+
+    lines = _Lines(limit=20)
+    out: list[Any] = []
+    for piece in (b'{"a":', b" 1}\n\n", b'{"jsonrpc": "2.0", "id": 7, "result": {"x": "', b"y" * 50, b'"}}\n{"b"', b": 2}\n"):
+        out += lines.feed(piece)
+        assert sum(map(len, lines.pieces)) <= 20 and len(lines.head) <= 256 and len(lines.tail) <= 256
+    assert out[:2] == [b'{"a": 1}', b""] and out[3] == b'{"b": 2}'
+    too_long = out[2]
+    assert isinstance(too_long, _TooLong) and too_long.size == 98 and too_long.request_id() == 7
+    assert _TooLong(10**9, b'{"result": {"id": 3}', b'"jsonrpc": "2.0", "id": "r-1"}').request_id() == "r-1"  # the id last
+    assert _TooLong(10**9, b'{"method": "notifications/message"', b'"x"}}').request_id() is None
+    error = _message(too_long, 20)
+    assert not isinstance(error, Exception) and error is not None
+    dumped = error.message.model_dump(by_alias=True)
+    assert dumped["id"] == 7 and "more than max_message_bytes=20" in dumped["error"]["message"]
+    assert isinstance(_message(_TooLong(99, b"{", b"}"), 20), ValueError)  # no id: logged by the session
+    assert _message(b"  ", 20) is None
