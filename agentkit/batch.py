@@ -7,7 +7,10 @@ first 429 itself (the model client does not retry it on its own), every worker w
 ``Retry-After``, and the request rate is halved — or, with no ``requests_per_minute`` given, set
 from the rate the provider was accepting — then recovers. Each result is appended to the JSONL
 file as it completes; started again with the same file, inputs already done are skipped, so a
-crash loses nothing.
+crash loses nothing: a last line torn by the crash (a full disk, a power cut) is moved aside to
+``<results>.torn`` before anything is appended, so the file stays valid JSONL and that input runs
+again. An authentication failure (HTTP 401, a missing API key) would fail every input the same
+way: it stops the whole batch at once and is raised from ``run_many``.
 """
 
 from __future__ import annotations
@@ -15,15 +18,17 @@ from __future__ import annotations
 import asyncio
 import collections
 import hashlib
+import itertools
 import json
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, Union
+from typing import Any, BinaryIO, Protocol, Union
 
-from .errors import RateLimitError, UserError
+from .errors import AllModelsFailed, AuthenticationError, MissingAPIKeyError, RateLimitError, UserError, redact_secrets
 from .models.base import Model, ModelRequest, ModelResponse
 from .usage import Usage
 
@@ -184,18 +189,79 @@ def _normalize(inputs: Iterable[BatchInput]) -> list[tuple[str, str]]:
     return items
 
 
+def _repair(path: Path) -> None:
+    """Make a results file end with a whole line before anything is appended to it.
+
+    A crash while a line was written (a full disk, a power cut) leaves a torn last line without
+    its newline: appending to it would glue the next record onto the fragment, losing both. A
+    last line that is a whole record only gets its newline; a torn one is moved to
+    ``<results>.torn`` (appended there, so nothing is ever thrown away) and cut off.
+    """
+    if not path.is_file():
+        return
+    with path.open("rb+") as f:
+        size = f.seek(0, 2)
+        if size == 0:
+            return
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return
+        start = _last_line_start(f, size)
+        f.seek(start)
+        tail = f.read()
+        if _record(tail) is not None:
+            f.seek(size)
+            f.write(b"\n")
+        else:
+            with path.with_name(path.name + ".torn").open("ab") as aside:
+                aside.write(tail + b"\n")
+                aside.flush()
+                os.fsync(aside.fileno())
+            f.truncate(start)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _last_line_start(f: BinaryIO, size: int) -> int:
+    """Where the last line of the open binary file ``f`` starts (just after the last newline, or 0)."""
+    end = size
+    while end > 0:
+        begin = max(0, end - 65536)
+        f.seek(begin)
+        block = f.read(end - begin)
+        newline = block.rfind(b"\n")
+        if newline >= 0:
+            return begin + newline + 1
+        end = begin
+    return 0
+
+
+def _record(line: bytes | str) -> dict[str, Any] | None:
+    """A line of the results file as a record, or None when it is not one.
+
+    A line where an older version glued a record onto a torn fragment (``{"id": "a", "outp{"id": ...}``)
+    gives the record at its end.
+    """
+    text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+    for start in itertools.chain((0,), (i for i in range(1, len(text)) if text.startswith('{"id"', i))):
+        try:
+            record = json.loads(text[start:])
+        except ValueError:
+            continue
+        if isinstance(record, dict) and "id" in record:
+            return record
+    return None
+
+
 def _done_ids(path: Path) -> dict[str, dict[str, Any]]:
-    """Successful records already in the results file (a torn last line from a crash is ignored)."""
+    """Successful records already in the results file (lines that are not records are passed over)."""
     done: dict[str, dict[str, Any]] = {}
     if not path.exists():
         return done
-    with path.open(encoding="utf-8") as f:
+    with path.open(encoding="utf-8", errors="replace") as f:
         for line in f:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and record.get("error") is None and "id" in record:
+            record = _record(line)
+            if record is not None and record.get("error") is None:
                 done[str(record["id"])] = record
     return done
 
@@ -232,24 +298,19 @@ async def run_many(
     ``run`` is any coroutine function returning something with ``output`` and ``usage`` (a
     :class:`~agentkit.RunResult`); ``limiter`` only feeds the progress bar's 429 count (pacing
     happens in the model, see :func:`limited_model`). Whatever one input raises is that input's
-    failure; the batch goes on.
+    failure and the batch goes on — except an authentication failure (an
+    :class:`~agentkit.errors.AuthenticationError`, a :class:`~agentkit.errors.MissingAPIKeyError`),
+    which every input would meet: the runs in flight are cancelled and it is raised (the results
+    of inputs already done are in the file).
     """
     if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
         raise UserError(f"concurrency must be a positive int, not {concurrency!r}.")
     items = _normalize(inputs)
     path = Path(results) if results is not None else None
-    done = _done_ids(path) if path is not None else {}
-    outcome: dict[str, BatchItem] = {}
-    for key, prompt in items:
-        if key in done:
-            record = done[key]
-            outcome[key] = BatchItem(key, prompt, record.get("output"), None, Usage(**record.get("usage", {})), skipped=True)
+    outcome = _already_done(path, items) if path is not None else {}
     todo = [(k, p) for k, p in items if k not in outcome]
     out = path.open("a", encoding="utf-8") if path is not None else None
     bar = _Progress(len(items), len(outcome), progress, limiter or RateLimiter())
-    queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
-    for entry in todo:
-        queue.put_nowait(entry)
 
     def finished(item: BatchItem) -> None:
         outcome[item.id] = item
@@ -262,25 +323,78 @@ async def run_many(
         if on_result is not None:
             on_result(item)
 
-    async def work() -> None:
-        while not queue.empty():
-            key, prompt = queue.get_nowait()
-            finished(await _one(run, key, prompt))
-
     try:
-        await asyncio.gather(*(work() for _ in range(min(concurrency, max(len(todo), 1)))))
+        stopped = await _run_all(run, todo, concurrency, finished)
     finally:
         if out is not None:
             out.close()
         bar.close()
+    if stopped is not None:
+        raise stopped
     return [outcome[key] for key, _ in items]
 
 
-async def _one(run: Callable[[str], Awaitable[_Result]], key: str, prompt: str) -> BatchItem:
+def _already_done(path: Path, items: list[tuple[str, str]]) -> dict[str, BatchItem]:
+    """The inputs whose success is in the results file (repaired first when its last line is torn)."""
+    _repair(path)
+    done = _done_ids(path)
+    outcome: dict[str, BatchItem] = {}
+    for key, prompt in items:
+        if key in done:
+            record = done[key]
+            outcome[key] = BatchItem(key, prompt, record.get("output"), None, Usage(**record.get("usage", {})), skipped=True)
+    return outcome
+
+
+async def _run_all(
+    run: Callable[[str], Awaitable[_Result]],
+    todo: list[tuple[str, str]],
+    concurrency: int,
+    finished: Callable[[BatchItem], None],
+) -> BaseException | None:
+    """Run ``todo`` with ``concurrency`` workers; the error that stopped the batch, or None."""
+    queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+    for entry in todo:
+        queue.put_nowait(entry)
+    stop: list[BaseException] = []  # the authentication failure that ends the batch
+
+    async def work() -> None:
+        while not stop and not queue.empty():
+            key, prompt = queue.get_nowait()
+            item = await _one(run, key, prompt, stop)
+            if item is not None:
+                finished(item)
+
+    pending = {asyncio.ensure_future(work()) for _ in range(min(concurrency, max(len(todo), 1)))}
+    workers = set(pending)
+    try:
+        while pending and not stop:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # a failure of the batch itself (not of one input), e.g. a full disk, raises here
+    finally:
+        for worker in workers:
+            worker.cancel()  # after a stop: the runs in flight end now
+        await asyncio.gather(*workers, return_exceptions=True)
+    return stop[0] if stop else None
+
+
+def _stops_the_batch(error: BaseException) -> bool:
+    """Whether every input would fail the same way: a key the provider refuses, or no key at all."""
+    if isinstance(error, AllModelsFailed):
+        return all(_stops_the_batch(e) for e in error.errors)
+    return isinstance(error, (AuthenticationError, MissingAPIKeyError))
+
+
+async def _one(run: Callable[[str], Awaitable[_Result]], key: str, prompt: str, stop: list[BaseException]) -> BatchItem | None:
     try:
         result = await run(prompt)
     except Exception as e:  # any failure of one input is that input's: the batch goes on
-        return BatchItem(key, prompt, None, f"{type(e).__name__}: {e}", getattr(e, "usage", None) or Usage())
+        if _stops_the_batch(e):
+            stop.append(e)
+            return None
+        error = redact_secrets(f"{type(e).__name__}: {e}")  # not only agentkit's errors may quote a key
+        return BatchItem(key, prompt, None, error, getattr(e, "usage", None) or Usage())
     return BatchItem(key, prompt, result.output, None, result.usage)
 
 

@@ -18,6 +18,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._secrets import redact_secrets
+from ._secrets import redact_value as redact_value
+from ._secrets import register_secret as register_secret
+
 if TYPE_CHECKING:
     from .messages import Message
     from .usage import Usage
@@ -54,11 +58,21 @@ __all__ = [
     "ResponseParseError",
     "AllModelsFailed",
     "error_class_for_status",
+    "redact_secrets",
 ]
 
 
 class AgentkitError(Exception):
-    """Base class of every exception agentkit raises (except :class:`ModelRetry`)."""
+    """Base class of every exception agentkit raises (except :class:`ModelRetry`).
+
+    Its text never shows an API key agentkit has sent (see :func:`redact_secrets`).
+    """
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*(redact_secrets(a) if isinstance(a, str) else a for a in args))
+
+    def __str__(self) -> str:
+        return redact_secrets(super().__str__())
 
     def __reduce__(self) -> tuple[Any, ...]:
         # rebuilt without calling __init__, so errors with keyword-only arguments pickle too
@@ -238,15 +252,16 @@ class ProviderError(AgentkitError):
         request_id: str | None = None,
         body: Any = None,
     ) -> None:
-        self.message = message
+        # a server may echo the request (and its key) anywhere in its answer: every field is redacted
+        self.message: str = redact_secrets(str(message))
         self.status = status
         self.provider = provider
-        self.code = code
-        self.type = type
+        self.code: str | int | None = redact_value(code)
+        self.type: str | None = redact_value(type)
         self.retry_after = retry_after
-        self.request_id = request_id
-        self.body = body
-        super().__init__(message)
+        self.request_id: str | None = redact_value(request_id)
+        self.body: Any = redact_value(body)
+        super().__init__(self.message)
 
     def __str__(self) -> str:
         where = f"{self.provider} " if self.provider else ""
@@ -259,7 +274,7 @@ class ProviderError(AgentkitError):
         if self.request_id:
             extra.append(f"request_id={self.request_id}")
         tail = f" ({', '.join(extra)})" if extra else ""
-        return f"{where}{status}: {self.message}{tail}"
+        return f"{where}{status}: {redact_secrets(f'{self.message}{tail}')}"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"

@@ -10,8 +10,14 @@ import pytest
 
 from agentkit import Agent, UserError
 from agentkit.batch import RateLimiter
-from agentkit.errors import BadRequestError
-from agentkit.models import OpenAICompatible
+from agentkit.errors import (
+    AllModelsFailed,
+    AuthenticationError,
+    BadRequestError,
+    MissingAPIKeyError,
+    PermissionDeniedError,
+)
+from agentkit.models import FallbackModel, OpenAICompatible
 from agentkit.models.base import Model, ModelRequest, ModelResponse
 from agentkit.testing import reply
 from agentkit.usage import Usage
@@ -196,3 +202,134 @@ async def test_the_progress_bar_counts_failures_and_absorbed_429s(loopback, caps
     err = capsys.readouterr().err
     assert "3/3" in err and "1 failed" in err and "1 x 429 absorbed" in err, err
     await agent.aclose()
+
+
+# --- nothing is lost: a torn last line is repaired before appending ---------------------------
+
+
+@pytest.mark.parametrize("torn", ['{"id": "b", "prompt": "b", "outp', '{"id": "b", "prompt": "\xe9', "{"])
+async def test_a_torn_last_line_is_moved_aside_and_its_input_runs_again(tmp_path, torn):
+    out = tmp_path / "out.jsonl"
+    model = EchoModel()
+    await Agent(model).run_many([{"id": "a", "prompt": "a"}], results=out)
+    with out.open("ab") as f:  # a full disk or a power cut while "b" was written: no newline, maybe half a character
+        f.write(torn.encode()[:-1] if torn.endswith("\xe9") else torn.encode())
+    again = EchoModel()
+    inputs = [{"id": "a", "prompt": "a"}, {"id": "b", "prompt": "b"}, {"id": "c", "prompt": "c"}]
+    items = await Agent(again).run_many(inputs, results=out, concurrency=1)
+    assert sorted(again.calls) == ["b", "c"]  # "a" is skipped; the torn "b" runs again, once
+    assert [i.output for i in items] == ["A", "B", "C"]
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]  # valid JSONL again
+    assert sorted(r["id"] for r in records) == ["a", "b", "c"]
+    assert (tmp_path / "out.jsonl.torn").read_bytes().startswith(torn.encode()[:5])  # kept aside, not thrown away
+    third = EchoModel()
+    await Agent(third).run_many(inputs, results=out)
+    assert third.calls == []
+
+
+async def test_a_whole_last_record_without_its_newline_is_kept(tmp_path):
+    out = tmp_path / "out.jsonl"
+    record = {"id": "a", "prompt": "a", "output": "A", "error": None, "usage": {}}
+    out.write_text(json.dumps(record), encoding="utf-8")  # written by hand, or the newline was all that was lost
+    model = EchoModel()
+    await Agent(model).run_many([{"id": "a", "prompt": "a"}, {"id": "b", "prompt": "b"}], results=out)
+    assert model.calls == ["b"]
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["a", "b"]
+    assert not (tmp_path / "out.jsonl.torn").exists()
+
+
+async def test_a_record_glued_onto_a_fragment_by_an_older_version_still_counts(tmp_path):
+    out = tmp_path / "out.jsonl"
+    glued = '{"id": "a", "prom' + json.dumps({"id": "b", "prompt": "b", "output": "B", "error": None, "usage": {}})
+    out.write_text(glued + "\n", encoding="utf-8")
+    model = EchoModel()
+    items = await Agent(model).run_many([{"id": "a", "prompt": "a"}, {"id": "b", "prompt": "b"}], results=out)
+    assert model.calls == ["a"] and [i.skipped for i in items] == [False, True]
+
+
+# --- an authentication failure stops the batch ---------------------------------------------------
+
+
+async def test_a_401_stops_the_batch_at_once(loopback, tmp_path):
+    server = loopback(lambda request: Reply(401, {"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}))
+    agent = Agent(OpenAICompatible("m", base_url=server.url + "/v1", api_key="sk-wrong-key-0000"))
+    out = tmp_path / "out.jsonl"
+    started = time.perf_counter()
+    with pytest.raises(AuthenticationError) as caught:
+        await agent.run_many([f"p{i}" for i in range(100)], concurrency=4, results=out)
+    assert time.perf_counter() - started < 5
+    assert 1 <= len(server.requests) <= 4  # only the runs already in flight: no retries, no new inputs
+    assert "Incorrect API key provided" in str(caught.value) and caught.value.status == 401
+    assert out.read_text() == ""  # nothing done, nothing written (the failure is the batch's, not an input's)
+    await agent.aclose()
+
+
+async def test_inputs_done_before_the_stop_stay_in_the_results_file(tmp_path):
+    class ExpiresAfter(EchoModel):
+        async def request(self, request: ModelRequest) -> ModelResponse:
+            if len(self.calls) >= 3:
+                self.calls.append(request.messages[-1].content)
+                raise AuthenticationError("key revoked", status=401, provider="echo")
+            return await super().request(request)
+
+    model = ExpiresAfter()
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(AuthenticationError):
+        await Agent(model).run_many([f"p{i}" for i in range(20)], concurrency=1, results=out)
+    assert len(model.calls) == 4
+    assert [json.loads(line)["output"] for line in out.read_text().splitlines()] == ["P0", "P1", "P2"]
+    again = EchoModel()
+    items = await Agent(again).run_many([f"p{i}" for i in range(20)], concurrency=1, results=out)
+    assert len(again.calls) == 17 and all(i.ok for i in items)
+
+
+async def test_a_missing_key_stops_the_batch_and_other_failures_do_not(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    agent = Agent("openai:gpt-4o-mini")
+    with pytest.raises(MissingAPIKeyError):
+        await agent.run_many(["a", "b", "c"])
+    await agent.aclose()
+
+    class Forbidden(EchoModel):  # a 403 is a refusal of one input (moderation): the batch goes on
+        async def request(self, request: ModelRequest) -> ModelResponse:
+            self.calls.append(request.messages[-1].content)
+            raise PermissionDeniedError("flagged", status=403, provider="echo")
+
+    model = Forbidden()
+    items = await Agent(model).run_many(["a", "b", "c"])
+    assert len(model.calls) == 3 and not any(i.ok for i in items)
+
+
+async def test_a_fallback_whose_every_model_refuses_the_key_stops_the_batch():
+    class Refused(EchoModel):
+        async def request(self, request: ModelRequest) -> ModelResponse:
+            self.calls.append(request.messages[-1].content)
+            raise AuthenticationError("bad key", status=401, provider="echo")
+
+    first, second = Refused(), Refused()
+    with pytest.raises(AllModelsFailed):
+        await Agent(FallbackModel(first, second)).run_many([f"p{i}" for i in range(10)], concurrency=2)
+    assert len(first.calls) <= 2
+
+
+def test_the_command_line_says_in_one_line_that_the_batch_stopped(loopback, tmp_path):
+    from click.testing import CliRunner
+
+    from agentkit.cli import _app
+
+    server = loopback(lambda request: Reply(401, {"error": {"message": "Incorrect API key provided"}}))
+    agent_file = tmp_path / "agent401.py"
+    agent_file.write_text(
+        "from agentkit import Agent\nfrom agentkit.models import OpenAICompatible\n"
+        f"agent = Agent(OpenAICompatible('m', base_url={server.url + '/v1'!r}, api_key='sk-wrong-0000'))\n",
+        encoding="utf-8",
+    )
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text("".join(f'"p{i}"\n' for i in range(50)), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(_app.cli, ["batch", str(agent_file), str(inputs), "--out", str(out), "--concurrency", "2"])
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: the batch stopped: openai-compatible HTTP 401: Incorrect API key")
+    assert f"results done so far are in {out}" in lines[0]
+    assert len(server.requests) <= 2 and "FAILED" not in result.stdout

@@ -29,14 +29,13 @@ import httpx
 
 from ..errors import (
     APIConnectionError,
-    APITimeoutError,
     MissingAPIKeyError,
     ProviderError,
     RateLimitError,
     ResponseParseError,
     UserError,
 )
-from .errors import error_from_response, parse_retry_after, redact, request_id, snippet
+from .errors import error_from_response, parse_retry_after, redact, register_secrets, request_id, snippet, transport_error
 from .transport import AiohttpSender, HttpxSender, RawResponse, Sender, aiohttp_available, require_aiohttp
 
 __all__ = [
@@ -188,6 +187,7 @@ class HTTPClient:
         self.headers = headers
         self.provider = provider
         self._secret = secret
+        register_secrets(secret, headers)  # hidden from every error, whatever answer echoes them
         self._key_env = key_env  # set while the key is still to be read from the environment
         self._key_label = key_label or provider
         self.timeout = (
@@ -289,6 +289,7 @@ class HTTPClient:
         if not key:
             raise MissingAPIKeyError(self._key_label, env_var)
         self._secret = key
+        register_secrets(key)
         self.headers = {"authorization": f"Bearer {key}", **self.headers}  # a caller's own header still wins
         self._key_env = None
 
@@ -307,16 +308,18 @@ class HTTPClient:
         try:
             response = await self.sender().post(url, content, headers, timeout)
         except httpx.RequestError as e:
-            raise self._transport_error(e) from None
+            raise self._transport_error(e, url) from None
         if response.status < 300:
             return self.decode(response)  # an error inside a 200 body raises, and is retried like its status
-        raise error_from_response(response.status, response.content, response.headers, self.provider, self._secret)
+        raise error_from_response(
+            response.status, response.content, response.headers, self.provider, self._secret, url=url, base_url=self.base_url
+        )
 
     async def _open_once(self, url: str, content: bytes, headers: Mapping[str, str], timeout: Any) -> httpx.Response:
         try:
             response = await self.sender().open_stream(url, content, headers, timeout)
         except httpx.RequestError as e:
-            raise self._transport_error(e) from None
+            raise self._transport_error(e, url) from None
         if response.status_code < 300:
             return response
         try:
@@ -325,13 +328,13 @@ class HTTPClient:
             content = b""
         finally:
             await response.aclose()
-        raise error_from_response(response.status_code, content, response.headers, self.provider, self._secret)
+        raise error_from_response(
+            response.status_code, content, response.headers, self.provider, self._secret, url=url, base_url=self.base_url
+        )
 
-    def _transport_error(self, e: httpx.RequestError) -> ProviderError:
-        if isinstance(e, httpx.TimeoutException):
-            return APITimeoutError(self.redact(f"{type(e).__name__}: {str(e) or 'timed out'}"), provider=self.provider)
-        # connect/read errors, a connection cut mid-body, bad encodings
-        return APIConnectionError(self.redact(f"{type(e).__name__}: {str(e) or 'connection failed'}"), provider=self.provider)
+    def _transport_error(self, e: httpx.RequestError, url: str) -> ProviderError:
+        # connect/read errors and timeouts, a connection cut mid-body, bad encodings: the URL named, no secrets in it
+        return transport_error(e, url, self.base_url, self.provider, self._secret)
 
     def decode(self, response: RawResponse) -> Any:
         """Decode a 2xx body; an ``error`` object inside it becomes the matching exception."""

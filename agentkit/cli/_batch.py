@@ -13,7 +13,8 @@ from rich.text import Text
 
 from ..agent import Agent
 from ..batch import BatchInput, BatchItem
-from ._common import CLIError, one_line, stderr_console
+from ..errors import AllModelsFailed, AuthenticationError, MissingAPIKeyError, redact_secrets
+from ._common import CLIError, describe, one_line, stderr_console
 
 __all__ = ["read_inputs", "run_batch"]
 
@@ -67,16 +68,24 @@ def run_batch(
     started = time.perf_counter()
     out_path = Path(out)
     progress = stderr_console().is_terminal  # the bar is run_many's own (done/total, failures, 429s)
-    results = asyncio.run(
-        _run(agent, items, out_path, progress, concurrency=concurrency, requests_per_minute=rpm, tokens_per_minute=tpm)
-    )
+    try:
+        results = asyncio.run(
+            _run(agent, items, out_path, progress, concurrency=concurrency, requests_per_minute=rpm, tokens_per_minute=tpm)
+        )
+    except (AuthenticationError, MissingAPIKeyError, AllModelsFailed) as e:  # every input would fail the same way
+        message, code = describe(e)
+        raise CLIError(
+            f"the batch stopped: {message} (the results done so far are in {out}; "
+            "run the same command again to go on from there)",
+            exit_code=code,
+        ) from e
     skipped = sum(item.skipped for item in results)
     failed = [item for item in results if not item.ok]
     done = len(results) - skipped - len(failed)
     for item in failed[:MAX_FAILURES_SHOWN]:
         line = Text("FAILED ", style="bold red")
         line.append(f"{item.id}: ", style="bold")
-        line.append(one_line(item.error or ""))
+        line.append(one_line(redact_secrets(item.error or "")))
         console.print(line, soft_wrap=True)
     if len(failed) > MAX_FAILURES_SHOWN:
         console.print(Text(f"... and {len(failed) - MAX_FAILURES_SHOWN} more failures (see {out})", style="red"))

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.text import Text
 
 from ..agent import Agent
-from ..errors import AgentkitError, AgentRunError, MissingAPIKeyError, ProviderError, UserError
+from ..errors import AgentkitError, AgentRunError, MissingAPIKeyError, ProviderError, UserError, redact_secrets
 from ..models.base import Model
 from ..models.registry import infer_model
 from ..tools import Tool, Toolset
@@ -97,9 +97,9 @@ def print_error(error: BaseException, debug: bool) -> int:
     """Print ``error`` as one line on stderr (after its traceback when ``debug``); return its exit code."""
     message, code = describe(error, debug)
     if debug:
-        traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
+        sys.stderr.write(redact_secrets("".join(traceback.format_exception(type(error), error, error.__traceback__))))
     line = Text("error: ", style="bold red")
-    line.append(message)
+    line.append(redact_secrets(message))  # not only agentkit's errors may quote a key
     stderr_console().print(line, soft_wrap=True)
     return code
 

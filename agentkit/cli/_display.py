@@ -20,6 +20,7 @@ from rich.text import Text
 
 from ..agent import Approval, RunResult
 from ..context import RunContext
+from ..errors import redact_secrets
 from ..events import AgentEvent, FinalOutput, ReasoningDelta, ResponseComplete, TextDelta, ToolCallReady, ToolResult
 from ..messages import AssistantMessage, Message, ToolCall, ToolMessage, UserMessage
 from ..usage import Usage
@@ -158,7 +159,7 @@ class Display:
         """``← name: result`` (collapsed when long), ``✗`` in red for an error the model will be asked to fix."""
         if name == self.output_tool and not is_error:
             return
-        shown, rest = _collapse(content)
+        shown, rest = _collapse(redact_secrets(content))  # a tool's error may quote a request, key and all
         if is_error:
             mark, style = "✗ ", "red"
         elif content.startswith(DENIED):
