@@ -429,8 +429,8 @@ class Agent(Generic[DepsT, OutputT]):
 
         Returns:
             One :class:`~agentkit.batch.BatchItem` per input, in input order. A failed input
-            carries ``error`` (whatever went wrong, the batch goes on); 429s never fail an
-            input (the batch slows down instead).
+            carries ``error`` and the batch goes on; 429s never fail an input (the batch slows
+            down instead); an authentication failure (401, no key) stops the batch and raises.
         """
         limiter = RateLimiter(requests_per_minute, tokens_per_minute)
         await self.connect()  # on the agent itself, so aclose() closes the toolsets
