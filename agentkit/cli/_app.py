@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable
 from contextlib import nullcontext, redirect_stdout
@@ -14,6 +15,8 @@ import click
 
 from .. import __version__, _providers
 from ..agent import Agent, RunResult
+from ..models.base import Model
+from ..models.providers import OpenAICompatible
 from ._common import CLIError, find_agent, load_file, reported, split_target, stderr_console, stdout_console, with_model
 from ._display import Display, TerminalApprover, jsonable, stdin_is_tty
 
@@ -30,6 +33,29 @@ def _debug_option(f: F) -> F:
 
 def _model_option(help_text: str) -> Callable[[F], F]:
     return click.option("--model", "-m", envvar="AGENTKIT_MODEL", metavar="PROVIDER:MODEL", help=help_text)
+
+
+def _base_url_option(f: F) -> F:
+    return click.option(
+        "--base-url",
+        envvar="AGENTKIT_BASE_URL",
+        metavar="URL",
+        help="Talk to this OpenAI-compatible server (llama.cpp, vLLM, Ollama, LM Studio, ...), e.g. "
+        "http://127.0.0.1:8080/v1; --model is then the name of a model it serves, as is. "
+        "Its key, if it needs one: $AGENTKIT_API_KEY.",
+    )(f)
+
+
+def chosen_model(model: str | None, base_url: str | None) -> Model | str | None:
+    """``--model``; with ``--base-url``, the model of that name on that OpenAI-compatible server."""
+    if base_url is None:
+        return model
+    if not base_url.startswith(("http://", "https://")):
+        raise CLIError(f"--base-url must be an http:// or https:// URL (usually ending in /v1), not {base_url!r}.")
+    if not model:
+        raise CLIError("--base-url needs --model NAME: the name of a model the server serves (e.g. -m qwen2.5:7b).")
+    name = model.removeprefix("openai-compatible:")
+    return OpenAICompatible(name, base_url=base_url, api_key=os.environ.get("AGENTKIT_API_KEY") or None)
 
 
 def _yes_option(f: F) -> F:
@@ -93,12 +119,14 @@ async def _run_once(agent: Agent[Any, Any], prompt: str, display: Display | None
 @click.option("--stream/--no-stream", default=True, show_default=True, help="Show the answer as it arrives.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result (output, usage, messages) as one JSON document.")
 @click.option("--agent", "agent_name", metavar="NAME", help="The module-level agent to run (default: `agent`).")
+@_base_url_option
 @_yes_option
 @_debug_option
 def run(
     file: str,
     prompt: str | None,
     model: str | None,
+    base_url: str | None,
     stream: bool,
     as_json: bool,
     agent_name: str | None,
@@ -116,7 +144,7 @@ def run(
         quiet = redirect_stdout(sys.stderr) if as_json else nullcontext()  # --json: stdout holds only the JSON
         with quiet:
             module = load_file(path)
-        agent = with_model(find_agent(module, agent_name or name, path), model)
+        agent = with_model(find_agent(module, agent_name or name, path), chosen_model(model, base_url))
         text = _read_prompt(prompt)
         console = stdout_console()
         display = None if as_json else Display(console, structured=agent.output_type is not str, output_tool=agent.output_tool)
@@ -140,10 +168,17 @@ def run(
 )
 @click.option("--mcp", "mcp_config", metavar="CONFIG.json", help="Load MCP servers from a config file.")
 @click.option("--system", "-s", metavar="TEXT", help="The system prompt.")
+@_base_url_option
 @_yes_option
 @_debug_option
 def chat(
-    model: str | None, tool_specs: tuple[str, ...], mcp_config: str | None, system: str | None, yes: bool, debug: bool
+    model: str | None,
+    tool_specs: tuple[str, ...],
+    mcp_config: str | None,
+    system: str | None,
+    base_url: str | None,
+    yes: bool,
+    debug: bool,
 ) -> None:
     """Chat with a model, keeping the conversation; tools optional.
 
@@ -152,7 +187,7 @@ def chat(
     from ._chat import build_chat_agent, run_chat
 
     with reported(debug):
-        agent, approver = build_chat_agent(model, tool_specs, mcp_config, system, yes)
+        agent, approver = build_chat_agent(chosen_model(model, base_url), tool_specs, mcp_config, system, yes)
         run_chat(agent, approver, debug)
 
 
@@ -201,6 +236,7 @@ def tools(target: str | None, mcp_config: str | None, strict: bool, providers: t
 @click.option("--tpm", type=click.FloatRange(min=0, min_open=True), help="Tokens per minute, across the batch.")
 @_model_option("Use this model instead of the agent's (default: $AGENTKIT_MODEL, else the file's).")
 @click.option("--agent", "agent_name", metavar="NAME", help="The module-level agent to run (default: `agent`).")
+@_base_url_option
 @_yes_option
 @_debug_option
 def batch(
@@ -212,6 +248,7 @@ def batch(
     tpm: float | None,
     model: str | None,
     agent_name: str | None,
+    base_url: str | None,
     yes: bool,
     debug: bool,
 ) -> None:
@@ -227,7 +264,7 @@ def batch(
         path, name = split_target(file)
         items = read_inputs(inputs, out)
         module = load_file(path)
-        agent = with_model(find_agent(module, agent_name or name, path), model)
+        agent = with_model(find_agent(module, agent_name or name, path), chosen_model(model, base_url))
         if agent.approve is None:  # unattended: approve with --yes, else deny (and say so)
             agent.approve = TerminalApprover(None, stderr_console(), interactive=False, auto=yes)
         failed = run_batch(agent, items, out, concurrency, rpm, tpm, stdout_console())

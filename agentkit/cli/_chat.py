@@ -14,6 +14,7 @@ from rich.text import Text
 
 from ..agent import Agent, RunResult
 from ..messages import Message
+from ..models.base import Model
 from ..tools import Tool, ToolLike, Toolset
 from ..usage import Usage
 from ._common import CLIError, collect_tools, load_module_or_file, model_or_test, print_error, stderr_console, stdout_console
@@ -47,7 +48,7 @@ def load_mcp(path: str) -> list[ToolLike]:
 
 
 def build_chat_agent(
-    model: str | None, tool_specs: Sequence[str], mcp_config: str | None, system: str | None, yes: bool
+    model: Model | str | None, tool_specs: Sequence[str], mcp_config: str | None, system: str | None, yes: bool
 ) -> tuple[Agent[Any, str], TerminalApprover]:
     """The session's agent (its model, the tools of ``tool_specs``, MCP servers, system prompt) and its approver."""
     errors = stderr_console()

@@ -259,7 +259,7 @@ def collect_tools(module: ModuleType) -> list[Tool[Any, Any] | Toolset]:
     return found
 
 
-def model_or_test(model: str | None, console: Console) -> Model:
+def model_or_test(model: Model | str | None, console: Console) -> Model:
     """``model`` as a :class:`Model`; without one, the offline test model and a notice saying how to use a real one."""
     if model:
         return infer_model(model)
@@ -267,6 +267,6 @@ def model_or_test(model: str | None, console: Console) -> Model:
     return infer_model("test")
 
 
-def with_model(agent: Agent[Any, Any], model: str | None) -> Agent[Any, Any]:
+def with_model(agent: Agent[Any, Any], model: Model | str | None) -> Agent[Any, Any]:
     """A copy of ``agent`` for this command, talking to ``model`` when one is given."""
     return agent.with_model(infer_model(model) if model else agent.model)

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncGenerator, Sequence
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import AsyncExitStack, aclosing, asynccontextmanager
 from typing import Any
 
+import httpx
 from typing_extensions import Unpack
 
 from .._http.client import ClientOptions
 from .._http.sse import SSEReader
-from ..errors import ResponseParseError, StreamEndedEarly, UserError
+from ..errors import ProviderError, ResponseParseError, StreamEndedEarly, UserError
 from ..events import ModelStreamEvent, ResponseComplete
 from ..messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
 from ..tools import ToolDefinition
@@ -58,6 +59,7 @@ class OpenAIChatModel(HTTPModel):
         **options: Unpack[ClientOptions],
     ) -> None:
         self.profile = profile
+        self._format_form = 0  # which response_format form: 0 the json_schema one, n the profile's fallback n
         super().__init__(
             model_name,
             base_url=base_url,
@@ -69,15 +71,45 @@ class OpenAIChatModel(HTTPModel):
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         """Send one chat-completions request and parse the answer."""
-        body = self.build_body(request)
-        data = await self._http.post_json("/chat/completions", body, request.settings.extra_headers)
+        form, body = self._format_form, self.build_body(request)
+        try:
+            data = await self._http.post_json("/chat/completions", body, request.settings.extra_headers)
+        except ProviderError as error:
+            if not self._format_rejected(error, body, form):
+                raise
+            data = await self._http.post_json("/chat/completions", self.build_body(request), request.settings.extra_headers)
         return self.parse_response(data)
+
+    @asynccontextmanager
+    async def _open_stream(self, request: ModelRequest) -> AsyncIterator[httpx.Response]:
+        """The open streaming response (sent again in the next response_format form if the server rejects one)."""
+        form, body = self._format_form, self.build_body(request, stream=True)
+        headers = request.settings.extra_headers
+        async with AsyncExitStack() as stack:
+            try:
+                response = await stack.enter_async_context(self._http.stream("/chat/completions", body, headers))
+            except ProviderError as error:
+                if not self._format_rejected(error, body, form):
+                    raise
+                retry = self.build_body(request, stream=True)
+                response = await stack.enter_async_context(self._http.stream("/chat/completions", retry, headers))
+            yield response
+
+    def _format_rejected(self, error: ProviderError, body: dict[str, Any], form: int) -> bool:
+        """Whether ``error`` is the server rejecting ``body``'s response_format (sent in ``form``) while the
+        profile has another form to try; then this and later requests use the next form."""
+        status = error.status
+        if "response_format" not in body or form >= len(self.profile.response_format_fallbacks) or status is None:
+            return False
+        if not (status in (400, 422) or status >= 500) or "response_format" not in str(error.message):
+            return False
+        self._format_form = max(self._format_form, form + 1)
+        return True
 
     async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelStreamEvent, None]:
         """Stream one chat-completions request (SSE), yielding events as chunks arrive."""
-        body = self.build_body(request, stream=True)
         assembler = ChatStreamAssembler(self._http.chunk_error, parse_usage, self.provider)
-        async with self._http.stream("/chat/completions", body, request.settings.extra_headers) as response:
+        async with self._open_stream(request) as response:
             reader = SSEReader(response, self._http)
             if not reader.is_sse:  # a server that ignored stream=true and answered with one JSON body
                 for event in events_from_response(self.parse_response(await reader.json_body())):
@@ -116,6 +148,8 @@ class OpenAIChatModel(HTTPModel):
             self._body_tools(body, request)
         if request.output is not None:
             self._body_output(body, request)
+            if self._format_form:
+                body["response_format"] = self.profile.response_format_fallbacks[self._format_form - 1](body["response_format"])
         self._body_settings(body, request)
         if stream:
             body["stream"] = True
@@ -182,7 +216,7 @@ class OpenAIChatModel(HTTPModel):
                 )
             elif isinstance(m, AssistantMessage):
                 d: dict[str, Any] = {"role": "assistant"}
-                if m.content is not None or not m.tool_calls:
+                if m.content is not None or not m.tool_calls or self.profile.tool_call_content == "empty":
                     d["content"] = m.content or ""
                 if m.prefix and self.profile.supports_prefix:
                     d["prefix"] = True

@@ -13,7 +13,7 @@ import re
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
     "Profile",
@@ -24,10 +24,12 @@ __all__ = [
     "openrouter_profile",
     "mistral_tool_call_id",
     "bridge_tool_to_user",
+    "json_object_schema",
     "warn_dropped",
 ]
 
 WireMessages = list[dict[str, Any]]
+ResponseFormatForm = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,13 @@ class Profile:
             providers that reject unknown fields).
         map_tool_call_id: rewrites tool-call ids on the way out (same input, same output).
         fix_messages: last pass over the wire messages (e.g. order fixes).
+        tool_call_content: what an assistant message that only calls tools carries as
+            ``content``: ``"omit"`` (no field) or ``"empty"`` (``""``, which servers whose chat
+            template reads ``message.content`` need; both are valid for OpenAI's spec).
+        response_format_fallbacks: other forms of ``response_format`` (each made from the
+            ``json_schema`` one), tried in order when the server rejects the form before it
+            with an error that names ``response_format``; the model keeps the first form
+            accepted for its later requests.
     """
 
     name: str
@@ -61,6 +70,8 @@ class Profile:
     allowed_fields: frozenset[str] | None = None
     map_tool_call_id: Callable[[str], str] | None = None
     fix_messages: Callable[[WireMessages], WireMessages] | None = None
+    tool_call_content: Literal["omit", "empty"] = "omit"
+    response_format_fallbacks: tuple[ResponseFormatForm, ...] = ()
 
 
 # --- message fixes and id rules --------------------------------------------------------------
@@ -99,6 +110,17 @@ def bridge_tool_to_user(messages: WireMessages) -> WireMessages:
         out.append(message)
         previous = role
     return out
+
+
+def json_object_schema(response_format: dict[str, Any]) -> dict[str, Any]:
+    """``{type: json_schema, json_schema: {schema}}`` → ``{type: json_object, schema}``.
+
+    The form llama.cpp's server and llama-cpp-python's take (the latter answers ``json_schema``
+    with an error); still a valid ``json_object`` response format for OpenAI's spec.
+    """
+    inner = response_format.get("json_schema")
+    schema = inner.get("schema") if isinstance(inner, dict) else None
+    return {"type": "json_object", "schema": schema} if schema is not None else {"type": "json_object"}
 
 
 # --- the profiles -----------------------------------------------------------------------------
@@ -154,8 +176,16 @@ OPENAI = Profile(
 """OpenAI's own API: ``max_completion_tokens``; no top_k/min_p/top_a/repetition_penalty; an
 allow-list of the body fields its spec documents."""
 
-OPENAI_COMPATIBLE = Profile(name="openai-compatible")
-"""Any OpenAI-compatible server (vLLM, llama.cpp, Ollama, ...): every field passed as is."""
+OPENAI_COMPATIBLE = Profile(
+    name="openai-compatible",
+    tool_call_content="empty",
+    response_format_fallbacks=(json_object_schema,),
+)
+"""Any OpenAI-compatible server (vLLM, llama.cpp, Ollama, LM Studio, ...): every field passed as
+is; an assistant message that only calls tools carries ``content: ""`` (llama-cpp-python's
+``chatml-function-calling`` template fails on a missing ``content`` and its request model rejects
+``null``); native structured output asks for ``json_schema`` and, when the server rejects that
+(llama-cpp-python does), for ``json_object`` with the schema."""
 
 OPENROUTER = Profile(name="openrouter")
 """OpenRouter: every sampling parameter of the seeds, plus models/provider/reasoning/plugins."""
