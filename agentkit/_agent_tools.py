@@ -67,6 +67,9 @@ class AgentTools:
         choice = settings.tool_choice
         if choice is None or choice in ("auto", "none", "required"):
             return
+        output = self._output
+        if output is not None and output.tool_definition is not None and choice == output.name:
+            return  # the final-result tool may be forced too
         if choice not in self.by_name:
             known = ", ".join(self.by_name) or "(the agent has no tools)"
             raise UserError(f"tool_choice={choice!r} names no tool of this agent; tools: {known}.")
