@@ -16,6 +16,7 @@ event loop, retries, typed errors.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import os
@@ -36,7 +37,8 @@ from ..errors import (
     UserError,
 )
 from .errors import error_from_response, parse_retry_after, redact, register_secrets, request_id, snippet, transport_error
-from .transport import AiohttpSender, HttpxSender, RawResponse, Sender, aiohttp_available, require_aiohttp
+from .limits import DEFAULT_REQUEST_DEADLINE, MALFORMED, WATCH, Limits, json_snippet, watch
+from .transport import AiohttpSender, HttpxSender, RawResponse, Sender, aiohttp_available, read_capped, require_aiohttp
 
 __all__ = [
     "HTTPClient",
@@ -47,6 +49,10 @@ __all__ = [
     "error_from_response",
     "parse_retry_after",
     "DEFAULT_TIMEOUT",
+    "Limits",
+    "MALFORMED",
+    "WATCH",
+    "json_snippet",
 ]
 
 T = TypeVar("T")
@@ -81,6 +87,18 @@ class ClientOptions(TypedDict, total=False):
             the ``AGENTKIT_HTTP_TRANSPORT`` environment variable when set, else ``"aiohttp"``
             when it is installed, else ``"httpx"``. Not allowed together with ``http_client``
             (a caller's client always sends its own requests).
+        max_response_bytes: the largest whole (non-streamed) answer read, in bytes (default
+            64 MiB); a larger one raises :class:`~agentkit.errors.ResponseParseError`, unread
+            when its ``Content-Length`` says so.
+        max_stream_bytes: the most bytes one stream may send in all (default 256 MiB); then
+            :class:`~agentkit.errors.ResponseParseError`.
+        max_event_bytes: the longest SSE line or event of a stream, in bytes (default 16 MiB);
+            then :class:`~agentkit.errors.ResponseParseError`.
+        request_deadline: seconds one request may take in all, from its first attempt to the
+            last byte of its answer: retries, the waits between them and a whole stream
+            included (default 900; None: no deadline). Then
+            :class:`~agentkit.errors.APITimeoutError`. ``timeout`` and ``idle_timeout`` bound
+            each wait; this bounds the whole.
     """
 
     headers: dict[str, str]
@@ -92,6 +110,10 @@ class ClientOptions(TypedDict, total=False):
     idle_timeout: float
     strict_settings: bool
     transport: Transport | None
+    max_response_bytes: int
+    max_stream_bytes: int
+    max_event_bytes: int
+    request_deadline: float | None
 
 
 def connect(
@@ -133,6 +155,12 @@ def connect(
         http_client=options.get("http_client"),
         idle_timeout=options.get("idle_timeout"),
         transport=options.get("transport"),
+        limits=Limits.make(
+            options.get("max_response_bytes"),
+            options.get("max_stream_bytes"),
+            options.get("max_event_bytes"),
+            options.get("request_deadline", DEFAULT_REQUEST_DEADLINE),
+        ),
     )
 
 
@@ -158,6 +186,8 @@ class HTTPClient:
         transport: ``"httpx"`` or ``"aiohttp"`` (see :class:`ClientOptions`); ``None``: the
             ``AGENTKIT_HTTP_TRANSPORT`` environment variable, else ``"aiohttp"`` when installed,
             else ``"httpx"``.
+        limits: the bounds on an answer's size and a request's time (default: :class:`~.limits.Limits`'
+            defaults; see ``max_response_bytes`` ... ``request_deadline`` in :class:`ClientOptions`).
     """
 
     def __init__(
@@ -176,8 +206,10 @@ class HTTPClient:
         http_client: httpx.AsyncClient | None = None,
         idle_timeout: float | None = None,
         transport: Transport | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.idle_timeout = idle_timeout
+        self.limits = limits or Limits()
         if transport is not None and http_client is not None:
             raise UserError("transport= chooses how agentkit's own clients send requests: pass it or http_client=, not both.")
         self.transport: Transport = _choose_transport(transport)
@@ -243,9 +275,21 @@ class HTTPClient:
                 asyncio.run_coroutine_threadsafe(sender.aclose(), loop)  # not awaited: that loop may be blocked on us
 
     async def post_json(self, path: str, body: dict[str, Any], extra_headers: dict[str, str] | None = None) -> Any:
-        """POST ``body`` to ``path`` and return the decoded JSON answer, retrying as configured."""
+        """POST ``body`` to ``path`` and return the decoded JSON answer, retrying as configured
+        (all within ``request_deadline``)."""
         url, content, headers = self._request(path, body, extra_headers)
-        return await self._with_retries(lambda: self._post_once(url, content, headers, self._request_timeout))
+        deadline = self.limits.request_deadline
+        if deadline is None:
+            return await self._with_retries(lambda: self._post_once(url, content, headers, self._request_timeout))
+        watched = watch(deadline, asyncio.current_task())
+        try:
+            return await self._with_retries(lambda: self._post_once(url, content, headers, self._request_timeout))
+        except asyncio.CancelledError as e:
+            if watched.caused(e):
+                raise self.limits.deadline_passed(self.provider) from None
+            raise
+        finally:
+            watched.close()
 
     @asynccontextmanager
     async def stream(
@@ -254,7 +298,9 @@ class HTTPClient:
         """POST ``body`` and yield the open streaming response; it is closed when the block exits.
 
         Failures before the first byte of a 2xx answer are retried like :meth:`post_json`; the
-        read timeout of a stream is ``idle_timeout`` (the longest silence between chunks).
+        read timeout of a stream is ``idle_timeout`` (the longest silence between chunks). The
+        ``request_deadline`` runs from here to the end of the block: :class:`~.sse.SSEReader`
+        checks it as it reads (the response's ``extensions[WATCH]``).
         """
         timeout = self._request_timeout
         if self.idle_timeout is not None:
@@ -262,11 +308,25 @@ class HTTPClient:
                 self.timeout.connect, read=self.idle_timeout, write=self.timeout.write, pool=self.timeout.pool
             )
         url, content, headers = self._request(path, body, extra_headers)
-        response = await self._with_retries(lambda: self._open_once(url, content, headers, timeout))
+        deadline = self.limits.request_deadline
+        watched = None if deadline is None else watch(deadline, asyncio.current_task())
         try:
-            yield response
+            try:
+                response = await self._with_retries(lambda: self._open_once(url, content, headers, timeout))
+            except asyncio.CancelledError as e:
+                if watched is not None and watched.caused(e):
+                    raise self.limits.deadline_passed(self.provider) from None
+                raise
+            if watched is not None:
+                watched.task = None  # from now on the reader sets it while it waits for bytes
+                response.extensions[WATCH] = watched
+            try:
+                yield response
+            finally:
+                await response.aclose()
         finally:
-            await response.aclose()
+            if watched is not None:
+                watched.close()
 
     def chunk_error(self, data: dict[str, Any]) -> ProviderError:
         """The exception for an ``error`` object inside a 200 answer or stream chunk."""
@@ -306,10 +366,12 @@ class HTTPClient:
 
     async def _post_once(self, url: str, content: bytes, headers: Mapping[str, str], timeout: Any) -> Any:
         try:
-            response = await self.sender().post(url, content, headers, timeout)
+            response = await self.sender().post(url, content, headers, timeout, self.limits.max_response_bytes)
         except httpx.RequestError as e:
             raise self._transport_error(e, url) from None
         if response.status < 300:
+            if response.truncated:
+                raise self.limits.too_large("the response body", "max_response_bytes", self.provider)
             return self.decode(response)  # an error inside a 200 body raises, and is retried like its status
         raise error_from_response(
             response.status, response.content, response.headers, self.provider, self._secret, url=url, base_url=self.base_url
@@ -323,7 +385,7 @@ class HTTPClient:
         if response.status_code < 300:
             return response
         try:
-            content = await response.aread()
+            content = (await read_capped(response, self.limits.max_response_bytes))[0]  # an error page: its start will do
         except httpx.RequestError:
             content = b""
         finally:
@@ -341,7 +403,7 @@ class HTTPClient:
         status = response.status
         try:
             data = json.loads(response.content)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: arrays or objects nested thousands deep
             raise ResponseParseError(
                 self.redact(f"the response is not JSON: {snippet(response.content)}"),
                 status=status,
@@ -364,6 +426,21 @@ class HTTPClient:
     def redact(self, text: str) -> str:
         """``text`` with the API key replaced by ``***``."""
         return redact(text, self._secret)
+
+    def malformed(self, what: str, data: Any, error: BaseException | None = None) -> ResponseParseError:
+        """The error for a decoded answer that is not what the API defines: ``what`` it should have
+        been, the Python error that showed it (if any), and the start of the answer (key redacted)."""
+        why = ""
+        if error is not None:
+            detail = str(error).split("\n", 1)[0][:200]
+            errors = getattr(error, "errors", None)  # pydantic's ValidationError: which field, and why
+            if callable(errors):
+                with contextlib.suppress(Exception):
+                    first = errors()[0]
+                    detail = f"{'.'.join(map(str, first['loc']))}: {first['msg']}"[:200]
+            why = f" ({type(error).__name__}: {detail})" if detail else f" ({type(error).__name__})"
+        text = self.redact(json_snippet(data))
+        return ResponseParseError(self.redact(f"{what}{why}: {text}"), status=200, provider=self.provider, body=text)
 
 
 def _choose_transport(transport: str | None) -> Transport:

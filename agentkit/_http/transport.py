@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RawResponse",
     "Sender",
+    "read_capped",
     "HttpxSender",
     "AiohttpSender",
     "aiohttp_available",
@@ -85,6 +86,9 @@ class RawResponse:
     headers: Mapping[str, str]
     """Case-insensitive (``httpx.Headers`` or aiohttp's ``CIMultiDictProxy``)."""
     content: bytes
+    truncated: bool = False
+    """The body was longer than the sender's ``max_bytes``: ``content`` is its start (empty for a 2xx
+    answer whose ``Content-Length`` said so: it is not read at all), and the connection is closed."""
 
 
 class Sender(Protocol):
@@ -95,8 +99,8 @@ class Sender(Protocol):
         """Whether :meth:`aclose` ran (a closed sender is replaced by a new one)."""
         ...
 
-    async def post(self, url: str, content: bytes, headers: Mapping[str, str], timeout: Any) -> RawResponse:
-        """POST ``content`` and read the whole answer."""
+    async def post(self, url: str, content: bytes, headers: Mapping[str, str], timeout: Any, max_bytes: int) -> RawResponse:
+        """POST ``content`` and read the whole answer, or its first ``max_bytes`` (then ``truncated``)."""
         ...
 
     async def open_stream(self, url: str, content: bytes, headers: Mapping[str, str], timeout: Any) -> httpx.Response:
@@ -127,10 +131,14 @@ class HttpxSender:
     def is_closed(self) -> bool:
         return self.client.is_closed and self._owned
 
-    async def post(self, url: str, content: bytes, headers: Mapping[str, str], timeout: Any) -> RawResponse:
+    async def post(self, url: str, content: bytes, headers: Mapping[str, str], timeout: Any, max_bytes: int) -> RawResponse:
         request = self.client.build_request("POST", url, content=content, headers=headers, timeout=timeout)
-        response = await self.client.send(request)
-        return RawResponse(response.status_code, response.headers, response.content)
+        response = await self.client.send(request, stream=True)
+        try:
+            body, truncated = await read_capped(response, max_bytes)
+        finally:
+            await response.aclose()  # closes the connection when the body was not read to its end
+        return RawResponse(response.status_code, response.headers, body, truncated)
 
     async def open_stream(self, url: str, content: bytes, headers: Mapping[str, str], timeout: Any) -> httpx.Response:
         request = self.client.build_request("POST", url, content=content, headers=headers, timeout=timeout)
@@ -170,7 +178,9 @@ class AiohttpSender:
     def is_closed(self) -> bool:
         return self.session.closed
 
-    async def post(self, url: str, content: bytes, headers: Mapping[str, str], timeout: httpx.Timeout) -> RawResponse:
+    async def post(
+        self, url: str, content: bytes, headers: Mapping[str, str], timeout: httpx.Timeout, max_bytes: int
+    ) -> RawResponse:
         # the same timeout mapping as httpx-aiohttp's; aiohttp has no write timeout
         client_timeout = self._aiohttp.ClientTimeout(sock_connect=timeout.connect, sock_read=timeout.read, connect=timeout.pool)
         with _httpx_errors():
@@ -183,7 +193,22 @@ class AiohttpSender:
                 proxy=self.proxy,
                 proxy_auth=self.proxy_auth,
             ) as response:
-                return RawResponse(response.status, response.headers, await response.read())
+                length = response.content_length
+                if length is not None and length <= max_bytes and "content-encoding" not in response.headers:
+                    return RawResponse(response.status, response.headers, await response.read())  # bounded by its length
+                if length is not None and length > max_bytes and response.status < 300:
+                    response.close()
+                    return RawResponse(response.status, response.headers, b"", True)
+                parts: list[bytes] = []
+                size = 0
+                async for data in response.content.iter_any():  # chunked, or compressed: counted as it arrives
+                    size += len(data)
+                    if size > max_bytes:
+                        parts.append(data[: len(data) - (size - max_bytes)])
+                        response.close()
+                        return RawResponse(response.status, response.headers, b"".join(parts), True)
+                    parts.append(data)
+                return RawResponse(response.status, response.headers, b"".join(parts))
 
     async def open_stream(self, url: str, content: bytes, headers: Mapping[str, str], timeout: Any) -> httpx.Response:
         request = self._streams.build_request("POST", url, content=content, headers=headers, timeout=timeout)
@@ -191,6 +216,26 @@ class AiohttpSender:
 
     async def aclose(self) -> None:
         await self._streams.aclose()  # closes the session too
+
+
+async def read_capped(response: httpx.Response, max_bytes: int) -> tuple[bytes, bool]:
+    """An open response's body, or its first ``max_bytes`` and True when it is longer.
+
+    A 2xx answer whose ``Content-Length`` is over ``max_bytes`` is not read at all. The caller
+    closes the response (which drops the connection when the body was not read to its end).
+    """
+    length = response.headers.get("content-length")
+    if length is not None and response.status_code < 300 and length.isdigit() and int(length) > max_bytes:
+        return b"", True
+    parts: list[bytes] = []
+    size = 0
+    async for data in response.aiter_bytes():
+        size += len(data)
+        if size > max_bytes:
+            parts.append(data[: len(data) - (size - max_bytes)])
+            return b"".join(parts), True
+        parts.append(data)
+    return b"".join(parts), False
 
 
 def _env_proxy(base_url: str) -> tuple[Any, Any]:

@@ -61,6 +61,10 @@ class (:func:`~agentkit.errors.error_class_for_status`) fits them best."""
 _FINAL = ("response.completed", "response.incomplete")
 
 
+def _text(value: Any) -> str | None:
+    return value if value is None or isinstance(value, str) else str(value)
+
+
 @dataclass
 class _Call:
     id: str
@@ -177,8 +181,8 @@ class ResponsesStreamAssembler:
     # -- pieces ---------------------------------------------------------------------------
     def _snapshot(self, response: Any) -> None:
         if isinstance(response, dict):
-            self.response_id = response.get("id") or self.response_id
-            self.model_name = response.get("model") or self.model_name
+            self.response_id = _text(response.get("id")) or self.response_id
+            self.model_name = _text(response.get("model")) or self.model_name
 
     def _start(self, item: dict[str, Any], output_index: Any, out: list[ModelStreamEvent]) -> _Call:
         """The call of a ``function_call`` item (started now, with its event, if it is new)."""
@@ -230,7 +234,7 @@ class ResponsesStreamAssembler:
         raw = call.arguments
         try:
             parsed = json.loads(raw) if raw.strip() else {}
-        except ValueError:
+        except (ValueError, RecursionError):
             parsed = None
         out.append(ToolCallReady(call.id, call.name, parsed, raw))
 

@@ -30,6 +30,11 @@ from .base import ModelResponse
 __all__ = ["ChatStreamAssembler"]
 
 
+def _text(value: Any) -> Any:
+    """A string field: strings (and None) as they are, anything else as text."""
+    return value if value is None or isinstance(value, str) else str(value)
+
+
 @dataclass
 class _Call:
     id: str
@@ -81,8 +86,8 @@ class ChatStreamAssembler:
         if chunk.get("error"):
             raise self._chunk_error(chunk)
         if self.response_id is None:
-            self.response_id = chunk.get("id")
-            self.model_name = chunk.get("model")
+            self.response_id = _text(chunk.get("id"))
+            self.model_name = _text(chunk.get("model"))
         if chunk.get("provider"):
             self._details["provider"] = chunk["provider"]
         usage = chunk.get("usage")
@@ -93,7 +98,7 @@ class ChatStreamAssembler:
             return []
         choice = choices[0]
         if choice.get("finish_reason"):
-            self.finish_reason = choice["finish_reason"]
+            self.finish_reason = _text(choice["finish_reason"])
         if choice.get("native_finish_reason"):
             self._details["native_finish_reason"] = choice["native_finish_reason"]
         delta = choice.get("delta")
@@ -113,12 +118,19 @@ class ChatStreamAssembler:
                 self._content_parts(content, events)
         reasoning = delta.get("reasoning") or delta.get("reasoning_content")
         if reasoning:
+            if not isinstance(reasoning, str):
+                raise TypeError(f"reasoning is {type(reasoning).__name__}, not text")
             self._reasoning.append(reasoning)
             events.append(ReasoningDelta(reasoning))
-        if delta.get("reasoning_details"):
-            self._details.setdefault("reasoning_details", []).extend(delta["reasoning_details"])
+        details = delta.get("reasoning_details")
+        if details:
+            kept = self._details.setdefault("reasoning_details", [])
+            if isinstance(details, list):
+                kept.extend(details)
+            else:
+                kept.append(details)
         if delta.get("refusal"):
-            self._details["refusal"] = self._details.get("refusal", "") + delta["refusal"]
+            self._details["refusal"] = self._details.get("refusal", "") + delta["refusal"]  # TypeError unless text
         tool_calls = delta.get("tool_calls")
         if tool_calls:
             several = len(tool_calls) > 1
@@ -132,22 +144,30 @@ class ChatStreamAssembler:
                 continue
             kind = part.get("type")
             if kind == "text" and part.get("text"):
-                self._text.append(part["text"])
-                events.append(TextDelta(part["text"]))
+                text = _text(part["text"])
+                self._text.append(text)
+                events.append(TextDelta(text))
             elif kind in ("thinking", "reasoning"):
                 inner = part.get("thinking", part.get("text", ""))
-                texts = [p.get("text", "") for p in inner if isinstance(p, dict)] if isinstance(inner, list) else [str(inner)]
+                texts = [p.get("text", "") for p in inner if isinstance(p, dict)] if isinstance(inner, list) else [inner]
                 for text in texts:
                     if text:
+                        text = _text(text)
                         self._reasoning.append(text)
                         events.append(ReasoningDelta(text))
 
     def _tool_delta(self, raw: Any, position: int, events: list[ModelStreamEvent]) -> None:
         if not isinstance(raw, dict):
             return
-        function = raw.get("function") or {}
+        function = raw.get("function")
+        if not isinstance(function, dict):
+            if function is not None:
+                raise TypeError(f"a tool call's function is {type(function).__name__}, not an object")
+            function = {}
         call_id = raw.get("id")
         name = function.get("name")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"a tool call's name is {type(name).__name__}, not text")
         arguments = function.get("arguments")
         call = self._find(raw.get("index"), call_id, name, position)
         if call is None:
@@ -202,6 +222,11 @@ class ChatStreamAssembler:
         return call
 
     @property
+    def raw_usage(self) -> Any:
+        """The last ``usage`` object received, as sent (None before any)."""
+        return self._usage
+
+    @property
     def complete(self) -> bool:
         """Whether a finish reason has arrived."""
         return self.finish_reason is not None
@@ -219,7 +244,7 @@ class ChatStreamAssembler:
             calls.append(ToolCall(id=call.id, name=call.name, arguments=arguments))
             try:
                 parsed = json.loads(arguments) if arguments.strip() else {}
-            except ValueError:
+            except (ValueError, RecursionError):
                 parsed = None
             events.append(ToolCallReady(call.id, call.name, parsed, arguments))
         details = dict(self._details)

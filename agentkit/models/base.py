@@ -82,7 +82,7 @@ def events_from_response(response: ModelResponse) -> list[ModelStreamEvent]:
     for call in message.tool_calls:
         try:
             parsed = json.loads(call.arguments) if call.arguments.strip() else {}
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: arguments nested thousands deep
             parsed = None
         events.append(ToolCallReady(call.id, call.name, parsed, call.arguments))
     events.append(ResponseComplete(response))

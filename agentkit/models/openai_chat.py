@@ -7,6 +7,7 @@ through :class:`OpenAIChatModel`; what differs between them is a :class:`~.profi
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import AsyncExitStack, aclosing, asynccontextmanager
@@ -15,9 +16,9 @@ from typing import Any
 import httpx
 from typing_extensions import Unpack
 
-from .._http.client import ClientOptions
+from .._http.client import MALFORMED, ClientOptions
 from .._http.sse import SSEReader
-from ..errors import ProviderError, ResponseParseError, StreamEndedEarly, UserError
+from ..errors import ProviderError, StreamEndedEarly, UserError
 from ..events import ModelStreamEvent, ResponseComplete
 from ..messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
 from ..tools import ToolDefinition
@@ -44,7 +45,8 @@ class OpenAIChatModel(HTTPModel):
             :class:`~agentkit.errors.MissingAPIKeyError` then, before sending anything).
         **options: :class:`~agentkit._http.client.ClientOptions` — headers, http_client,
             max_retries, retry_rate_limits, max_retry_wait, timeout, idle_timeout,
-            strict_settings, transport.
+            strict_settings, transport, request_deadline, max_response_bytes,
+            max_stream_bytes, max_event_bytes.
     """
 
     def __init__(
@@ -120,23 +122,30 @@ class OpenAIChatModel(HTTPModel):
                     async for _name, chunk in payloads:
                         try:
                             events = assembler.feed(chunk)
-                        except (AttributeError, TypeError, LookupError):
-                            raise ResponseParseError(
-                                self._http.redact(f"a stream chunk is not a chat-completion chunk: {json.dumps(chunk)[:300]}"),
-                                provider=self.provider,
-                            ) from None
+                        except MALFORMED as e:
+                            raise self._http.malformed("a stream chunk is not a chat-completion chunk", chunk, e) from None
                         for event in events:
                             yield event
             except StreamEndedEarly as e:
                 if not assembler.complete:  # a finish reason already arrived: what broke was only the tail
-                    partial = assembler.finish(saw_done=True)[1]
+                    partial = self._finish(assembler, True)[1]
                     raise StreamEndedEarly(
                         f"{e.message}, after {assembler.chunks} chunks", partial=partial, provider=self.provider
                     ) from None
-        ready, final = assembler.finish(saw_done=reader.saw_done)
+        ready, final = self._finish(assembler, reader.saw_done)
         for event in ready:
             yield event
         yield ResponseComplete(final)
+
+    def _finish(self, assembler: ChatStreamAssembler, saw_done: bool) -> tuple[list[ModelStreamEvent], ModelResponse]:
+        """``assembler.finish``; what the chunks held that is not a response (a usage count that is
+        not a number, say) raises ``ResponseParseError``."""
+        try:
+            return assembler.finish(saw_done=saw_done)
+        except MALFORMED as e:
+            raise self._http.malformed(
+                f"the stream's {assembler.chunks} chunks do not make a chat completion", {"usage": assembler.raw_usage}, e
+            ) from None
 
     # -- request -------------------------------------------------------------------------
     def build_body(self, request: ModelRequest, *, stream: bool = False) -> dict[str, Any]:
@@ -258,13 +267,22 @@ class OpenAIChatModel(HTTPModel):
 
     # -- response ------------------------------------------------------------------------
     def parse_response(self, data: Any) -> ModelResponse:
-        """A decoded chat-completions answer → :class:`ModelResponse`."""
+        """A decoded chat-completions answer → :class:`ModelResponse`.
+
+        Raises :class:`~agentkit.errors.ResponseParseError` (with the start of the answer) when
+        ``data`` is not a chat completion: no choices, a field of the wrong type, a token count
+        that is not a number.
+        """
         try:
             choice = data["choices"][0]
         except (KeyError, IndexError, TypeError):
-            raise ResponseParseError(
-                f"the response has no choices: {json.dumps(data)[:300]}", provider=self.provider, body=data
-            ) from None
+            raise self._http.malformed("the response has no choices", data) from None
+        try:
+            return self._parse(data, choice)
+        except MALFORMED as e:  # one check for every field (pydantic's ValidationError is a ValueError)
+            raise self._http.malformed("the response is not a chat completion", data, e) from None
+
+    def _parse(self, data: dict[str, Any], choice: dict[str, Any]) -> ModelResponse:
         message = choice.get("message") or {}
         content, reasoning = _split_content(message.get("content"))
         reasoning = message.get("reasoning") or message.get("reasoning_content") or reasoning
@@ -284,9 +302,9 @@ class OpenAIChatModel(HTTPModel):
         return ModelResponse(
             message=assistant,
             usage=parse_usage(data.get("usage")),
-            finish_reason=choice.get("finish_reason"),
-            model_name=data.get("model"),
-            response_id=data.get("id"),
+            finish_reason=text_or_none(choice.get("finish_reason")),
+            model_name=text_or_none(data.get("model")),
+            response_id=text_or_none(data.get("id")),
         )
 
 
@@ -312,7 +330,11 @@ def _split_content(content: Any) -> tuple[str | None, str | None]:
 
 
 def _tool_call(raw: Any, position: int) -> ToolCall:
-    function = raw.get("function") or {}
+    function = raw.get("function")
+    if not isinstance(function, dict):
+        if function is not None:
+            raise TypeError(f"a tool call's function is {type(function).__name__}, not an object")
+        function = {}
     arguments = function.get("arguments")
     if arguments is None:
         arguments = ""
@@ -322,8 +344,17 @@ def _tool_call(raw: Any, position: int) -> ToolCall:
     return ToolCall(id=str(call_id), name=str(function.get("name") or ""), arguments=arguments)
 
 
+def text_or_none(value: Any) -> str | None:
+    """A string field of an answer: None and strings as they are, anything else as text."""
+    return value if value is None or isinstance(value, str) else str(value)
+
+
 def parse_usage(raw: Any) -> Usage:
-    """A provider's ``usage`` object → :class:`Usage` (one request)."""
+    """A provider's ``usage`` object → :class:`Usage` (one request).
+
+    A count that is not a number raises ``ValueError`` / ``TypeError`` / ``OverflowError``
+    (:meth:`OpenAIChatModel.parse_response` turns them into ``ResponseParseError``).
+    """
     if not isinstance(raw, dict):
         return Usage(requests=1)
     prompt = int(raw.get("prompt_tokens") or 0)
@@ -335,15 +366,15 @@ def parse_usage(raw: Any) -> Usage:
         requests=1,
     )
     cost = raw.get("cost")
-    if isinstance(cost, (int, float)):
+    if isinstance(cost, (int, float)) and not isinstance(cost, bool) and math.isfinite(cost):
         usage.cost = float(cost)
     for group in ("prompt_tokens_details", "completion_tokens_details"):
         values = raw.get(group)
         if isinstance(values, dict):
             for key, value in values.items():
-                if isinstance(value, int) and value:
+                if isinstance(value, int) and not isinstance(value, bool) and value:
                     usage.details[key] = usage.details.get(key, 0) + value
     cached = raw.get("num_cached_tokens")
-    if isinstance(cached, int) and cached:
+    if isinstance(cached, int) and not isinstance(cached, bool) and cached:
         usage.details["cached_tokens"] = cached
     return usage

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import uuid
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
@@ -50,9 +51,9 @@ from typing import Any
 from typing_extensions import Unpack
 
 from .. import _providers
-from .._http.client import ClientOptions
+from .._http.client import MALFORMED, ClientOptions
 from .._http.sse import SSEReader
-from ..errors import ResponseParseError, StreamEndedEarly, UserError
+from ..errors import StreamEndedEarly, UserError
 from ..events import ModelStreamEvent
 from ..messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
 from ..tools import ToolDefinition
@@ -60,6 +61,7 @@ from ..usage import Usage
 from ._http_model import HTTPModel
 from ._responses_stream import ResponsesStreamAssembler
 from .base import ModelRequest, ModelResponse, events_from_response
+from .openai_chat import text_or_none
 from .profiles import warn_dropped
 from .providers import openrouter_options
 
@@ -104,7 +106,9 @@ class ResponsesModel(HTTPModel):
             ``max_retries`` (on 408/429/5xx/connection errors; 0 turns them off),
             ``retry_rate_limits``, ``timeout`` (seconds, or an ``httpx.Timeout``),
             ``strict_settings`` (raise instead of warning when a setting is not accepted),
-            ``max_retry_wait``, ``idle_timeout``, ``transport``.
+            ``max_retry_wait``, ``idle_timeout``, ``transport``, ``request_deadline`` (seconds
+            for the whole request, retries and stream included), ``max_response_bytes``,
+            ``max_stream_bytes``, ``max_event_bytes``.
     """
 
     def __init__(
@@ -153,7 +157,11 @@ class ResponsesModel(HTTPModel):
                     async for name, chunk in payloads:
                         if isinstance(chunk, dict) and "type" not in chunk and name not in ("", "message"):
                             chunk["type"] = name  # dispatch is on the JSON type; the SSE name only fills a gap
-                        for event in assembler.feed(chunk):
+                        try:
+                            events = assembler.feed(chunk)
+                        except MALFORMED as e:
+                            raise self._http.malformed("a stream event is not a Responses API event", chunk, e) from None
+                        for event in events:
                             yield event
                         if assembler.done:
                             break
@@ -272,12 +280,21 @@ class ResponsesModel(HTTPModel):
 
     # -- response ------------------------------------------------------------------------
     def parse_response(self, data: Any) -> ModelResponse:
-        """A decoded Responses API answer → :class:`ModelResponse`."""
+        """A decoded Responses API answer → :class:`ModelResponse`.
+
+        Raises :class:`~agentkit.errors.ResponseParseError` (with the start of the answer) when
+        ``data`` is not a response object: no output list, a field of the wrong type, a token
+        count that is not a number.
+        """
         output = data.get("output") if isinstance(data, dict) else None
         if not isinstance(output, list):
-            raise ResponseParseError(
-                f"the response has no output list: {json.dumps(data)[:300]}", provider=self.provider, body=data
-            )
+            raise self._http.malformed("the response has no output list", data)
+        try:
+            return self._parse(data, output)
+        except MALFORMED as e:  # one check for every field (pydantic's ValidationError is a ValueError)
+            raise self._http.malformed("the response is not a Responses API response", data, e) from None
+
+    def _parse(self, data: dict[str, Any], output: list[Any]) -> ModelResponse:
         texts: list[str] = []
         refusals: list[str] = []
         thoughts: list[str] = []
@@ -311,8 +328,8 @@ class ResponsesModel(HTTPModel):
             message=assistant,
             usage=parse_responses_usage(data.get("usage")),
             finish_reason=_finish_reason(data, bool(calls)),
-            model_name=data.get("model"),
-            response_id=data.get("id"),
+            model_name=text_or_none(data.get("model")),
+            response_id=text_or_none(data.get("id")),
         )
 
 
@@ -421,7 +438,7 @@ def parse_responses_usage(raw: Any) -> Usage:
         requests=1,
     )
     cost = raw.get("cost")
-    if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+    if isinstance(cost, (int, float)) and not isinstance(cost, bool) and math.isfinite(cost):
         usage.cost = float(cost)
     for group in ("input_tokens_details", "output_tokens_details"):
         values = raw.get(group)
