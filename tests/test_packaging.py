@@ -120,3 +120,13 @@ async def test_a_callers_http_client_still_sends_its_requests_with_aiohttp_insta
         model = OpenAICompatible("m", base_url="http://mock.invalid/v1", api_key="k", http_client=client)
         assert (await Agent(model).run("hi")).output == "hello"
     assert sent == ["http://mock.invalid/v1/chat/completions"]
+
+
+def test_building_a_model_does_not_load_aiohttp_yet() -> None:
+    """aiohttp is imported at the first request, not when an agent or a model is built (~0.17 s)."""
+    code = "import sys; from agentkit import Agent; Agent('openai:gpt-4o-mini'); print('aiohttp' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env={**os.environ, "OPENAI_API_KEY": ""}
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

@@ -213,8 +213,8 @@ class HTTPClient:
         if transport is not None and http_client is not None:
             raise UserError("transport= chooses how agentkit's own clients send requests: pass it or http_client=, not both.")
         self.transport: Transport = _choose_transport(transport)
-        if self.transport == "aiohttp" and http_client is None:
-            require_aiohttp()  # a missing install fails here, not at the first request
+        if self.transport == "aiohttp" and http_client is None and not aiohttp_available():
+            require_aiohttp()  # a missing install fails here, not at the first request (aiohttp loads at the first one)
         self.base_url = base_url.rstrip("/")
         self.headers = headers
         self.provider = provider

@@ -142,6 +142,7 @@ def test_aiohttp_available_looks_without_importing() -> None:
 
 def test_a_missing_httpx_aiohttp_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(__import__("sys").modules, "httpx_aiohttp", None)
+    monkeypatch.setattr("agentkit._http.client.aiohttp_available", lambda: False)  # (checked without importing)
     with pytest.raises(UserError, match=r"pip install 'agentkit-loop\[fast\]'"):
         OpenAICompatible("m", base_url="http://127.0.0.1:1/v1", transport="aiohttp")
 
