@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Embedder", "EmbeddingResult", "EncodingFormat"]
 
+_EMBEDDINGS_MAX_BYTES = 512 * 1024 * 1024
+"""The largest embeddings answer read by default (float vectors in JSON are large; chat answers get 64 MiB)."""
+
 EncodingFormat = Literal["float", "base64"]
 LOCAL_BATCH = 64  # texts per call into the local engine (it parallelises inside a call)
 _LOCAL_NAMES = ("local", f"local:{LOCAL_MODEL_NAME}", "local:e5-small")
@@ -172,6 +175,8 @@ class Embedder:
         if provider.name == "openrouter":
             headers = {**_providers.openrouter_headers(app_url, app_name), **(options.get("headers") or {})}
             options = {**options, "headers": headers}
+        if "max_response_bytes" not in options:  # a batch of 2,048 float vectors of 3,072 dimensions is ~120 MB of JSON
+            options = {**options, "max_response_bytes": _EMBEDDINGS_MAX_BYTES}
         self._http = connect(
             self.model_name,
             provider.base_url(base_url),

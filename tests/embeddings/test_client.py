@@ -321,3 +321,11 @@ def test_sync_twins_have_real_signatures():
         params = inspect.signature(getattr(Embedder, name)).parameters.values()
         assert not any(p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) for p in params), name
     assert list(inspect.signature(Embedder.embed_sync).parameters) == list(inspect.signature(Embedder.embed).parameters)
+
+
+def test_embeddings_answers_may_be_larger_than_chat_answers() -> None:
+    """2,048 float vectors of 3,072 dimensions are ~120 MB of JSON: over the chat default of 64 MiB."""
+    big = Embedder("openai:text-embedding-3-large", api_key="sk-test")
+    assert big._http.limits.max_response_bytes == 512 * 1024 * 1024
+    small = Embedder("openai:text-embedding-3-large", api_key="sk-test", max_response_bytes=1000)
+    assert small._http.limits.max_response_bytes == 1000
