@@ -283,7 +283,9 @@ class OpenAIChatModel(HTTPModel):
             raise self._http.malformed("the response is not a chat completion", data, e) from None
 
     def _parse(self, data: dict[str, Any], choice: dict[str, Any]) -> ModelResponse:
-        message = choice.get("message") or {}
+        message = choice.get("message")
+        if not isinstance(message, dict):  # not an empty answer: no answer at all
+            raise ValueError(f"the choice has no message object (got {type(message).__name__})")
         content, reasoning = _split_content(message.get("content"))
         reasoning = message.get("reasoning") or message.get("reasoning_content") or reasoning
         calls = [_tool_call(c, i) for i, c in enumerate(message.get("tool_calls") or ())]

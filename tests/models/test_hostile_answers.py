@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agentkit import Agent
 from agentkit.errors import AgentkitError, ProviderError, ResponseParseError
 from agentkit.events import (
     ModelStreamEvent,
@@ -428,5 +429,17 @@ def test_a_parse_error_shows_the_start_of_the_answer_without_the_key(server: Loo
     model = OpenAICompatible("m", base_url=server.url + "/v1", api_key=key, provider=PROVIDER, max_retries=0)
     _, outcome = ask(model, Reply(body=body({"choices": [{"message": f"echo {key}"}]}), content_type="application/json"))
     assert isinstance(outcome, ResponseParseError)
-    assert '{"choices": [{"message": "echo ***"}]}' in outcome.message and "AttributeError" in outcome.message
+    assert '{"choices": [{"message": "echo ***"}]}' in outcome.message and "no message object" in outcome.message
     assert all(key not in text for text in (str(outcome), repr(outcome), str(outcome.body)))
+
+
+@pytest.mark.parametrize(
+    "choice", [{"index": 0, "finish_reason": "stop"}, {"index": 0, "message": None, "finish_reason": "stop"}]
+)
+async def test_a_choice_without_a_message_is_not_an_empty_answer(loopback, choice) -> None:
+    """Found by the chaos soak: `choice.get("message") or {}` made it a successful run with output ''."""
+    body = {"id": "x", "object": "chat.completion", "created": 1, "model": "m", "choices": [choice]}
+    server = loopback([Reply(body=body)], spec=None)
+    agent = Agent(OpenAICompatible("m", base_url=server.url + "/v1", api_key="sk-test", max_retries=0))
+    with pytest.raises(ResponseParseError, match="no message"):
+        await agent.run("hi")
