@@ -56,7 +56,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
+from contenders import Server
 from pydantic import BaseModel
+from run import _cpu_model
 
 import agentkit
 from agentkit import Agent, tool
@@ -577,21 +579,13 @@ class Soak:
 # --- the server process -----------------------------------------------------------------------
 
 
-class ChaosServer:
+class ChaosServer(Server):
+    """``chaos_server.py`` in its own process (launched like the benchmark's server)."""
+
+    script = "chaos_server.py"
+
     def __init__(self, seed: int, faults: str | None = None) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "chaos_server.py"), "--seed", str(seed), *(["--faults", faults] if faults else [])],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().strip()
-        if not line.startswith("PORT "):
-            self.close()
-            raise RuntimeError(f"the chaos server did not start (said {line!r})")
-        self.port = int(line.split()[1])
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__("--seed", str(seed), *(["--faults", faults] if faults else []))
 
     async def stats(self) -> dict[str, int]:
         reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
@@ -610,18 +604,6 @@ class ChaosServer:
         except (OSError, IndexError, ValueError):
             return None
 
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        for stream in (self.proc.stdin, self.proc.stdout):
-            if stream is not None:
-                stream.close()
-
 
 # --- main ---------------------------------------------------------------------------------------
 
@@ -637,16 +619,6 @@ def _git_commit() -> str | None:
         return commit + (" (+ uncommitted changes in agentkit/)" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return None
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def _versions() -> dict[str, str]:

@@ -25,15 +25,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import os
 import random
-import signal
 import socket
 import struct
 import sys
 import time
 from collections import Counter
 from typing import Any, Union
+
+from server import serve
 
 HOST = "127.0.0.1"
 MAX_HEADER = 64 * 1024
@@ -481,22 +481,7 @@ async def _main() -> None:
         for name in FAULTS:
             FAULTS[name] = float(given.get(name, 0))
     rng = random.Random(seed)
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: ChaosProtocol(rng), HOST, 0, backlog=4096, reuse_address=True)
-    port = server.sockets[0].getsockname()[1]
-    stop = loop.create_future()
-
-    def _done(*_: object) -> None:
-        if not stop.done():
-            stop.set_result(None)
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, _done)
-    if not sys.stdin.isatty():  # exit when the parent goes away: it holds the other end of our stdin
-        loop.add_reader(sys.stdin.fileno(), lambda: _done() if not os.read(sys.stdin.fileno(), 4096) else None)
-    print(f"PORT {port}", flush=True)
-    async with server:
-        await stop
+    await serve(lambda: ChaosProtocol(rng))
 
 
 if __name__ == "__main__":

@@ -47,9 +47,11 @@ class Server:
     The server also exits by itself when this process dies (its stdin pipe closes).
     """
 
+    script = "server.py"
+
     def __init__(self, *args: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "server.py"), *args],
+            [sys.executable, str(HERE / self.script), *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -58,8 +60,9 @@ class Server:
         line = self.proc.stdout.readline().strip()
         if not line.startswith("PORT "):
             self.close()
-            raise RuntimeError(f"the benchmark server did not start (said {line!r})")
-        self.url = f"http://127.0.0.1:{int(line.split()[1])}"
+            raise RuntimeError(f"the benchmark server ({self.script}) did not start (said {line!r})")
+        self.port = int(line.split()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
 
     def pin(self) -> str:
         """Put this process and the server on CPUs of their own (when there are two or more).

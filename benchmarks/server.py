@@ -30,6 +30,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 HOST = "127.0.0.1"
@@ -277,13 +278,11 @@ class ChatProtocol(asyncio.Protocol):
         self.transport = None
 
 
-async def _main() -> None:
-    global LIMITER
-    if "--rate-limit" in sys.argv:
-        rate = float(sys.argv[sys.argv.index("--rate-limit") + 1])
-        LIMITER = TokenBucket(rate, max(1.0, rate / 20))
+async def serve(protocol_factory: Callable[[], asyncio.Protocol]) -> None:
+    """Serve on 127.0.0.1 on a free port (printed as ``PORT n``) until SIGTERM/SIGINT or the parent
+    goes away (it holds the other end of our stdin pipe). Shared with ``chaos_server.py``."""
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(ChatProtocol, HOST, 0, backlog=4096, reuse_address=True)
+    server = await loop.create_server(protocol_factory, HOST, 0, backlog=4096, reuse_address=True)
     port = server.sockets[0].getsockname()[1]
     stop = loop.create_future()
 
@@ -293,12 +292,19 @@ async def _main() -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _done)
-    # Exit when the parent goes away: it holds the other end of our stdin pipe.
     if not sys.stdin.isatty():
         loop.add_reader(sys.stdin.fileno(), lambda: _done() if not os.read(sys.stdin.fileno(), 4096) else None)
     print(f"PORT {port}", flush=True)
     async with server:
         await stop
+
+
+async def _main() -> None:
+    global LIMITER
+    if "--rate-limit" in sys.argv:
+        rate = float(sys.argv[sys.argv.index("--rate-limit") + 1])
+        LIMITER = TokenBucket(rate, max(1.0, rate / 20))
+    await serve(ChatProtocol)
     if LIMITER is not None:
         print(f"RATE accepted={LIMITER.accepted} rejected={LIMITER.rejected}", file=sys.stderr, flush=True)
 
