@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 from .. import _providers
+from .._exchange import ModelRequest
 from .._http.client import ClientOptions, connect
 from ..tools import ToolDefinition
 from .base import Model
@@ -45,6 +46,30 @@ class HTTPModel(Model):
         label = known.label if known is not None else provider
         self._http = connect(model_name, base_url, api_key, provider, options, key_env=api_key_env, key_label=label)
         self._tools_cache: tuple[tuple[ToolDefinition, ...], list[dict[str, Any]]] | None = None
+
+    # -- the tools part of a request body, shared by the chat-completions and Responses clients --
+    def _body_tools(self, body: dict[str, Any], request: ModelRequest) -> None:
+        settings = request.settings
+        body["tools"] = self._wire_tools(request.tools)
+        if settings.tool_choice is not None:
+            body["tool_choice"] = self._wire_tool_choice(settings.tool_choice)
+        if settings.parallel_tool_calls is not None:
+            body["parallel_tool_calls"] = settings.parallel_tool_calls
+
+    def _wire_tools(self, tools: tuple[ToolDefinition, ...]) -> list[dict[str, Any]]:
+        """The tools in this API's form, built once per tuple (the agent sends the same one every turn)."""
+        cached = self._tools_cache
+        if cached is not None and cached[0] is tools:
+            return cached[1]
+        wire = [self._wire_tool(t) for t in tools]
+        self._tools_cache = (tools, wire)
+        return wire
+
+    def _wire_tool(self, tool: ToolDefinition) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _wire_tool_choice(self, choice: str) -> Any:
+        raise NotImplementedError
 
     @property
     def base_url(self) -> str:

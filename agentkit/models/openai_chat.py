@@ -170,14 +170,6 @@ class OpenAIChatModel(HTTPModel):
             self._body_allowed_only(body)
         return body
 
-    def _body_tools(self, body: dict[str, Any], request: ModelRequest) -> None:
-        settings = request.settings
-        body["tools"] = self._wire_tools(request.tools)
-        if settings.tool_choice is not None:
-            body["tool_choice"] = self._wire_tool_choice(settings.tool_choice)
-        if settings.parallel_tool_calls is not None:
-            body["parallel_tool_calls"] = settings.parallel_tool_calls
-
     @staticmethod
     def _body_output(body: dict[str, Any], request: ModelRequest) -> None:
         output = request.output
@@ -247,18 +239,11 @@ class OpenAIChatModel(HTTPModel):
             out = self.profile.fix_messages(out)
         return out
 
-    def _wire_tools(self, tools: tuple[ToolDefinition, ...]) -> list[dict[str, Any]]:
-        cached = self._tools_cache
-        if cached is not None and cached[0] is tools:
-            return cached[1]
-        wire = []
-        for t in tools:
-            function: dict[str, Any] = {"name": t.name, "description": t.description, "parameters": t.parameters}
-            if t.strict is not None and self.profile.send_tool_strict:
-                function["strict"] = t.strict
-            wire.append({"type": "function", "function": function})
-        self._tools_cache = (tools, wire)
-        return wire
+    def _wire_tool(self, tool: ToolDefinition) -> dict[str, Any]:
+        function: dict[str, Any] = {"name": tool.name, "description": tool.description, "parameters": tool.parameters}
+        if tool.strict is not None and self.profile.send_tool_strict:
+            function["strict"] = tool.strict
+        return {"type": "function", "function": function}
 
     def _wire_tool_choice(self, choice: str) -> Any:
         if choice in ("auto", "none", "required"):

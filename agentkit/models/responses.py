@@ -192,15 +192,6 @@ class ResponsesModel(HTTPModel):
             body.update(settings.extra_body)
         return body
 
-    def _body_tools(self, body: dict[str, Any], request: ModelRequest) -> None:
-        settings = request.settings
-        body["tools"] = self._wire_tools(request.tools)
-        choice = settings.tool_choice
-        if choice is not None:
-            body["tool_choice"] = choice if choice in ("auto", "none", "required") else {"type": "function", "name": choice}
-        if settings.parallel_tool_calls is not None:
-            body["parallel_tool_calls"] = settings.parallel_tool_calls
-
     @staticmethod
     def _body_output(body: dict[str, Any], request: ModelRequest) -> None:
         output = request.output
@@ -263,20 +254,16 @@ class ResponsesModel(HTTPModel):
                 raise UserError(f"not a message: {m!r}")
         return ("\n\n".join(lead) if lead else None), items
 
-    def _wire_tools(self, tools: tuple[ToolDefinition, ...]) -> list[dict[str, Any]]:
-        cached = self._tools_cache
-        if cached is not None and cached[0] is tools:
-            return cached[1]
-        wire = []
-        for t in tools:
-            item: dict[str, Any] = {"type": "function", "name": t.name}
-            if t.description:
-                item["description"] = t.description
-            item["parameters"] = t.parameters
-            item["strict"] = bool(t.strict)  # omitted means strict here, unlike chat completions
-            wire.append(item)
-        self._tools_cache = (tools, wire)
-        return wire
+    def _wire_tool(self, tool: ToolDefinition) -> dict[str, Any]:
+        item: dict[str, Any] = {"type": "function", "name": tool.name}
+        if tool.description:
+            item["description"] = tool.description
+        item["parameters"] = tool.parameters
+        item["strict"] = bool(tool.strict)  # omitted means strict here, unlike chat completions
+        return item
+
+    def _wire_tool_choice(self, choice: str) -> Any:
+        return choice if choice in ("auto", "none", "required") else {"type": "function", "name": choice}
 
     # -- response ------------------------------------------------------------------------
     def parse_response(self, data: Any) -> ModelResponse:
