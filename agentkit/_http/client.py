@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import json
 import os
 import random
@@ -279,11 +280,12 @@ class HTTPClient:
         (all within ``request_deadline``)."""
         url, content, headers = self._request(path, body, extra_headers)
         deadline = self.limits.request_deadline
+        once = functools.partial(self._post_once, url, content, headers, self._request_timeout)
         if deadline is None:
-            return await self._with_retries(lambda: self._post_once(url, content, headers, self._request_timeout))
+            return await self._with_retries(once)
         watched = watch(deadline, asyncio.current_task())
         try:
-            return await self._with_retries(lambda: self._post_once(url, content, headers, self._request_timeout))
+            return await self._with_retries(once)
         except asyncio.CancelledError as e:
             if watched.caused(e):
                 raise self.limits.deadline_passed(self.provider) from None
