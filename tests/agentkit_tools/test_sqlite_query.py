@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import subprocess
 import sys
 import threading
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agentkit_tools import sqlite_query
+from agentkit_tools import _sqlite_sizes, sqlite_query
 
 from agentkit import ModelRetry, Tool, UserError
 from tests.agentkit_tools.conftest import run_calls
@@ -325,6 +326,72 @@ def test_the_whole_result_has_a_byte_budget(db) -> None:
     assert ok and text.startswith("100 rows:") and "budget" not in text
     ok, text = _run(small, "SELECT zeroblob(3000)")  # one value over the budget: the budget is the value limit too
     assert not ok and "too big" in text and "limited to 2,000 bytes" in text
+
+
+# One row of a hundred 10 MB zero blobs (lazy in SQLite: only reading them builds them), 1 GB in all.
+_WIDE_ROW = "WITH r(n) AS (VALUES (10000000)) SELECT " + ", ".join(["zeroblob(n)"] * 100) + " FROM r"
+_PEAK_OF_ONE_QUERY = """
+import resource, sys
+from agentkit import ModelRetry
+from agentkit_tools import _sqlite_sizes, sqlite_query
+tool = sqlite_query(sys.argv[1])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    answer = "ok: " + tool.function(sys.argv[2])
+except ModelRetry as e:
+    answer = "retry: " + e.message
+grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(grown * 1024 if sys.platform != "darwin" else grown)
+print(answer)
+"""
+
+
+def test_the_budget_holds_within_one_wide_row(db) -> None:
+    # The budget used to be checked between rows: Python's sqlite3 builds a whole row at once, so this
+    # one row of 1 GB was copied (and each zero blob expanded) before it was weighed: ~1.9 GB, and the
+    # 5 s watchdog. Now each value of a row is weighed before the row is fetched, and this one never is.
+    if _sqlite_sizes._lib is None:
+        pytest.skip("this Python's SQLite cannot be reached through ctypes: the budget is checked between rows only")
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK_OF_ONE_QUERY, str(db), _WIDE_ROW], capture_output=True, text=True, timeout=60
+    )
+    elapsed = time.perf_counter() - started
+    assert done.returncode == 0, done.stderr
+    grown, answer = done.stdout.split("\n", 1)
+    assert int(grown) < 100_000_000, (int(grown), answer)  # a value is 10 MB, the row 1,000 MB
+    assert elapsed < 4, elapsed
+    assert answer.strip() == (
+        "retry: The first row alone holds 1,000,000,000 bytes in its 100 values, more than the result's budget of "
+        "20,000,000 bytes; it was not fetched. Select fewer or smaller columns (length(x) or substr(x, 1, 200) rather than x)."
+    )
+
+
+def test_a_row_is_fetched_only_when_it_fits_in_what_is_left_of_the_budget(db) -> None:
+    tool = sqlite_query(db, max_result_bytes=2_000)
+    # the first row may pass the budget by one value at the value limit (2,000 here): 3 x 1,000 bytes is shown
+    sql = "WITH r(n) AS (VALUES (1000)) SELECT zeroblob(n) AS a, zeroblob(n) AS b, zeroblob(n) AS c FROM r"
+    ok, text = _run(tool, sql)
+    assert ok and text.startswith("1 row shown:") and "budget of 2,000 bytes" in text, text
+    ok, text = _run(tool, sql.replace("AS c", "AS c, zeroblob(n) AS d, zeroblob(n) AS e"))  # 5,000 bytes: not fetched
+    assert not ok and text.startswith("The first row alone holds 5,000 bytes in its 5 values"), text
+    # rows after the first must fit: 8 + 1,500, then a row of 8 + 600 would pass 2,000 and is left unfetched
+    ok, text = _run(tool, "SELECT 1 AS i, zeroblob(1500) UNION ALL SELECT 2, zeroblob(600) UNION ALL SELECT 3, zeroblob(1)")
+    assert ok and text.startswith("1 row shown:") and "| 2 |" not in text and "stopped after 1 row" in text, text
+    ok, text = _run(tool, "SELECT 1 AS i, zeroblob(1500) UNION ALL SELECT 2, zeroblob(400)")  # 1,508 + 408: both fit
+    assert ok and text.startswith("2 rows:") and "budget" not in text, text
+    ok, text = _run(sqlite_query(db, max_rows=2), "SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3")
+    assert ok and "only the first 2 rows are shown" in text
+
+
+def test_without_row_sizes_the_budget_is_checked_between_rows(db, monkeypatch) -> None:
+    # where SQLite cannot be reached through ctypes (another Python, a hidden SQLite), rows are weighed once fetched
+    monkeypatch.setattr(_sqlite_sizes, "_lib", None)
+    small = sqlite_query(db, max_result_bytes=2_000)
+    ok, text = _run(small, "SELECT id, notes FROM products ORDER BY id")
+    assert ok and text.startswith("122 rows shown:") and "| 122 | NULL |" in text and "budget of 2,000 bytes" in text
+    ok, text = _run(small, "WITH r(n) AS (VALUES (1000)) SELECT zeroblob(n), zeroblob(n), zeroblob(n), zeroblob(n) FROM r")
+    assert ok and text.startswith("1 row shown:") and "budget of 2,000 bytes" in text, text
 
 
 @pytest.mark.parametrize(

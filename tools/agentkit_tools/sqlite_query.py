@@ -14,10 +14,12 @@ views and triggers in the file cannot call functions with side effects.
 
 Every query is bounded: a progress handler stops it after ``timeout`` seconds (runaway recursive
 CTEs, cross joins), strings and blobs are limited to ``max_value_bytes`` (no
-``randomblob(1e9)``), at most ``max_rows`` rows are fetched, fetching stops once the values
-fetched pass ``max_result_bytes`` in all (201 rows of a 10 MB ``zeroblob()`` would be 2 GB; the
-answer says where it stopped), and each cell is cut to ``max_cell_chars`` characters. Rows are
-kept only as they will be shown (a blob as its size, text cut to the cell width). A step the
+``randomblob(1e9)``), at most ``max_rows`` rows are fetched, and the values fetched stay within
+``max_result_bytes`` in all (201 rows of a 10 MB ``zeroblob()`` would be 2 GB; so would one row of
+200 of them): each row is weighed value by value before Python fetches it (``_sqlite_sizes``) and
+is fetched only when it fits; the answer says where it stopped. Each cell is cut to
+``max_cell_chars`` characters. Rows are kept only as they will be shown (a blob as its size, text
+cut to the cell width). A step the
 progress handler cannot interrupt (one huge ``printf()``) is abandoned by a watchdog at
 ``timeout`` + 0.5 s. ``printf()`` and ``format()`` give NULL rather than an error when their
 result would pass ``max_value_bytes``: the answer then says so.
@@ -36,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from agentkit import ModelRetry, Tool, UserError
+
+from ._sqlite_sizes import RowSizes, connect_with_sizes
 
 __all__ = ["sqlite_query"]
 
@@ -158,6 +162,16 @@ class _Blob:
         self.size = size
 
 
+class _Fetched:
+    """What ``fetch`` got: the rows kept, whether there are more, whether the budget stopped it, and the row it refused."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[Any, ...]] = []
+        self.more = False  # rows past max_rows
+        self.over_budget = False
+        self.refused: tuple[int, int] | None = None  # (bytes, values) of the row left unfetched for the budget
+
+
 def _weight(value: Any) -> int:
     """Bytes a fetched value counts against the result's budget."""
     if isinstance(value, (bytes, str)):
@@ -255,7 +269,9 @@ def sqlite_query(
         max_chars: longest table returned.
         max_value_bytes: largest string or blob a query may build (SQLite's length limit).
         max_result_bytes: most bytes of values fetched for one answer (strings and blobs by length,
-            numbers as 8); fetching stops past it and the answer says so. Also caps ``max_value_bytes``.
+            numbers as 8); a row is fetched only when it fits in what is left (the first row: in the
+            budget plus one value at ``max_value_bytes``), and the answer says where it stopped.
+            Also caps ``max_value_bytes``.
         describe_schema: list the tables and their columns in the tool's description (read once, now).
         name: the tool's name.
 
@@ -332,29 +348,47 @@ def sqlite_query(
             raise box["error"]
         return str(box["value"])
 
-    def fetch(cursor: sqlite3.Cursor) -> tuple[list[tuple[Any, ...]], bool]:
-        """Up to ``max_rows`` + 1 rows, each kept as it will be shown; stops once ``max_result_bytes`` are fetched.
+    def fetch(cursor: sqlite3.Cursor, sizes: RowSizes | None) -> _Fetched:
+        """Up to ``max_rows`` rows, each kept as it will be shown, within ``max_result_bytes``.
 
-        Returns the rows and whether the budget stopped the fetching (the row that passed it is
-        dropped, unless it is the first).
+        With ``sizes`` each row is weighed before it is fetched, value by value, and is fetched only
+        when it fits in what is left of the budget (the first row: in the budget plus one value at
+        its limit), so no row of a hundred 10 MB values is ever built. Without, a row is weighed once
+        fetched and fetching stops after the row that passed the budget (dropped, unless it is the first).
         """
-        rows: list[tuple[Any, ...]] = []
+        done = _Fetched()
         used = 0
-        while len(rows) <= max_rows:
+        while True:
+            ahead = sizes.current() if sizes is not None else None
+            if ahead is not None:
+                weight = sum(ahead)
+                if len(done.rows) == max_rows:
+                    done.more = True  # known without fetching it
+                    return done
+                allowed = max_result_bytes if done.rows else max_result_bytes + max_value_bytes
+                if used + weight > allowed:
+                    done.over_budget, done.refused = True, (weight, len(ahead))
+                    return done
             row = cursor.fetchone()
             if row is None:
-                return rows, False
-            used += sum(_weight(value) for value in row)
-            if used > max_result_bytes and rows:
-                return rows, True
-            rows.append(tuple(_kept(value, max_cell_chars) for value in row))
+                return done
+            if len(done.rows) == max_rows:
+                done.more = True
+                return done
+            if ahead is None:
+                weight = sum(_weight(value) for value in row)
+            used += weight
+            if used > max_result_bytes and done.rows:
+                done.over_budget = True
+                return done
+            done.rows.append(tuple(_kept(value, max_cell_chars) for value in row))
             if used > max_result_bytes:
-                return rows, True
-        return rows, False
+                done.over_budget = True
+                return done
 
     def execute(text: str, guard: _Guard) -> str:
         try:
-            conn = connect(guard)
+            conn, sizes = connect_with_sizes(lambda: connect(guard))
         except sqlite3.Error as e:
             raise ModelRetry(f"The database cannot be opened: {e}.") from None
         guard.connection = conn
@@ -363,7 +397,7 @@ def sqlite_query(
             if cursor.description is None:
                 return "The statement ran and returned no rows."
             columns = [str(d[0]) for d in cursor.description]
-            rows, over_budget = fetch(cursor)
+            fetched = fetch(cursor, sizes)
         except sqlite3.Warning as e:  # "You can only execute one statement at a time."
             raise ModelRetry(f"{e} Send a single statement per call (no ';'-separated scripts).") from None
         except sqlite3.Error as e:
@@ -383,8 +417,14 @@ def sqlite_query(
         finally:
             guard.connection = None
             conn.close()
-        more = len(rows) > max_rows
-        rows = rows[:max_rows]
+        rows, more, over_budget = fetched.rows, fetched.more, fetched.over_budget
+        if fetched.refused is not None and not rows:
+            size, values = fetched.refused
+            raise ModelRetry(
+                f"The first row alone holds {size:,} bytes in its {values} values, more than the result's budget of "
+                f"{max_result_bytes:,} bytes; it was not fetched. Select fewer or smaller columns "
+                f"(length(x) or substr(x, 1, 200) rather than x)."
+            )
         if not rows:
             return "No rows.\n" + _table(columns, [], max_cell_chars, max_chars)[0]
         table, shown = _table(columns, rows, max_cell_chars, max_chars)
