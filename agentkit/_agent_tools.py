@@ -1,4 +1,5 @@
-"""An agent's tools: its own, and those its toolsets (e.g. MCP servers) bring once connected."""
+"""An agent's tools: its own, and those its toolsets (e.g. MCP servers) bring once connected; the
+definitions sent also name its handoffs and the output tool."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ class AgentTools:
     Toolsets are entered by :meth:`connect` (once, under a lock) and closed by :meth:`close`.
     """
 
-    def __init__(self, items: Sequence[ToolLike], output: OutputSchema[Any] | None) -> None:
+    def __init__(
+        self, items: Sequence[ToolLike], output: OutputSchema[Any] | None, handoffs: Sequence[ToolDefinition] = ()
+    ) -> None:
         self.own: list[Tool[Any, Any]] = []
         self.toolsets: list[Toolset] = []
         for item in items:
@@ -32,6 +35,7 @@ class AgentTools:
             else:
                 self.own.append(Tool(item))
         self._output = output
+        self._handoffs = tuple(handoffs)
         self._stack: AsyncExitStack | None = None
         self._lock = asyncio.Lock()
         self.by_name: dict[str, Tool[Any, Any]] = {}
@@ -54,6 +58,10 @@ class AgentTools:
                 raise UserError(f"Two tools are named {t.name!r}; pass name=... to one of them.")
             by_name[t.name] = t
         definitions: list[ToolDefinition] = [t.definition for t in by_name.values()]
+        for handoff in self._handoffs:
+            if handoff.name in by_name:
+                raise UserError(f"A tool is named {handoff.name!r}, which a handoff uses; rename the tool or the handoff.")
+            definitions.append(handoff)
         output = self._output
         if output is not None and output.tool_definition is not None:
             if output.name in by_name:
@@ -70,7 +78,7 @@ class AgentTools:
         output = self._output
         if output is not None and output.tool_definition is not None and choice == output.name:
             return  # the final-result tool may be forced too
-        if choice not in self.by_name:
+        if choice not in self.by_name and all(h.name != choice for h in self._handoffs):
             known = ", ".join(self.by_name) or "(the agent has no tools)"
             raise UserError(f"tool_choice={choice!r} names no tool of this agent; tools: {known}.")
 

@@ -10,23 +10,25 @@ provider it talks to.
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Generic, overload
 
 from typing_extensions import TypeVar
 
+from ._agent_run import begin, build_spec, events
 from ._agent_tools import AgentTools
 from ._run.hooks import HookSet, prepare_hooks
-from ._run.live import LiveRun, check_deps
-from ._run.loop import PLAIN, STREAMING, Driver, LoopEvent, drain, run_loop
+from ._run.loop import PLAIN, STREAMING, drain
 from ._run.spec import RunSpec, ToolErrors, check_options, check_settings
 from ._run.state import Approval, ApprovalCallback, RunResult, RunState
 from ._run.stream import AgentRun, AgentStream, SyncAgentStream
+from ._run.subagent import agent_tool
 from ._sync import run_sync
 from .batch import BatchInput, BatchItem, RateLimiter, limited_model
 from .batch import run_many as _run_many
+from .guardrails import GuardrailLike, prepare_guardrails
+from .handoffs import HandoffLike, prepare_handoffs
 from .hooks import HistoryProcessor, Hooks
 from .messages import Message
 from .models.base import Model
@@ -41,8 +43,6 @@ __all__ = ["Agent", "RunResult", "RunState", "Approval", "ApprovalCallback", "Ag
 DepsT = TypeVar("DepsT", default=Any)
 OutputT = TypeVar("OutputT", default=str)
 
-_SPEC_OPTIONS: tuple[str, ...] = ("output_type", "instructions", "max_turns", "output_retries", "tool_retries")
-_SPEC_OPTIONS += ("reset_tool_choice", "approve", "tool_errors", "tool_limits", "name", "deps_type")  # what a RunSpec copies
 _TOOL_LIMITS = ToolLimits()
 
 
@@ -80,7 +80,13 @@ class Agent(Generic[DepsT, OutputT]):
             the rest are answered with a message) and at once (16).
         deps_type: the type of ``deps``: type checkers then check ``run(deps=...)``; at run
             start, tools that take a ``RunContext`` require ``deps``.
-        name: a name for logs, reprs and results.
+        name: a name for logs, reprs, results, event paths, and its handoff and ``as_tool()`` tools.
+        handoffs: agents (or :class:`~agentkit.handoffs.Handoff` with options) this one may pass
+            the conversation to: each is a ``transfer_to_<name>`` tool; the run goes on with it.
+        max_handoffs: the most handoffs a run started here may make (then ``MaxHandoffsExceeded``).
+        input_guardrails: checks of the run's input, run with the first model request;
+            one that trips ends the run (:class:`~agentkit.errors.GuardrailTripped`).
+        output_guardrails: checks of the final output before the run returns it.
     """
 
     @overload
@@ -106,6 +112,10 @@ class Agent(Generic[DepsT, OutputT]):
         tool_limits: ToolLimits = _TOOL_LIMITS,
         deps_type: type[DepsT] | None = None,
         name: str | None = None,
+        handoffs: Sequence[HandoffLike] = (),
+        max_handoffs: int = 10,
+        input_guardrails: Sequence[GuardrailLike] = (),
+        output_guardrails: Sequence[GuardrailLike] = (),
     ) -> None: ...
 
     @overload
@@ -131,6 +141,10 @@ class Agent(Generic[DepsT, OutputT]):
         tool_limits: ToolLimits = _TOOL_LIMITS,
         deps_type: type[DepsT] | None = None,
         name: str | None = None,
+        handoffs: Sequence[HandoffLike] = (),
+        max_handoffs: int = 10,
+        input_guardrails: Sequence[GuardrailLike] = (),
+        output_guardrails: Sequence[GuardrailLike] = (),
     ) -> None: ...
 
     def __init__(
@@ -155,9 +169,13 @@ class Agent(Generic[DepsT, OutputT]):
         tool_limits: ToolLimits = _TOOL_LIMITS,
         deps_type: Any = None,
         name: str | None = None,
+        handoffs: Sequence[HandoffLike] = (),
+        max_handoffs: int = 10,
+        input_guardrails: Sequence[GuardrailLike] = (),
+        output_guardrails: Sequence[GuardrailLike] = (),
     ) -> None:
         self.model: Model = infer_model(model)
-        check_options(max_turns, output_retries, tool_retries, tool_errors, tool_limits)
+        check_options(max_turns, output_retries, tool_retries, tool_errors, tool_limits, max_handoffs)
         check_settings(settings)
         self.instructions = instructions
         self.max_turns = max_turns
@@ -171,18 +189,21 @@ class Agent(Generic[DepsT, OutputT]):
         self.settings = settings or ModelSettings()
         self.deps_type = deps_type
         self.name = name
+        self.max_handoffs = max_handoffs
+        self._handoffs = prepare_handoffs(handoffs)
+        self._input_guardrails = prepare_guardrails(input_guardrails, "input_guardrails")
+        self._output_guardrails = prepare_guardrails(output_guardrails, "output_guardrails")
         self._hooks = prepare_hooks(hooks, history_processors)
         self.output_type: Any = str if output_type is None else output_type
         self._output: OutputSchema[Any] | None = None
         if self.output_type is not str:
             self._output = OutputSchema(self.output_type, mode=output_mode, strict=output_strict)
-        self._toolbox = AgentTools(tools, self._output)
+        self._toolbox = AgentTools(tools, self._output, [h.definition for h in self._handoffs])
         if self._toolbox.connected:
             self._toolbox.check_tool_choice(self.settings)
 
     async def connect(self) -> None:
-        """Enter the toolsets (e.g. start MCP servers) and add their tools; done once, and done
-        by the first run when not called. :meth:`aclose` closes them."""
+        """Enter the toolsets (e.g. start MCP servers) and add their tools, once (else the first run does it)."""
         if not self._toolbox.connected:
             await self._toolbox.connect()
             self._toolbox.check_tool_choice(self.settings)
@@ -240,8 +261,8 @@ class Agent(Generic[DepsT, OutputT]):
         Cancelling the task that awaits it stops the run at once: the response being read is
         closed and running tools are cancelled (a sync tool's thread finishes in the background).
         """
-        run = self._begin(prompt, messages, deps, settings, usage_limits, state, approvals, hooks)
-        await drain(self._loop(run, PLAIN))
+        run = begin(self, prompt, messages, deps, settings, usage_limits, state, approvals, hooks)
+        await drain(events(self, run, PLAIN))
         assert run.result is not None
         return run.result
 
@@ -293,8 +314,8 @@ class Agent(Generic[DepsT, OutputT]):
         Leaving the ``async with`` (or breaking out of the loop) closes the HTTP response and
         cancels running tools. Options as for :meth:`run`.
         """
-        run = self._begin(prompt, messages, deps, settings, usage_limits, state, approvals, hooks)
-        return AgentStream(self._loop(run, STREAMING), run)
+        run = begin(self, prompt, messages, deps, settings, usage_limits, state, approvals, hooks)
+        return AgentStream(events(self, run, STREAMING), run)
 
     def run_stream_sync(
         self,
@@ -343,39 +364,31 @@ class Agent(Generic[DepsT, OutputT]):
 
         ``break`` or ``await run.cancel()`` stops the run between steps.
         """
-        run = self._begin(prompt, messages, deps, settings, usage_limits, state, approvals, hooks)
-        return AgentRun(self._loop(run, PLAIN), run)
+        run = begin(self, prompt, messages, deps, settings, usage_limits, state, approvals, hooks)
+        return AgentRun(events(self, run, PLAIN), run)
 
-    def _loop(self, run: LiveRun, driver: Driver) -> AsyncGenerator[LoopEvent, None]:
-        """The run's events; the toolsets are connected first when they are not yet."""
-        return run_loop(run, driver, None if self._toolbox.connected else self._connect_run)
-
-    async def _connect_run(self, run: LiveRun) -> None:
-        """Connect the toolsets; their tools join the run's spec."""
-        await self.connect()
-        toolbox = self._toolbox
-        run.spec = replace(run.spec, tools=toolbox.by_name, tool_defs=toolbox.definitions)
-        toolbox.check_tool_choice(run.settings)
-        check_deps(run.spec, run.deps)  # the toolsets' tools too
-
-    def _begin(
+    def as_tool(
         self,
-        prompt: str | None,
-        messages: Sequence[Message] | None,
-        deps: Any,
-        settings: ModelSettings | None,
-        usage_limits: UsageLimits | None,
-        state: RunState | None,
-        approvals: Mapping[str, Approval] | None,
-        hooks: Sequence[Hooks],
-    ) -> LiveRun:
-        """Check the run's options and set it up: the spec and the live run."""
-        check_settings(settings)
-        run_settings = self.settings.merge(settings) if settings is not None else self.settings
-        if settings is not None and self._toolbox.connected:
-            self._toolbox.check_tool_choice(run_settings)  # else once the toolsets are connected
-        spec = self._spec(prepare_hooks(hooks) if hooks else None)
-        return LiveRun.start(spec, prompt, messages, deps, run_settings, usage_limits or self.usage_limits, state, approvals)
+        name: str | None = None,
+        description: str | None = None,
+        *,
+        input_type: Any = str,
+        max_turns: int | None = None,
+    ) -> Tool[Any, Any]:
+        """This agent as another agent's tool: a call runs it; its final output (JSON if structured) is the result.
+
+        The sub-run shares the parent's ``deps`` and usage limits (its usage counts into the parent's);
+        it streams its events into the parent's stream (``event.agent == name``), is cancelled with it,
+        pauses the whole run for approvals, and when it cannot finish the parent's model gets a tool error.
+
+        Args:
+            name: the tool's name (default: the agent's name).
+            description: the tool's description for the model.
+            input_type: ``str`` (one ``input`` parameter) or a pydantic model, dataclass or
+                TypedDict whose fields become the tool's parameters.
+            max_turns: the sub-run's ``max_turns`` (default: the agent's).
+        """
+        return agent_tool(self, name, description, input_type, max_turns)
 
     def __setattr__(self, name: str, value: Any) -> None:
         self.__dict__[name] = value
@@ -383,20 +396,7 @@ class Agent(Generic[DepsT, OutputT]):
 
     def _spec(self, extra_hooks: HookSet | None = None) -> RunSpec:
         """All the loop needs of this agent, frozen for one run (built again after any change)."""
-        cached: RunSpec | None = self.__dict__.get("_cached_spec")
-        if extra_hooks is None and cached is not None and cached.tools is self._toolbox.by_name:
-            return cached
-        spec = RunSpec(
-            model=self.model,
-            tools=self._toolbox.by_name,
-            tool_defs=self._toolbox.definitions,
-            output=self._output,
-            hooks=self._hooks + extra_hooks if extra_hooks is not None else self._hooks,
-            **{option: getattr(self, option) for option in _SPEC_OPTIONS},
-        )
-        if extra_hooks is None:
-            self.__dict__["_cached_spec"] = spec
-        return spec
+        return build_spec(self, extra_hooks)
 
     async def run_many(
         self,
@@ -434,7 +434,7 @@ class Agent(Generic[DepsT, OutputT]):
         """
         limiter = RateLimiter(requests_per_minute, tokens_per_minute)
         await self.connect()  # on the agent itself, so aclose() closes the toolsets
-        self._begin("", None, deps, settings, usage_limits, None, None, hooks)  # your mistakes raise here, once
+        begin(self, "", None, deps, settings, usage_limits, None, None, hooks)  # your mistakes raise here, once
         worker = self.with_model(limited_model(self.model, limiter))
 
         async def run_one(prompt: str) -> RunResult[Any]:

@@ -48,6 +48,8 @@ class RunContext(Generic[DepsT]):
     agent_name: str | None = None
     progress_sink: Callable[[ToolProgress], None] | None = field(default=None, repr=False, compare=False)
     """Where :meth:`report_progress` sends its reports (set by the loop; None outside a run)."""
+    _run: Any = field(default=None, repr=False, compare=False)
+    """The run in flight (internal: what an agent used as a tool needs of its parent run)."""
 
     async def report_progress(self, message: str, *, progress: float | None = None, total: float | None = None) -> None:
         """Tell the caller how the tool is getting on: the stream yields a
@@ -56,4 +58,5 @@ class RunContext(Generic[DepsT]):
         if not isinstance(message, str):
             raise TypeError(f"report_progress() takes a message string, not {type(message).__name__}")
         if self.progress_sink is not None:
-            self.progress_sink(ToolProgress(self.tool_call_id, self.tool_name, message, progress, total, self.turn))
+            path = self._run.path if self._run is not None else ()
+            self.progress_sink(ToolProgress(self.tool_call_id, self.tool_name, message, progress, total, self.turn, path))

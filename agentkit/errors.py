@@ -42,6 +42,8 @@ __all__ = [
     "ApprovalRequired",
     "HookError",
     "ToolExecutionError",
+    "MaxHandoffsExceeded",
+    "GuardrailTripped",
     "ProviderError",
     "BadRequestError",
     "AuthenticationError",
@@ -222,6 +224,46 @@ class ToolExecutionError(AgentRunError):
         super().__init__(message, messages=messages, usage=usage)
         self.tool_name = tool_name
         self.tool_call_id = tool_call_id
+
+
+class MaxHandoffsExceeded(AgentRunError):
+    """The run handed off more often than its ``max_handoffs`` allows (e.g. two agents passing
+    the conversation back and forth); ``handoffs`` lists the hops, ``(from_agent, to_agent)``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        handoffs: Sequence[tuple[str, str]] = (),
+        messages: Sequence[Message] = (),
+        usage: Usage | None = None,
+    ) -> None:
+        super().__init__(message, messages=messages, usage=usage)
+        self.handoffs = list(handoffs)
+
+
+class GuardrailTripped(AgentRunError):
+    """A guardrail tripped and ended the run.
+
+    ``guardrail`` names it, ``kind`` says which (``"input"``, ``"output"`` or ``"tool"``), ``info``
+    is what it returned in :class:`~agentkit.guardrails.GuardrailResult`; ``messages`` holds the
+    conversation so far.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        guardrail: str,
+        kind: str,
+        info: Any = None,
+        messages: Sequence[Message] = (),
+        usage: Usage | None = None,
+    ) -> None:
+        super().__init__(message, messages=messages, usage=usage)
+        self.guardrail = guardrail
+        self.kind = kind
+        self.info = info
 
 
 class UnexpectedModelBehavior(AgentRunError):

@@ -192,15 +192,18 @@ class Tool(Generic[P, R]):
         name: str,
         description: str,
         parameters: dict[str, Any],
-        function: Callable[[dict[str, Any]], Any],
+        function: Callable[..., Any],
         *,
         strict: bool | None = None,
         retries: int | None = None,
         requires_approval: bool = False,
+        takes_context: bool = False,
     ) -> Tool[[dict[str, Any]], Any]:
         """A tool from a JSON schema and a (sync or async) function of the arguments dict.
 
         Arguments are validated against ``parameters`` with jsonschema before the call.
+        ``takes_context=True``: the function is called as ``function(ctx, arguments)``, with the
+        run's :class:`~agentkit.context.RunContext`.
         ``strict=True`` sends the strict form of the schema when it can be made strict and
         raises :class:`~agentkit.errors.ToolDefinitionError` when it cannot.
         """
@@ -223,7 +226,7 @@ class Tool(Generic[P, R]):
         self.strict = strict
         self.requires_approval = requires_approval
         self.is_async = is_async(function)
-        self._ctx_param = None
+        self._ctx_param = ("ctx", True) if takes_context else None
         self._ctx_index = 0
         self._needs_binding = False
         self._schema = {"type": "object", "properties": {}, **parameters}

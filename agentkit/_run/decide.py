@@ -1,20 +1,24 @@
-"""Each loop decision is a value: a final answer, tool calls to run, a re-ask, or a pause.
+"""Each loop decision is a value: a final answer, tool calls to run, a re-ask, a pause, or a
+handoff.
 
 :func:`decide` judges one model message; the tool-call turn (``tool_calls.py``) may end in a
-:class:`Final` too (the output tool) or a :class:`Pause` (approvals). A handoff would be one
-more variant here.
+:class:`Final` too (the output tool), a :class:`Pause` (approvals) or a :class:`HandOff` (the
+model called a ``transfer_to_...`` tool).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from ..messages import AssistantMessage, ToolCall
 from ..output import OutputInvalid
 from .spec import RunSpec
 
-__all__ = ["Final", "CallTools", "Reask", "Pause", "Decision", "decide", "unique_call_ids"]
+if TYPE_CHECKING:
+    from ..handoffs import Handoff
+
+__all__ = ["Final", "CallTools", "Reask", "Pause", "HandOff", "Decision", "decide", "unique_call_ids"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,18 @@ class Pause:
     pending: list[ToolCall]
 
 
-Decision = Union[Final, CallTools, Reask, Pause]
+@dataclass(frozen=True)
+class HandOff:
+    """The model called a handoff tool: after this turn's calls, the run goes on with ``target``'s
+    agent (``value``: the call's validated input; ``call``, ``index``: which call it was)."""
+
+    target: Handoff
+    value: Any
+    call: ToolCall
+    index: int
+
+
+Decision = Union[Final, CallTools, Reask, Pause, HandOff]
 
 
 def decide(spec: RunSpec, message: AssistantMessage) -> Decision:

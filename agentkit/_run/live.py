@@ -1,5 +1,6 @@
 """One run in flight: its spec, its serializable state, and what only lives while it runs
-(deps, settings, limits, approvals, the result). Also how a run starts or resumes."""
+(deps, settings, limits, approvals, the result, where it sits among agents). Also how a run
+starts, resumes, and passes to another agent."""
 
 from __future__ import annotations
 
@@ -7,13 +8,22 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from ..context import RunContext
-from ..errors import AgentRunError, InvalidRunState, MaxTurnsExceeded, OutputValidationError, UsageLimitExceeded, UserError
+from ..errors import (
+    AgentRunError,
+    InvalidRunState,
+    MaxHandoffsExceeded,
+    MaxTurnsExceeded,
+    OutputValidationError,
+    UsageLimitExceeded,
+    UserError,
+)
 from ..messages import Message, SystemMessage, ToolCall, UserMessage
 from ..output import OutputInvalid
 from ..settings import ModelSettings
 from ..tools import Tool
 from ..usage import Usage, UsageLimits
-from .spec import RunSpec
+from .hooks import HookSet
+from .spec import AgentLike, RunSpec
 from .state import Approval, RunResult, RunState, unanswered
 
 __all__ = ["LiveRun", "check_deps"]
@@ -25,7 +35,25 @@ _AUTO = ModelSettings(tool_choice="auto")
 class LiveRun:
     """The mutable side of one run. ``state`` is the part that serializes (:class:`RunState`)."""
 
-    __slots__ = ("approvals", "deps", "forced", "limits", "model_name", "result", "resumed", "settings", "spec", "state")
+    __slots__ = (
+        "approvals",
+        "deps",
+        "extra_hooks",
+        "forced",
+        "hops",
+        "limits",
+        "live_tools",
+        "max_handoffs",
+        "model_name",
+        "outer",
+        "override",
+        "path",
+        "result",
+        "resumed",
+        "settings",
+        "spec",
+        "state",
+    )
 
     def __init__(
         self,
@@ -47,6 +75,17 @@ class LiveRun:
         self.model_name: str | None = None
         self.forced = settings.tool_choice not in (None, "auto", "none")
         self.resumed = resumed
+        self.path: tuple[str, ...] = (spec.label,)
+        """The agents from the outermost run to this one (events carry it)."""
+        self.outer: tuple[Usage, ...] = ()
+        """The usage of the runs this one is nested in (a sub-agent's usage counts toward theirs)."""
+        self.extra_hooks: HookSet | None = None
+        self.override: ModelSettings | None = None
+        """The run's own ``settings=`` (laid over each agent's after a handoff)."""
+        self.max_handoffs = spec.max_handoffs
+        self.live_tools = False
+        """Whether the caller watches tool events live (a stream): sub-agents then stream theirs."""
+        self.hops: list[tuple[str, str]] = []
 
     # -- starting ----------------------------------------------------------------------------
     @classmethod
@@ -103,7 +142,7 @@ class LiveRun:
                 "them); continue a finished conversation with messages=result.messages instead."
             )
         decisions = dict(approvals or {})
-        known = {c.id for c in pending}
+        known = {c.id for c in state.pending}  # a paused sub-agent's calls in place of the call running it
         stray = sorted(set(decisions) - known)
         if stray:
             listed = ", ".join(sorted(known))
@@ -126,6 +165,7 @@ class LiveRun:
             turn=state.turn,
             model_name=self.spec.model.model_name,
             agent_name=self.spec.name,
+            _run=self,
         )
 
     def tool_context(self, tool: Tool[Any, Any], call: ToolCall) -> RunContext[Any]:
@@ -141,20 +181,35 @@ class LiveRun:
         """An error that ends the run, carrying the messages and usage so far."""
         return cls(message, messages=self.state.messages, usage=self.state.usage, **extra)
 
+    @property
+    def total_usage(self) -> Usage:
+        """What the usage limits are checked against: the outermost run's usage (a sub-agent's counts there too)."""
+        return self.outer[0] if self.outer else self.state.usage
+
     def check_request(self) -> None:
         """Raise when another model request is not allowed (``max_turns``, usage limits)."""
         state = self.state
         if state.turn >= self.spec.max_turns:
             raise self.error(MaxTurnsExceeded, f"The run reached max_turns={self.spec.max_turns} without a final answer.")
-        why = self.limits.check_request(state.usage) if self.limits is not None else None
+        why = self.limits.check_request(self.total_usage) if self.limits is not None else None
         if why is not None:
             raise self.error(UsageLimitExceeded, f"Usage limit: {why}.")
 
     def check_tool_calls(self, count: int) -> None:
-        """Raise when ``count`` more tool calls would pass a usage limit."""
-        why = self.limits.check_tool_calls(self.state.usage, count) if self.limits is not None else None
+        """Raise when ``count`` more tool calls would pass a usage limit; else count them."""
+        why = self.limits.check_tool_calls(self.total_usage, count) if self.limits is not None else None
         if why is not None:
             raise self.error(UsageLimitExceeded, f"Usage limit: {why}.")
+        self.state.usage.tool_calls += count
+        for usage in self.outer:
+            usage.tool_calls += count
+
+    def add_usage(self, used: Usage) -> None:
+        """One response's usage, into this run's and into the runs it is nested in."""
+        for usage in (self.state.usage, *self.outer) if self.outer else (self.state.usage,):
+            usage.add(used)
+            if used.requests == 0:
+                usage.requests += 1
 
     def answered_call(self) -> None:
         """A forced ``tool_choice`` was answered with a call: ``auto`` from now on (if the agent says so)."""
@@ -174,6 +229,74 @@ class LiveRun:
                 raw_text=raw,
                 errors=error.errors,
             )
+
+    # -- handoffs ----------------------------------------------------------------------------
+    async def enter(self, agent: AgentLike) -> None:
+        """Go on with ``agent``: its spec (tools, model, output...) and settings (under the run's own)."""
+        await agent.connect()
+        spec = agent._spec(self.extra_hooks)
+        check_deps(spec, self.deps)
+        self.spec = spec
+        self.settings = agent.settings.merge(self.override) if self.override is not None else agent.settings
+        self.forced = self.settings.tool_choice not in (None, "auto", "none")
+        self.path = (*self.path[:-1], spec.label)
+        self.state.agent = spec.label
+
+    async def hand_off(self, agent: AgentLike, input_filter: Any) -> tuple[str, str]:
+        """Pass the run to ``agent``: check ``max_handoffs``, switch, give it its own system
+        message, filter the conversation. Returns the hop ``(from, to)``."""
+        source = self.spec
+        hop = (source.label, agent.name or "agent")
+        if self.state.handoffs >= self.max_handoffs:
+            hops = " -> ".join([h[0] for h in [*self.hops, hop]] + [hop[1]])
+            raise self.error(
+                MaxHandoffsExceeded,
+                f"The run reached max_handoffs={self.max_handoffs} ({hops}): raise max_handoffs, "
+                "or change the instructions that make the agents hand back and forth.",
+                handoffs=[*self.hops, hop],
+            )
+        await self.enter(agent)
+        self.hops.append(hop)
+        self.state.handoffs += 1
+        self._instructions(source.instructions, self.spec.instructions)
+        if input_filter is not None:
+            state = self.state
+            state.messages = list(input_filter(list(state.messages)))
+            state.new_message_index = min(state.new_message_index, len(state.messages))
+        return hop
+
+    def _instructions(self, old: str | None, new: str | None) -> None:
+        """The new agent's instructions in place of the old one's, as the first message."""
+        state = self.state
+        messages = state.messages
+        first = messages[0] if messages else None
+        if isinstance(first, SystemMessage) and (first.content == old or new):
+            if new:
+                messages[0] = SystemMessage(content=new)
+            else:
+                del messages[0]
+                state.new_message_index = max(0, state.new_message_index - 1)
+        elif new:
+            messages.insert(0, SystemMessage(content=new))
+            state.new_message_index += 1 if state.new_message_index else 0
+
+    def find_agent(self, name: str) -> AgentLike:
+        """The agent named ``name`` among those this run's agent can hand off to (directly or not)."""
+        start = self.spec.agent
+        seen: list[AgentLike] = []
+        queue = [start] if start is not None else []
+        while queue:
+            agent = queue.pop(0)
+            if any(agent is other for other in seen):
+                continue
+            seen.append(agent)
+            if (agent.name or "agent") == name:
+                return agent
+            queue.extend(h.agent for h in agent._spec().handoffs.values())
+        raise InvalidRunState(
+            f"This RunState is with agent {name!r}, which {self.spec.label!r} cannot hand off to: "
+            "resume it from the agent it started with."
+        )
 
     def snapshot(self) -> RunState:
         """An independent copy of the serializable state (to resume from later)."""

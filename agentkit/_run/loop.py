@@ -1,5 +1,6 @@
 """The loop: a model turn, then :func:`~agentkit._run.decide.decide` — a final answer, tool calls
-to run, a re-ask, or a pause — until the run ends.
+to run, a re-ask, or a pause — until the run ends. A turn's calls may hand the run to another
+agent: the loop goes on with that agent's spec.
 
 There is one implementation and it always yields events: ``agent.run()`` drains it,
 ``agent.run_stream()`` passes the stream events on, ``agent.iter()`` the steps. What differs is
@@ -16,6 +17,7 @@ from typing import Protocol, Union
 from ..errors import ApprovalRequired, HookError, UnexpectedModelBehavior
 from ..events import (
     AgentEvent,
+    AgentHandoff,
     FinalResultStep,
     ModelRequestStep,
     ModelResponseStep,
@@ -27,7 +29,7 @@ from ..events import (
 )
 from ..messages import UserMessage
 from ..models.base import Model, ModelRequest, ModelResponse
-from .decide import CallTools, Decision, Final, Pause, Reask, decide
+from .decide import CallTools, Decision, Final, HandOff, Pause, Reask, decide
 from .hooks import call_hook
 from .live import LiveRun
 from .tool_calls import TurnCalls
@@ -108,20 +110,22 @@ async def run_loop(
     """
     state, hooks = run.state, run.spec.hooks
     event: LoopEvent | None = None  # one name for every event: a finished turn's last one is not kept alive
+    run.live_tools = driver.live_tools
     try:
-        if connect is not None or hooks.on_run_start:
-            await _start(run, connect)
+        await _start(run, connect)
+        hooks = run.spec.hooks
         decision: Decision | None = CallTools(run.resumed) if run.resumed else None  # a resumed run starts with its calls
         while not isinstance(decision, Final):
             if decision is None:
                 request = next_request(run)
                 request = await _prepare(run, request) if hooks.processors or hooks.before_model_request else request
-                yield ModelRequestStep(request, state.turn)
+                yield ModelRequestStep(request, state.turn, run.path)
                 response = None
                 events = driver.send(run.spec.model, request)
                 try:
                     async for event in events:
                         event.turn = state.turn
+                        event.path = run.path
                         yield event
                         if isinstance(event, ResponseComplete):
                             response = event.response
@@ -132,7 +136,7 @@ async def run_loop(
                 decision = take_response(run, response)
                 if hooks.after_model_response:
                     await _after_response(run, response)
-                yield ModelResponseStep(response, state.turn)  # type: ignore[arg-type]  # take_response raised if None
+                yield ModelResponseStep(response, state.turn, run.path)  # type: ignore[arg-type]  # take_response raised if None
             else:
                 assert isinstance(decision, CallTools)  # Pause is raised by approve_calls, never decided here
                 turn = TurnCalls(run, decision.calls)
@@ -147,13 +151,16 @@ async def run_loop(
                         await executed.aclose()
                     del executed
                 event = None
-                yield ToolResultsStep(turn.finish(), state.turn)
+                yield ToolResultsStep(turn.finish(), state.turn, run.path)
+                if turn.handoff is not None:
+                    yield await hand_off(run, turn.handoff)
+                    hooks = run.spec.hooks
                 decision = turn.final
                 del turn  # not kept alive through the next model request
         run.finish(decision.output)
         for hook in run.spec.hooks.on_run_end:  # before the last step: a caller may stop there
             await call_hook(hook, run.context(), run.result)
-        yield FinalResultStep(decision.output, state.turn, state.usage)
+        yield FinalResultStep(decision.output, state.turn, state.usage, run.path)
     except Exception as error:
         await _failed(run, error)
         raise
@@ -171,6 +178,9 @@ async def drain(events: AsyncGenerator[LoopEvent, None]) -> None:
 async def _start(run: LiveRun, connect: Callable[[LiveRun], Awaitable[None]] | None) -> None:
     if connect is not None:
         await connect(run)
+    name = run.state.agent
+    if name is not None and name != run.spec.label:  # resumed after a handoff: with the agent it was with
+        await run.enter(run.find_agent(name))
     for hook in run.spec.hooks.on_run_start:
         await call_hook(hook, run.context())
 
@@ -196,9 +206,7 @@ def take_response(run: LiveRun, response: ModelResponse | None) -> Decision | No
     if response is None:
         raise run.error(UnexpectedModelBehavior, "the model's stream ended without a response")
     state = run.state
-    state.usage.add(response.usage)
-    if response.usage.requests == 0:
-        state.usage.requests += 1
+    run.add_usage(response.usage)
     run.model_name = response.model_name
     message = response.message
     state.messages.append(message)
@@ -234,6 +242,17 @@ async def _prepare(run: LiveRun, request: ModelRequest) -> ModelRequest:
                 )
             request = changed
     return request
+
+
+async def hand_off(run: LiveRun, handoff: HandOff) -> AgentHandoff:
+    """The model called a handoff tool: tell ``on_handoff``, then go on with the target agent."""
+    target = handoff.target
+    if target.on_handoff is not None:
+        ctx = run.context()
+        ctx.tool_name, ctx.tool_call_id = handoff.call.name, handoff.call.id
+        await target.notify(ctx, handoff.value)
+    source, to = await run.hand_off(target.agent, target.input_filter)
+    return AgentHandoff(source, to, handoff.call.id, run.state.turn, run.path)
 
 
 async def approve_calls(run: LiveRun, turn: TurnCalls) -> list[ToolResult]:

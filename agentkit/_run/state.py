@@ -81,6 +81,9 @@ class RunState:
         output_failures: invalid final answers so far (against ``output_retries``).
         new_message_index: where the run's own messages start in ``messages``.
         approvals: decisions already given for pending calls (kept when a run pauses again on others).
+        agent: the name of the agent the run is with (after handoffs; None: the agent it started with).
+        handoffs: how many times the run handed off so far.
+        nested: the paused runs of sub-agents (``agent.as_tool()``), by the id of the call that runs them.
     """
 
     __pydantic_config__ = ConfigDict(extra="forbid")
@@ -92,11 +95,19 @@ class RunState:
     output_failures: int = 0
     new_message_index: int = 0
     approvals: dict[str, Union[bool, str]] = field(default_factory=dict)
+    agent: Union[str, None] = None
+    handoffs: int = 0
+    nested: dict[str, RunState] = field(default_factory=dict)
 
     @property
     def pending(self) -> list[ToolCall]:
-        """The calls of the last model turn that have no result yet."""
-        return unanswered(self.messages)
+        """The calls waiting for a decision: those of the last model turn that have no result yet,
+        a sub-agent's paused calls in place of the call that runs it."""
+        calls: list[ToolCall] = []
+        for call in unanswered(self.messages):
+            inner = self.nested.get(call.id)
+            calls.extend(inner.pending if inner is not None else [call])
+        return calls
 
     def copy(self) -> RunState:
         """An independent copy (the lists and counts; the messages themselves are shared)."""
@@ -108,6 +119,9 @@ class RunState:
             self.output_failures,
             self.new_message_index,
             dict(self.approvals),
+            self.agent,
+            self.handoffs,
+            {key: inner.copy() for key, inner in self.nested.items()},
         )
 
     def model_dump_json(self, *, indent: int | None = None) -> str:
@@ -143,11 +157,14 @@ class RunState:
             problems.append(f"new_message_index {self.new_message_index} is past the {len(self.messages)} messages")
         if problems:
             raise InvalidRunState("Not a valid RunState: " + "; ".join(problems) + ".")
+        for inner in self.nested.values():
+            inner.checked()
         return self
 
     def _counts(self) -> list[tuple[str, int]]:
         usage = self.usage
         counts = [("turn", self.turn), ("output_failures", self.output_failures), ("new_message_index", self.new_message_index)]
+        counts.append(("handoffs", self.handoffs))
         counts += [(f"tool_failures[{name!r}]", n) for name, n in self.tool_failures.items()]
         for what in ("prompt_tokens", "completion_tokens", "total_tokens", "requests", "tool_calls"):
             counts.append((f"usage.{what}", getattr(usage, what)))

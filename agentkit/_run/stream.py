@@ -10,6 +10,7 @@ from .._sync import run_sync
 from ..errors import UserError
 from ..events import (
     AgentEvent,
+    AgentHandoff,
     FinalOutput,
     FinalResultStep,
     ModelRequestStep,
@@ -31,7 +32,7 @@ __all__ = ["AgentStream", "SyncAgentStream", "AgentRun"]
 
 OutputT = TypeVar("OutputT")
 
-_STEPS = (ModelRequestStep, ModelResponseStep, ToolCallsStep, ToolResultsStep)
+_STEPS = (ModelRequestStep, ModelResponseStep, ToolCallsStep, ToolResultsStep)  # AgentHandoff is both
 
 
 class _PartialParser:
@@ -61,7 +62,12 @@ class _PartialParser:
         if data is None or data == self._last:
             return None
         self._last = data
-        return PartialOutput(data, value, event.turn)
+        return PartialOutput(data, value, event.turn, event.path)
+
+
+def _parser(run: LiveRun) -> _PartialParser | None:
+    output = run.spec.output
+    return _PartialParser(output, run.spec.output_tool) if output is not None else None
 
 
 class AgentStream(Generic[OutputT]):
@@ -75,8 +81,7 @@ class AgentStream(Generic[OutputT]):
     def __init__(self, events: AsyncGenerator[LoopEvent, None], run: LiveRun) -> None:
         self._events = events
         self._run = run
-        output = run.spec.output
-        self._partial = _PartialParser(output, run.spec.output_tool) if output is not None else None
+        self._partial = _parser(run)
         self._queued: PartialOutput[Any] | None = None
 
     async def __aenter__(self) -> AgentStream[OutputT]:
@@ -97,8 +102,10 @@ class AgentStream(Generic[OutputT]):
             if isinstance(event, _STEPS):
                 continue
             if isinstance(event, FinalResultStep):
-                return FinalOutput(event.output, event.turn, event.usage)
-            if self._partial is not None:
+                return FinalOutput(event.output, event.turn, event.usage, event.path)
+            if isinstance(event, AgentHandoff):  # the new agent's output type from here on
+                self._partial = _parser(self._run)
+            elif self._partial is not None and event.path is self._run.path:  # not a sub-agent's text
                 self._queued = self._partial.feed(event)
             return event
 

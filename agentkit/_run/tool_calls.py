@@ -1,6 +1,7 @@
-"""One turn's tool calls: sort them, ask for approval, run them concurrently with an event as
-each starts, reports progress and ends, then append the results in call order and count the
-retry budgets."""
+"""One turn's tool calls: sort them (the output tool, handoffs and unknown tools are answered at
+once), ask for approval, run them concurrently with an event as each starts, reports progress
+and ends, then append the results in call order and count the retry budgets. A sub-agent that
+pauses for approval pauses this run too."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, Protocol, Union
 
 from ..context import RunContext
-from ..errors import ModelRetry, ToolExecutionError, ToolRetriesExceeded
+from ..errors import ApprovalRequired, GuardrailTripped, ModelRetry, ToolExecutionError, ToolRetriesExceeded, UsageLimitExceeded
 from ..events import ToolCallsStep, ToolExecutionStarted, ToolProgress, ToolResult
 from ..hooks import Substitute, Veto
 from ..messages import ToolCall, ToolMessage
 from ..output import OutputInvalid
 from ..tools import Tool, ToolArgumentsError, serialize_result
-from .decide import Final, Pause
+from .decide import Final, HandOff, Pause
 from .hooks import call_hook
 from .live import LiveRun
 from .state import Approval
@@ -27,6 +28,7 @@ __all__ = ["TurnCalls"]
 logger = logging.getLogger("agentkit")
 
 _UNKNOWN_TOOL = "<unknown tool>"
+_ENDS_RUN = (UsageLimitExceeded, GuardrailTripped)  # raised in a sub-agent: the whole run ends, not only the call
 Job = tuple[int, Tool[Any, Any], ToolCall]
 ToolEvent = Union[ToolCallsStep, ToolExecutionStarted, ToolProgress, ToolResult]
 
@@ -59,8 +61,15 @@ class _Inline:
         self._turn = None
 
 
-def _unwatched(event: ToolEvent | _Failed) -> None:
+def _unwatched(event: object) -> None:
     """Where the events of an inline call go: nobody watches them."""
+
+
+class _Paused:
+    """A job's sub-agent paused for approval: the job is over, without a result."""
+
+
+_PAUSED = _Paused()
 
 
 class _Failed:
@@ -91,6 +100,8 @@ class TurnCalls:
         self.failed: set[str] = set()
         self.succeeded: set[str] = set()
         self.final: Final | None = None
+        self.handoff: HandOff | None = None
+        self.paused: dict[str, ApprovalRequired] = {}
         self.output_error: OutputInvalid | None = None
         self.output_raw: str | None = None
 
@@ -100,13 +111,17 @@ class TurnCalls:
         events of the calls answered here."""
         spec = self.run.spec
         output_tool = spec.output_tool
+        handoffs = spec.handoffs
         for i, call in enumerate(self.calls):
             if output_tool is not None and call.name == output_tool:
                 self._final_call(i, call)
                 continue
+            if handoffs and call.name in handoffs:
+                self._handoff_call(i, call)
+                continue
             tool = spec.tools.get(call.name)
             if tool is None:
-                known = ", ".join(spec.tools) or "(none)"
+                known = ", ".join([*spec.tools, *handoffs]) or "(none)"
                 self._answer(i, call, f"Unknown tool {call.name!r}. Available tools: {known}.", error=True)
                 self.failed.add(_UNKNOWN_TOOL)
                 continue
@@ -115,6 +130,11 @@ class TurnCalls:
             for i, _tool, call in self.jobs:
                 self._answer(i, call, "Not executed: the final result was given in the same turn.")
             self.jobs = []
+            if self.handoff is not None:
+                self._answer(
+                    self.handoff.index, self.handoff.call, "Not transferred: the final result was given in the same turn."
+                )
+                self.handoff = None
         self._cap(spec.tool_limits.max_calls_per_turn)
         return self._answered_events()
 
@@ -141,12 +161,28 @@ class TurnCalls:
             self.output_error = e
             self._answer(i, call, output.retry_prompt(e.errors), error=True)
 
+    def _handoff_call(self, i: int, call: ToolCall) -> None:
+        handoff = self.run.spec.handoffs[call.name]
+        if self.handoff is not None:
+            self._answer(i, call, f"Not transferred: the conversation goes to {self.handoff.target.name} (one handoff per turn).")
+            return
+        try:
+            value = handoff.parse(call.arguments)
+        except ToolArgumentsError as e:
+            self._answer(i, call, e.message, error=True)
+            self.failed.add(call.name)
+            return
+        self.handoff = HandOff(handoff, value, call, i)
+        self._answer(i, call, f"Transferred to {handoff.name}: it answers from here on.")
+
     def _answer(self, i: int, call: ToolCall, content: str, *, error: bool = False) -> None:
         self.results[i] = ToolMessage(tool_call_id=call.id, content=content, name=call.name, is_error=error)
 
     def _answered_events(self) -> list[ToolResult]:
-        turn = self.run.state.turn
-        return [ToolResult(m.tool_call_id, m.name or "", m.content, m.is_error, turn) for m in self.results if m is not None]
+        turn, path = self.run.state.turn, self.run.path
+        return [
+            ToolResult(m.tool_call_id, m.name or "", m.content, m.is_error, turn, path) for m in self.results if m is not None
+        ]
 
     # -- 2. approve --------------------------------------------------------------------------
     @property
@@ -173,7 +209,7 @@ class TurnCalls:
                 reason = f": {decision.rstrip('.')}." if isinstance(decision, str) and decision else "."
                 text = f"The user denied this call{reason} Do not retry it unchanged."
                 self._answer(i, call, text)
-                denied.append(ToolResult(call.id, call.name, text, False, self.run.state.turn))
+                denied.append(ToolResult(call.id, call.name, text, False, self.run.state.turn, self.run.path))
         if pending:
             return Pause(pending)
         for call in self.calls:  # used: an id a later turn repeats gets no decision from this one
@@ -202,12 +238,11 @@ class TurnCalls:
         """The jobs are about to run: check the tool-call limit and count them."""
         run = self.run
         run.check_tool_calls(len(self.jobs))
-        run.state.usage.tool_calls += len(self.jobs)
-        return ToolCallsStep([call for _i, _t, call in self.jobs], run.state.turn)
+        return ToolCallsStep([call for _i, _t, call in self.jobs], run.state.turn, run.path)
 
     async def _live(self) -> AsyncGenerator[ToolEvent, None]:
         yield self.begin()
-        queue: asyncio.Queue[ToolEvent | _Failed] = asyncio.Queue()
+        queue: asyncio.Queue[ToolEvent | _Failed | _Paused] = asyncio.Queue()
         slots = asyncio.Semaphore(self.run.spec.tool_limits.max_concurrent)
         tasks = [asyncio.ensure_future(self._job(job, queue.put_nowait, slots)) for job in self.jobs]
         try:
@@ -216,7 +251,10 @@ class TurnCalls:
                 event = await queue.get()
                 if isinstance(event, _Failed):
                     raise event.error
-                if isinstance(event, ToolResult):
+                if isinstance(event, _Paused):
+                    remaining -= 1
+                    continue
+                if isinstance(event, ToolResult) and event.path is self.run.path:  # not a sub-agent's
                     remaining -= 1
                 yield event
         finally:
@@ -224,7 +262,7 @@ class TurnCalls:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _job(self, job: Job, emit: Callable[[ToolEvent | _Failed], None], slots: asyncio.Semaphore) -> None:
+    async def _job(self, job: Job, emit: Callable[[ToolEvent | _Failed | _Paused], None], slots: asyncio.Semaphore) -> None:
         try:
             async with slots:  # at most ToolLimits.max_concurrent calls run at once
                 await self._call(job, emit)
@@ -233,18 +271,23 @@ class TurnCalls:
         except BaseException as e:
             emit(_Failed(e))
 
-    async def _call(self, job: Job, emit: Callable[[ToolEvent | _Failed], None]) -> None:
+    async def _call(self, job: Job, emit: Callable[[ToolEvent | _Failed | _Paused], None]) -> None:
         i, tool, call = job
         run = self.run
-        turn = run.state.turn
+        turn, path = run.state.turn, run.path
         ctx = run.tool_context(tool, call)
         ctx.progress_sink = emit
         hooks = run.spec.hooks
         message = await self._before(ctx, call) if hooks.before_tool_call else None
         ran = message is None  # a vetoed or substituted call is not the tool's failure or success
         if message is None:
-            emit(ToolExecutionStarted(call.id, tool.name, call.arguments, turn))
-            content, is_error = await self._invoke(tool, call, ctx)
+            emit(ToolExecutionStarted(call.id, tool.name, call.arguments, turn, path))
+            try:
+                content, is_error = await self._invoke(tool, call, ctx)
+            except ApprovalRequired as e:  # a sub-agent (agent.as_tool()) paused: so does this run
+                self.paused[call.id] = e
+                emit(_PAUSED)
+                return
             message = ToolMessage(tool_call_id=call.id, content=content, name=call.name, is_error=is_error)
         for hook in hooks.after_tool_call:
             replacement = await call_hook(hook, ctx, call, message)
@@ -254,7 +297,7 @@ class TurnCalls:
         if ran:
             (self.failed if message.is_error else self.succeeded).add(tool.name)
         self.results[i] = message
-        emit(ToolResult(call.id, tool.name, message.content, message.is_error, turn))
+        emit(ToolResult(call.id, tool.name, message.content, message.is_error, turn, path))
 
     async def _before(self, ctx: RunContext[Any], call: ToolCall) -> ToolMessage | None:
         for hook in self.run.spec.hooks.before_tool_call:
@@ -270,6 +313,8 @@ class TurnCalls:
             value = await tool.call(call.arguments, ctx)
         except (ToolArgumentsError, ModelRetry) as e:
             return e.message, True
+        except (ApprovalRequired, *_ENDS_RUN):
+            raise
         except Exception as e:  # a tool's failure goes back to the model, unless the agent says "raise"
             if self.run.spec.tool_errors == "raise":
                 raise self.run.error(
@@ -300,7 +345,25 @@ class TurnCalls:
         for name in self.failed:
             failures[name] = failures.get(name, 0) + 1
             self._check_budget(name, failures[name], results)
+        if self.paused:
+            self._pause()
         return results
+
+    def _pause(self) -> None:
+        """Sub-agents paused for approval: pause this run too, their states nested in its own
+        (the calls that finished keep their results; the paused ones run again on resume)."""
+        run = self.run
+        pending: list[ToolCall] = []
+        for call_id, paused in self.paused.items():
+            run.state.nested[call_id] = paused.state
+            pending.extend(paused.pending)
+        names = ", ".join(sorted({c.name for c in pending}))
+        raise run.error(
+            ApprovalRequired,
+            f"The run is paused: {len(pending)} call(s) of {names} (in a sub-agent) need approval.",
+            pending=pending,
+            state=run.snapshot(),
+        )
 
     def _check_budget(self, name: str, count: int, results: list[ToolMessage]) -> None:
         run = self.run
