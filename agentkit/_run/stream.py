@@ -193,7 +193,7 @@ class AgentRun(Generic[OutputT]):
 
     async def __anext__(self) -> Step:
         async for event in self._events:
-            if isinstance(event, (*_STEPS, FinalResultStep)):
+            if isinstance(event, (*_STEPS, AgentHandoff, FinalResultStep)):
                 return event
         raise StopAsyncIteration
 
