@@ -166,3 +166,5 @@ if __name__ == "__main__":
     main(" ".join(sys.argv[1:]) or "Why do tool-calling agents need retry budgets?")
     for agent in (lead, researcher, critic):
         agent.close_sync()
+
+agent = lead  # what `agentkit run examples/research_team.py` runs

@@ -170,3 +170,5 @@ if __name__ == "__main__":
     triage.close_sync()
     for agent in (billing, refunds):
         agent.close_sync()
+
+agent = triage  # what `agentkit run examples/triage.py` runs

@@ -21,7 +21,16 @@ from rich.text import Text
 from ..agent import Approval, RunResult
 from ..context import RunContext
 from ..errors import redact_secrets
-from ..events import AgentEvent, FinalOutput, ReasoningDelta, ResponseComplete, TextDelta, ToolCallReady, ToolResult
+from ..events import (
+    AgentEvent,
+    AgentHandoff,
+    FinalOutput,
+    ReasoningDelta,
+    ResponseComplete,
+    TextDelta,
+    ToolCallReady,
+    ToolResult,
+)
 from ..messages import AssistantMessage, Message, ToolCall, ToolMessage, UserMessage
 from ..usage import Usage
 
@@ -189,7 +198,7 @@ class Display:
 
     def output(self, value: Any) -> None:
         """The final output: structured output as JSON; text only ends its line (it streamed already)."""
-        if self.structured:
+        if self.structured or not isinstance(value, str):  # not a str: a handoff target's output type
             self.end_line()
             self.console.print_json(json.dumps(jsonable(value), ensure_ascii=False))
         else:
@@ -202,7 +211,14 @@ class Display:
 
     # -- whole runs ------------------------------------------------------------------------------
     def event(self, event: AgentEvent) -> None:
-        """Show one stream event."""
+        """Show one stream event (a sub-agent's, indented under the call that runs it)."""
+        if len(event.path) > 1:
+            self.nested(event)
+            return
+        if isinstance(event, AgentHandoff):
+            self._answered_turn = None
+            self._line(Text(f"⇢ {event.from_agent} handed the conversation to {event.to_agent}", style="magenta"))
+            return
         if self._answered_turn is not None and event.turn > self._answered_turn:
             self._answered_turn = None
             self.reasked()
@@ -220,6 +236,26 @@ class Display:
         elif isinstance(event, FinalOutput):
             self._answered_turn = None
             self.output(event.output)
+
+    def nested(self, event: AgentEvent) -> None:
+        """A sub-agent's event (``agent.as_tool()``): its tool calls and results, indented by depth
+        and named; its text is not echoed (it comes back as the call's result)."""
+        indent = "  " * (len(event.path) - 1)
+        if isinstance(event, ToolCallReady):
+            line = Text(f"{indent}{event.agent} → ", style="cyan")
+            line.append(format_call(event.name, event.raw_arguments), style="bold")
+        elif isinstance(event, ToolResult):
+            shown, _rest = _collapse(redact_secrets(event.content))
+            line = Text(
+                f"{indent}{event.agent} {'✗' if event.is_error else '←'} {event.name}: ",
+                style="red" if event.is_error else "green",
+            )
+            line.append(shown[0] if shown else "")
+        elif isinstance(event, AgentHandoff):
+            line = Text(f"{indent}⇢ {event.from_agent} handed the conversation to {event.to_agent}", style="magenta")
+        else:
+            return
+        self._line(line)
 
     def messages(self, messages: Sequence[Message]) -> None:
         """Show a finished run's new messages (``--no-stream``)."""
