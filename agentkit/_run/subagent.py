@@ -21,6 +21,7 @@ from ..errors import (
     OutputValidationError,
     ToolRetriesExceeded,
     UnexpectedModelBehavior,
+    UsageLimitExceeded,
     UserError,
 )
 from ..events import FinalResultStep, ModelRequestStep, ModelResponseStep, ToolCallsStep, ToolResultsStep
@@ -105,6 +106,8 @@ async def run_nested(agent: AgentLike, ctx: RunContext[Any], prompt: str, max_tu
         return await _drive(run, sink)
     except _CORRECTABLE as e:
         raise ModelRetry(f"The {spec.label} agent could not finish: {e}") from e
+    except UsageLimitExceeded as e:  # ends the whole run: with its conversation and usage, not the sub-run's
+        raise parent.error(UsageLimitExceeded, str(e)) from e
 
 
 async def _drive(run: LiveRun, sink: Any) -> Any:

@@ -357,6 +357,8 @@ class TurnCalls:
         for call_id, paused in self.paused.items():
             run.state.nested[call_id] = paused.state
             pending.extend(paused.pending)
+        for usage in (run.state.usage, *run.outer):  # the paused calls run (and are counted) again on resume
+            usage.tool_calls -= len(self.paused)
         names = ", ".join(sorted({c.name for c in pending}))
         raise run.error(
             ApprovalRequired,
