@@ -56,8 +56,7 @@ def load_mcp_config(
     Each server is named after its key. With ``prefix=True`` (the default) the key is also the
     prefix of its tool names (``time_get_current_time``): the servers of one config then never
     clash, and the model sees where each tool comes from. ``strict``, ``requires_approval``,
-    ``max_result_chars`` and the timeouts apply to every server, ``max_message_bytes`` to every
-    stdio server; set a server's attributes (e.g.
+    ``max_result_chars``, ``max_message_bytes`` and the timeouts apply to every server; set a server's attributes (e.g.
     ``server.requires_approval = {"set_time"}``) to change one before connecting.
     ``require_approval``, the old spelling of ``requires_approval``, still works but is deprecated.
 
@@ -109,8 +108,9 @@ def load_mcp_config(
 
 
 def _server(entry: Mapping[str, Any], where: str, options: dict[str, Any], max_message_bytes: int | None) -> MCPServer:
+    options = {**options, "max_message_bytes": max_message_bytes}
     if _transport(entry, where) == "stdio":
-        return _stdio_server(entry, where, {**options, "max_message_bytes": max_message_bytes})
+        return _stdio_server(entry, where, options)
     return _http_server(entry, where, options)
 
 

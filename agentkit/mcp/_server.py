@@ -22,6 +22,7 @@ from typing_extensions import Self
 
 from ..errors import ModelRetry, ToolDefinitionError, UserError
 from ..tools import Tool
+from ._http_limit import oversize_message
 from ._redact import scrub
 from ._tools import INVALID_PARAMS, MCPConnectionError, MCPToolError, format_result, make_tool_names
 
@@ -233,6 +234,8 @@ class MCPServer(ABC):
             ) from None
         except _SDK_ERROR as e:
             code, message = _error_parts(e)
+            if (oversize := oversize_message(message)) is not None:  # over HTTP wrapped in the SDK's words
+                raise MCPToolError(f"MCP server {self.name!r} answered with an error: {oversize}") from None
             if code == INVALID_PARAMS:
                 raise ModelRetry(
                     f"MCP server {self.name!r} rejected the call of {name!r}: {message}. "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import shlex
 import sys
@@ -15,6 +16,7 @@ from mcp.client import streamable_http as _streamable_http
 from mcp.client.stdio import stdio_client
 
 from ..errors import UserError
+from ._http_limit import limit_responses
 from ._redact import argv_secrets, join_argv, mapping_secrets, redact_argv, redact_url, url_secrets
 from ._server import DEFAULT_CALL_TIMEOUT, DEFAULT_MAX_RESULT_CHARS, UNSET, ApprovalSpec, MCPServer, approval_option
 from ._stdio import bounded_stdio_client
@@ -22,7 +24,12 @@ from ._stdio import bounded_stdio_client
 __all__ = ["MCPServerStdio", "MCPServerHTTP", "DEFAULT_MAX_MESSAGE_BYTES"]
 
 DEFAULT_MAX_MESSAGE_BYTES = 32_000_000
-"""The largest message read from a stdio server unless told otherwise (``max_message_bytes=None``: no limit)."""
+"""The largest message read from a server (stdio or HTTP) unless told otherwise (``max_message_bytes=None``: no limit)."""
+
+
+def _check_max_message_bytes(value: object) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise UserError(f"max_message_bytes must be a positive number of bytes or None, not {value!r}.")
 
 
 class MCPServerStdio(MCPServer):
@@ -77,8 +84,7 @@ class MCPServerStdio(MCPServer):
             raise UserError(f"args must be a list of strings, not {type(args).__name__}.")
         if env is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
             raise UserError("env must map strings to strings.")
-        if max_message_bytes is not None and (not isinstance(max_message_bytes, int) or max_message_bytes < 1):
-            raise UserError(f"max_message_bytes must be a positive number of bytes or None, not {max_message_bytes!r}.")
+        _check_max_message_bytes(max_message_bytes)
         self.command = command
         self.args = list(args)
         self.env = dict(env) if env is not None else None
@@ -137,6 +143,10 @@ class MCPServerHTTP(MCPServer):
     Args:
         url: the server's MCP endpoint.
         headers: sent with every request (e.g. authentication).
+        max_message_bytes: the largest message read from the server (default 32,000,000 bytes): a
+            JSON answer, or one event of an event stream. Reading stops past it (the rest is never
+            read) and the call it answers fails with an error that says so. ``None``: no limit
+            (the SDK reads a JSON answer whole, and events without a limit of its own).
 
     The other options (``name``, ``prefix``, ``strict``, ``requires_approval``, ``allowed_tools``,
     ``retries``, ``connect_timeout``, ``call_timeout``, ``max_result_chars``) are :class:`MCPServer`'s.
@@ -148,6 +158,7 @@ class MCPServerHTTP(MCPServer):
         url: str,
         headers: Mapping[str, str] | None = None,
         *,
+        max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES,
         name: str | None = None,
         prefix: str | None = None,
         strict: bool | None = None,
@@ -165,8 +176,10 @@ class MCPServerHTTP(MCPServer):
             raise UserError(f"url must be an http:// or https:// URL, not one with {scheme!r}.")
         if headers is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
             raise UserError("headers must map strings to strings.")
+        _check_max_message_bytes(max_message_bytes)
         self.url = url
         self.headers = dict(headers) if headers is not None else None
+        self.max_message_bytes = max_message_bytes
         super().__init__(
             name=name,
             prefix=prefix,
@@ -186,18 +199,35 @@ class MCPServerHTTP(MCPServer):
         return [*url_secrets(self.url), *mapping_secrets(self.headers)], [(self.url, redact_url(self.url, keep_query_keys=True))]
 
     async def _open(self, stack: AsyncExitStack) -> tuple[Any, Any]:
-        new_client = getattr(_streamable_http, "streamable_http_client", None)
-        if new_client is None:  # mcp < 1.24: the old function takes the headers itself
-            old_client = getattr(_streamable_http, "streamablehttp_client")  # noqa: B009
-            streams = await stack.enter_async_context(old_client(self.url, headers=self.headers))
-        else:
-            from mcp.shared._httpx_utils import create_mcp_http_client
+        from mcp.shared._httpx_utils import create_mcp_http_client
 
-            http = await stack.enter_async_context(create_mcp_http_client(headers=self.headers))
-            streams = await stack.enter_async_context(new_client(self.url, http_client=http))
+        limit = self.max_message_bytes
+
+        def make_client(headers: Any = None, timeout: Any = None, auth: Any = None) -> Any:
+            client = create_mcp_http_client(headers=headers, timeout=timeout, auth=auth)
+            return client if limit is None else limit_responses(client, limit)
+
+        new_client = getattr(_streamable_http, "streamable_http_client", None)
+        if new_client is None:  # mcp < 1.24: the old function takes the headers and a client factory
+            old_client = getattr(_streamable_http, "streamablehttp_client")  # noqa: B009
+            factory = {"httpx_client_factory": make_client} if _accepts(old_client, "httpx_client_factory") else {}
+            streams = await stack.enter_async_context(old_client(self.url, headers=self.headers, **factory))
+        else:
+            http = await stack.enter_async_context(make_client(headers=self.headers))
+            # the SDK's own limit on one event (1 MiB by default): the same as ours
+            events = {"max_sse_event_size": limit} if _accepts(new_client, "max_sse_event_size") else {}
+            streams = await stack.enter_async_context(new_client(self.url, http_client=http, **events))
         return streams[0], streams[1]
 
     def __repr__(self) -> str:  # header values may be secrets: only their names; the URL's secrets hidden
         headers = f", headers={sorted(self.headers)}" if self.headers else ""
         prefix = f", prefix={self.prefix!r}" if self.prefix else ""
         return f"MCPServerHTTP({redact_url(self.url, keep_query_keys=True)!r}{headers}{prefix})"
+
+
+def _accepts(function: Any, parameter: str) -> bool:
+    """Whether ``function`` (an SDK function; its signature differs between versions) takes ``parameter``."""
+    try:
+        return parameter in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False

@@ -1,8 +1,10 @@
 """A small MCP server for the tests, built with the MCP SDK's own server API.
 
 Run over stdio: ``python demo_server.py``; the tests serve ``build().streamable_http_app()`` over
-HTTP in a thread. Works with mcp 2.x (``MCPServer``) and 1.x (``FastMCP``). No ``from __future__
-import annotations``: mcp 1.9 cannot read string annotations.
+HTTP in a thread, or run ``python demo_server.py --http PORT_FILE [--json]`` (HTTP on 127.0.0.1 in a
+process of its own; ``--json``: JSON answers rather than event streams). Works with mcp 2.x
+(``MCPServer``) and 1.x (``FastMCP``). No ``from __future__ import annotations``: mcp 1.9 cannot
+read string annotations.
 """
 
 import asyncio
@@ -149,7 +151,37 @@ def build() -> Any:
     return server
 
 
+def http_app(server: Any, *, json_response: bool) -> Any:
+    """The server's streamable HTTP app; ``json_response``: answer each request with one JSON body, not SSE."""
+    try:
+        return server.streamable_http_app(json_response=json_response)
+    except TypeError:  # mcp 1.x: a setting
+        server.settings.json_response = json_response
+        return server.streamable_http_app()
+
+
+def serve_http(port_file: str, json_response: bool) -> None:
+    """Serve over streamable HTTP on 127.0.0.1 (a free port, written to ``port_file`` once listening)."""
+    import socket
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(100)  # connections wait in the backlog until uvicorn takes over the socket
+    with open(port_file + ".tmp", "w") as f:
+        f.write(str(sock.getsockname()[1]))
+    os.replace(port_file + ".tmp", port_file)
+    config = uvicorn.Config(http_app(build(), json_response=json_response), log_level="warning")
+    uvicorn.Server(config).run(sockets=[sock])
+
+
 if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) > 2 and sys.argv[1] == "--http":  # demo_server.py --http PORT_FILE [--json]
+        serve_http(sys.argv[2], json_response="--json" in sys.argv)
+        sys.exit(0)
     server = build()
 
     @server.tool()

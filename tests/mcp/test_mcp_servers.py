@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -327,3 +328,32 @@ async def test_a_message_over_max_message_bytes_is_skipped_and_its_call_fails_at
         assert time.monotonic() - started < 60
         assert await raw.call_tool("small") == "small"
         assert len(await raw.call_tool("big", {"bytes": 100_000})) == 100_000
+
+
+async def test_an_http_answer_over_max_message_bytes_is_not_read_and_its_call_fails_at_once(http_process: Any) -> None:
+    # The SDK read a JSON answer whole (50 MB here: all of it, twice, before anything looked at it), and cut
+    # event streams at its own 1 MiB per event. Now the same max_message_bytes as over stdio bounds both;
+    # the server runs in its own process, so what it spends on the answer is not counted here.
+    for json_response in (True, False):
+        url = http_process(json_response=json_response)
+        async with MCPServerHTTP(url, max_message_bytes=2_000_000, connect_timeout=START, max_result_chars=None) as server:
+            tracemalloc.start()
+            try:
+                started = time.monotonic()
+                with pytest.raises(MCPToolError) as caught:
+                    await server.call_tool("huge", {"chars": 50_000_000})
+                elapsed = time.monotonic() - started
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            assert str(caught.value) == (
+                f"MCP server '{url}' answered with an error: the MCP server sent a message of more than "
+                "max_message_bytes=2,000,000 bytes; it was not read (its answer is too large)"
+            )
+            assert peak < 12_000_000, (json_response, peak)  # the answer is 50 MB
+            assert elapsed < 30
+            assert await server.call_tool("echo", {"text": "still here"}) == "still here"  # the connection goes on
+            assert len(await server.call_tool("huge", {"chars": 1_500_000})) == 1_500_000  # SSE: over the SDK's 1 MiB
+    async with MCPServerHTTP(url) as server:  # the default limit, 32 MB, against 100 MB (an event stream)
+        with pytest.raises(MCPToolError, match=r"more than max_message_bytes=32,000,000 bytes; it was not read"):
+            await server.call_tool("huge", {"chars": 100_000_000})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import importlib
 import json
 import re
 import subprocess
@@ -421,3 +422,69 @@ def test_the_stdio_line_reader_keeps_no_more_than_its_limit() -> None:
     assert dumped["id"] == 7 and "more than max_message_bytes=20" in dumped["error"]["message"]
     assert isinstance(_message(_TooLong(99, b"{", b"}"), 20), ValueError)  # no id: logged by the session
     assert _message(b"  ", 20) is None
+
+
+async def test_the_http_answer_counter_stops_past_the_limit_without_reading_on() -> None:
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    from agentkit.mcp._http_limit import limit_responses, oversize_message
+
+    httpx = importlib.import_module(type(create_mcp_http_client()).__module__.partition(".")[0])  # httpx2 or httpx
+    sent: list[int] = []
+
+    class Body(httpx.AsyncByteStream):  # type: ignore[misc,name-defined]
+        def __init__(self, chunks: list[bytes]) -> None:
+            self.chunks = chunks
+
+        async def __aiter__(self) -> Any:
+            for chunk in self.chunks:
+                sent.append(len(chunk))
+                yield chunk
+
+    def answer(request: Any) -> Any:
+        kind = request.url.path.strip("/")
+        if kind == "json":  # no Content-Length: counted as it arrives
+            return httpx.Response(200, headers={"content-type": "application/json"}, stream=Body([b"x" * 1000] * 100))
+        if kind == "declared":  # its Content-Length says too much: not a byte is read
+            headers = {"content-type": "application/json", "content-length": "100000"}
+            return httpx.Response(200, headers=headers, stream=Body([b"x"]))
+        events = [b"data: " + b"y" * 400 + b"\r\n\r\n"] * 50  # 50 events of ~410 bytes: 20 KB in all, each under the limit
+        big = [b"data: " + b"z" * 600 + b"\n", b"data: " + b"z" * 600 + b"\n\n"]  # one event of 1,214 bytes, in two pieces
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Body(events + big + events))
+
+    async with limit_responses(httpx.AsyncClient(transport=httpx.MockTransport(answer)), 1_000) as client:
+        assert client.headers["accept-encoding"] == "identity"
+        for path in ("json", "declared"):
+            sent.clear()
+            async with client.stream("GET", f"http://mcp.test/{path}") as response:
+                with pytest.raises(httpx.StreamError) as caught:
+                    await response.aread()
+            assert oversize_message(str(caught.value)) == (
+                "the MCP server sent a message of more than max_message_bytes=1,000 bytes; "
+                "it was not read (its answer is too large)"
+            )
+            assert sent == ([1000, 1000] if path == "json" else []), (path, sent)  # not one chunk past the limit
+        sent.clear()
+        async with client.stream("GET", "http://mcp.test/events") as response:
+            with pytest.raises(httpx.StreamError, match="max_message_bytes=1,000"):
+                async for _ in response.aiter_bytes():
+                    pass
+        assert len(sent) == 52  # the 50 small events, then the big one's two pieces: nothing after it was read
+    # the stdio transport's error is recognised too, and nothing else is
+    stdio = (
+        "the MCP server sent a message of 5,000 bytes, "
+        "more than max_message_bytes=20; it was skipped (its answer is too large)"
+    )
+    assert oversize_message(f"Failed: {stdio}") == stdio
+    assert oversize_message("the MCP server sent a message") is None
+
+
+def test_an_http_server_takes_max_message_bytes_too() -> None:
+    from agentkit.mcp import MCPServerHTTP
+
+    assert MCPServerHTTP("http://h/mcp", max_message_bytes=None).max_message_bytes is None
+    for bad in (0, -1, 1.5, True, "1"):
+        with pytest.raises(UserError, match="max_message_bytes"):
+            MCPServerHTTP("http://h/mcp", max_message_bytes=bad)  # type: ignore[arg-type]
+    (server,) = load_config({"mcpServers": {"a": {"url": "http://h/mcp"}}})
+    assert server.max_message_bytes == 32_000_000
