@@ -12,10 +12,18 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, Protocol, Union
 
 from ..context import RunContext
-from ..errors import ApprovalRequired, GuardrailTripped, ModelRetry, ToolExecutionError, ToolRetriesExceeded, UsageLimitExceeded
+from ..errors import (
+    ApprovalRequired,
+    GuardrailTripped,
+    ModelRetry,
+    ToolExecutionError,
+    ToolRetriesExceeded,
+    UsageLimitExceeded,
+    UserError,
+)
 from ..events import ToolCallsStep, ToolExecutionStarted, ToolProgress, ToolResult
 from ..hooks import Substitute, Veto
-from ..messages import ToolCall, ToolMessage
+from ..messages import AssistantMessage, Message, ToolCall, ToolMessage
 from ..output import OutputInvalid
 from ..tools import Tool, ToolArgumentsError, serialize_result
 from .decide import Final, HandOff, Pause
@@ -28,7 +36,7 @@ __all__ = ["TurnCalls"]
 logger = logging.getLogger("agentkit")
 
 _UNKNOWN_TOOL = "<unknown tool>"
-_ENDS_RUN = (UsageLimitExceeded, GuardrailTripped)  # raised in a sub-agent: the whole run ends, not only the call
+_ENDS_RUN = (UsageLimitExceeded, GuardrailTripped, UserError)  # raised in a sub-agent: the whole run ends, not only the call
 Job = tuple[int, Tool[Any, Any], ToolCall]
 ToolEvent = Union[ToolCallsStep, ToolExecutionStarted, ToolProgress, ToolResult]
 
@@ -337,6 +345,8 @@ class TurnCalls:
         run = self.run
         results = [m for m in self.results if m is not None]
         run.state.messages.extend(results)
+        if self.calls is run.resumed:  # a resumed turn: some results came before the pause
+            _in_call_order(run.state.messages)
         if self.output_error is not None:
             run.count_output_failure(self.output_error, self.output_raw)
         failures = run.state.tool_failures
@@ -380,3 +390,19 @@ class TurnCalls:
                 tool_name=name,
                 last_error=last,
             )
+
+
+def _in_call_order(messages: list[Message]) -> None:
+    """The tool results after the last assistant message, put in the order of its calls (a turn
+    resumed after a sub-agent's pause appends its results after those that came before)."""
+    tail: list[ToolMessage] = []
+    for m in reversed(messages):
+        if not isinstance(m, ToolMessage):
+            break
+        tail.insert(0, m)
+    start = len(messages) - len(tail)
+    turn = messages[start - 1] if start else None
+    if isinstance(turn, AssistantMessage):
+        order = {call.id: i for i, call in enumerate(turn.tool_calls)}
+        tail.sort(key=lambda m: order.get(m.tool_call_id, len(order)))
+        messages[start:] = tail
