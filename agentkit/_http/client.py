@@ -57,6 +57,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+IsFinal = Callable[[ProviderError], bool] | None
+"""What says an error is final, not to be retried (``None``: retry as configured)."""
 DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
 RETRY_STATUSES = frozenset({408, 429})  # and every status >= 500
 
@@ -275,17 +277,23 @@ class HTTPClient:
             elif loop.is_running():
                 asyncio.run_coroutine_threadsafe(sender.aclose(), loop)  # not awaited: that loop may be blocked on us
 
-    async def post_json(self, path: str, body: dict[str, Any], extra_headers: dict[str, str] | None = None) -> Any:
+    async def post_json(
+        self, path: str, body: dict[str, Any], extra_headers: dict[str, str] | None = None, *, final: IsFinal = None
+    ) -> Any:
         """POST ``body`` to ``path`` and return the decoded JSON answer, retrying as configured
-        (all within ``request_deadline``)."""
+        (all within ``request_deadline``).
+
+        ``final``: says which errors not to retry, because the caller has a better next step than
+        the same request again (the chat model's next ``response_format`` form): raised at once.
+        """
         url, content, headers = self._request(path, body, extra_headers)
         deadline = self.limits.request_deadline
         once = functools.partial(self._post_once, url, content, headers, self._request_timeout)
         if deadline is None:
-            return await self._with_retries(once)
+            return await self._with_retries(once, final)
         watched = watch(deadline, asyncio.current_task())
         try:
-            return await self._with_retries(once)
+            return await self._with_retries(once, final)
         except asyncio.CancelledError as e:
             if watched.caused(e):
                 raise self.limits.deadline_passed(self.provider) from None
@@ -295,11 +303,12 @@ class HTTPClient:
 
     @asynccontextmanager
     async def stream(
-        self, path: str, body: dict[str, Any], extra_headers: dict[str, str] | None = None
+        self, path: str, body: dict[str, Any], extra_headers: dict[str, str] | None = None, *, final: IsFinal = None
     ) -> AsyncIterator[httpx.Response]:
         """POST ``body`` and yield the open streaming response; it is closed when the block exits.
 
-        Failures before the first byte of a 2xx answer are retried like :meth:`post_json`; the
+        Failures before the first byte of a 2xx answer are retried like :meth:`post_json` (but
+        not those ``final`` says are final); the
         read timeout of a stream is ``idle_timeout`` (the longest silence between chunks). The
         ``request_deadline`` runs from here to the end of the block: :class:`~.sse.SSEReader`
         checks it as it reads (the response's ``extensions[WATCH]``).
@@ -314,7 +323,7 @@ class HTTPClient:
         watched = None if deadline is None else watch(deadline, asyncio.current_task())
         try:
             try:
-                response = await self._with_retries(lambda: self._open_once(url, content, headers, timeout))
+                response = await self._with_retries(lambda: self._open_once(url, content, headers, timeout), final)
             except asyncio.CancelledError as e:
                 if watched is not None and watched.caused(e):
                     raise self.limits.deadline_passed(self.provider) from None
@@ -355,13 +364,15 @@ class HTTPClient:
         self.headers = {"authorization": f"Bearer {key}", **self.headers}  # a caller's own header still wins
         self._key_env = None
 
-    async def _with_retries(self, once: Callable[[], Awaitable[T]]) -> T:
+    async def _with_retries(self, once: Callable[[], Awaitable[T]], final: IsFinal = None) -> T:
         attempt = 0
         while True:
             try:
                 return await once()
             except ProviderError as error:
                 if attempt >= self.max_retries or not _retryable(error, self.retry_rate_limits):
+                    raise
+                if final is not None and final(error):
                     raise
                 await asyncio.sleep(self.backoff(attempt, error.retry_after))
                 attempt += 1

@@ -6,6 +6,7 @@ through :class:`OpenAIChatModel`; what differs between them is a :class:`~.profi
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import uuid
@@ -74,8 +75,9 @@ class OpenAIChatModel(HTTPModel):
     async def request(self, request: ModelRequest) -> ModelResponse:
         """Send one chat-completions request and parse the answer."""
         form, body = self._format_form, self.build_body(request)
+        refused = functools.partial(self._refuses_format, body=body, form=form)  # not retried: the next form is sent
         try:
-            data = await self._http.post_json("/chat/completions", body, request.settings.extra_headers)
+            data = await self._http.post_json("/chat/completions", body, request.settings.extra_headers, final=refused)
         except ProviderError as error:
             if not self._format_rejected(error, body, form):
                 raise
@@ -87,9 +89,10 @@ class OpenAIChatModel(HTTPModel):
         """The open streaming response (sent again in the next response_format form if the server rejects one)."""
         form, body = self._format_form, self.build_body(request, stream=True)
         headers = request.settings.extra_headers
+        refused = functools.partial(self._refuses_format, body=body, form=form)
         async with AsyncExitStack() as stack:
             try:
-                response = await stack.enter_async_context(self._http.stream("/chat/completions", body, headers))
+                response = await stack.enter_async_context(self._http.stream("/chat/completions", body, headers, final=refused))
             except ProviderError as error:
                 if not self._format_rejected(error, body, form):
                     raise
@@ -97,13 +100,18 @@ class OpenAIChatModel(HTTPModel):
                 response = await stack.enter_async_context(self._http.stream("/chat/completions", retry, headers))
             yield response
 
-    def _format_rejected(self, error: ProviderError, body: dict[str, Any], form: int) -> bool:
-        """Whether ``error`` is the server rejecting ``body``'s response_format (sent in ``form``) while the
-        profile has another form to try; then this and later requests use the next form."""
+    def _refuses_format(self, error: ProviderError, body: dict[str, Any], form: int) -> bool:
+        """Whether ``error`` is the server refusing ``body``'s response_format (sent in ``form``) while the
+        profile has another form to try. (llama-cpp-python refuses ``json_schema`` with an HTTP 500: the
+        HTTP client asks this before it retries, so the next form goes out at once instead.)"""
         status = error.status
         if "response_format" not in body or form >= len(self.profile.response_format_fallbacks) or status is None:
             return False
-        if not (status in (400, 422) or status >= 500) or "response_format" not in str(error.message):
+        return (status in (400, 422) or status >= 500) and "response_format" in str(error.message)
+
+    def _format_rejected(self, error: ProviderError, body: dict[str, Any], form: int) -> bool:
+        """:meth:`_refuses_format`; when it is, this and later requests use the next form."""
+        if not self._refuses_format(error, body, form):
             return False
         self._format_form = max(self._format_form, form + 1)
         return True

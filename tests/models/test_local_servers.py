@@ -8,6 +8,7 @@ exercised by ``tests/interop``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -218,4 +219,63 @@ async def test_when_every_form_is_refused_the_last_refusal_is_raised(loopback):
     with pytest.raises(ProviderError, match="no schema support"):
         await Agent(model, output_type=City).run("x")
     assert [b["response_format"]["type"] for b in server.bodies("/chat/completions")] == ["json_schema", "json_object"]
+    await model.aclose()
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["request", "stream"])
+async def test_a_refused_json_schema_falls_back_at_once_not_after_the_retries(loopback, streamed, monkeypatch):
+    # llama-cpp-python refuses json_schema with an HTTP 500, a status the client retries: the json_object
+    # form went out only after max_retries more refusals and their backoff (~1.5 s). The refusal now ends
+    # the retrying at once. Each refusal asks the client to wait 10 minutes before retrying (Retry-After),
+    # so a retry would hang the test, which fails at the deadline; the backoff is not even asked for.
+    city = json.dumps({"name": "Paris", "population": 2_100_000})
+    refuse = llama_cpp_python([answer(city), answer(city)])
+
+    def handle(request: Request) -> Reply:
+        reply = refuse(request)
+        return Reply(reply.status, reply.body, {"Retry-After": "600"}, reply.content_type) if reply.status == 500 else reply
+
+    server = loopback(handle)
+    model = OpenAICompatible("gemma-3-270m", base_url=server.url + "/v1", max_retries=3, max_retry_wait=600)
+    backoffs: list[int] = []
+    backoff = model._http.backoff
+
+    def counted_backoff(attempt: int, retry_after: float | None) -> float:
+        backoffs.append(attempt)
+        return backoff(attempt, retry_after)
+
+    monkeypatch.setattr(model._http, "backoff", counted_backoff)
+    agent = Agent(model, output_type=City)
+
+    async def run() -> City:
+        if not streamed:
+            return (await agent.run("The capital of France?")).output
+        async with agent.run_stream("The capital of France?") as events:
+            async for _ in events:
+                pass
+        return events.result.output
+
+    assert await asyncio.wait_for(run(), 20) == City(name="Paris", population=2_100_000)
+    assert [b["response_format"]["type"] for b in server.bodies("/chat/completions")] == ["json_schema", "json_object"]
+    assert backoffs == []
+    await model.aclose()
+
+
+async def test_other_server_errors_are_still_retried_before_and_after_the_fallback(loopback, monkeypatch):
+    city = json.dumps({"name": "Paris", "population": 2_100_000})
+    answers = iter([_error("out of memory"), _error(JSON_SCHEMA_REFUSED), _error("out of memory")])
+    refuse = llama_cpp_python([answer(city)])
+
+    def handle(request: Request) -> Reply:
+        reply = next(answers, None)  # a 500 that is not a refusal, the refusal, and one more ordinary 500
+        return reply if reply is not None else refuse(request)
+
+    server = loopback(handle)
+    model = OpenAICompatible("gemma-3-270m", base_url=server.url + "/v1", max_retries=3)
+    backoffs: list[int] = []
+    monkeypatch.setattr(model._http, "backoff", lambda attempt, retry_after: backoffs.append(attempt) or 0.0)
+    assert await Agent(model, output_type=City).run("x") is not None
+    kinds = [b["response_format"]["type"] for b in server.bodies("/chat/completions")]
+    assert kinds == ["json_schema", "json_schema", "json_object", "json_object"]  # retried, fell back, retried
+    assert backoffs == [0, 0]  # one retry before the refusal, one after it (the json_object request's own)
     await model.aclose()
