@@ -9,11 +9,12 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 from .errors import UserError
+from .handoffs import Handoff, HandoffLike, prepare_handoffs
 from .output import OutputSchema
 from .settings import ModelSettings
 from .tools import Tool, ToolDefinition, ToolLike, Toolset
 
-__all__ = ["AgentTools"]
+__all__ = ["AgentTools", "HandoffTargets"]
 
 
 class AgentTools:
@@ -70,6 +71,16 @@ class AgentTools:
         self.by_name = by_name
         self.definitions = tuple(definitions)
 
+    def set_handoffs(self, handoffs: Sequence[ToolDefinition]) -> None:
+        """Other handoff tools, checked against the tools (unchanged if that raises)."""
+        kept = self._handoffs
+        self._handoffs = tuple(handoffs)
+        try:
+            self._index(list(self.by_name.values()))
+        except UserError:
+            self._handoffs = kept
+            raise
+
     def check_tool_choice(self, settings: ModelSettings) -> None:
         """A ``tool_choice`` that names a tool must name one of these."""
         choice = settings.tool_choice
@@ -109,3 +120,23 @@ class AgentTools:
         if stack is not None:
             self._index(self.own)
             await stack.aclose()
+
+
+class HandoffTargets:
+    """:class:`~agentkit.Agent`'s ``handoffs``: assigning them checks the targets and changes the
+    ``transfer_to_...`` tools sent; assigned after construction, they let agents hand back and forth."""
+
+    _toolbox: AgentTools
+    _handoffs: tuple[Handoff, ...]
+
+    @property
+    def handoffs(self) -> list[Handoff]:
+        """The agents this one may hand off to, as :class:`~agentkit.handoffs.Handoff` values. Assign
+        a list to change them, e.g. ``billing.handoffs = [triage]`` after ``triage = Agent(..., handoffs=[billing])``."""
+        return list(self._handoffs)
+
+    @handoffs.setter
+    def handoffs(self, items: Sequence[HandoffLike]) -> None:
+        prepared = prepare_handoffs(items)
+        self._toolbox.set_handoffs([h.definition for h in prepared])
+        self._handoffs = prepared

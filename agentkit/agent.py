@@ -17,7 +17,7 @@ from typing import Any, Generic, overload
 from typing_extensions import TypeVar
 
 from ._agent_run import begin, build_spec, events
-from ._agent_tools import AgentTools
+from ._agent_tools import AgentTools, HandoffTargets
 from ._run.hooks import HookSet, prepare_hooks
 from ._run.loop import PLAIN, STREAMING, drain
 from ._run.spec import RunSpec, ToolErrors, check_options, check_settings
@@ -28,7 +28,7 @@ from ._sync import run_sync
 from .batch import BatchInput, BatchItem, RateLimiter, limited_model
 from .batch import run_many as _run_many
 from .guardrails import GuardrailLike, prepare_guardrails
-from .handoffs import HandoffLike, prepare_handoffs
+from .handoffs import HandoffLike
 from .hooks import HistoryProcessor, Hooks
 from .messages import Message
 from .models.base import Model
@@ -46,7 +46,7 @@ OutputT = TypeVar("OutputT", default=str)
 _TOOL_LIMITS = ToolLimits()
 
 
-class Agent(Generic[DepsT, OutputT]):
+class Agent(HandoffTargets, Generic[DepsT, OutputT]):
     """A model, tools and instructions, run as a loop until the model gives a final answer.
 
     Args:
@@ -190,7 +190,6 @@ class Agent(Generic[DepsT, OutputT]):
         self.deps_type = deps_type
         self.name = name
         self.max_handoffs = max_handoffs
-        self._handoffs = prepare_handoffs(handoffs)
         self._input_guardrails = prepare_guardrails(input_guardrails, "input_guardrails")
         self._output_guardrails = prepare_guardrails(output_guardrails, "output_guardrails")
         self._hooks = prepare_hooks(hooks, history_processors)
@@ -198,7 +197,8 @@ class Agent(Generic[DepsT, OutputT]):
         self._output: OutputSchema[Any] | None = None
         if self.output_type is not str:
             self._output = OutputSchema(self.output_type, mode=output_mode, strict=output_strict)
-        self._toolbox = AgentTools(tools, self._output, [h.definition for h in self._handoffs])
+        self._toolbox = AgentTools(tools, self._output)
+        self.handoffs = handoffs  # checked, and their transfer_to_... tools added
         if self._toolbox.connected:
             self._toolbox.check_tool_choice(self.settings)
 
@@ -391,7 +391,7 @@ class Agent(Generic[DepsT, OutputT]):
         return agent_tool(self, name, description, input_type, max_turns)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        self.__dict__[name] = value
+        object.__setattr__(self, name, value)  # a property's setter runs (handoffs)
         self.__dict__["_cached_spec"] = None  # any change of configuration makes a new spec
 
     def _spec(self, extra_hooks: HookSet | None = None) -> RunSpec:

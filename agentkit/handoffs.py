@@ -133,8 +133,12 @@ def prepare_handoffs(items: Sequence[HandoffLike]) -> tuple[Handoff, ...]:
 
 def remove_tool_messages(messages: list[Message]) -> list[Message]:
     """An ``input_filter``: the conversation without tool calls and their results (the target
-    sees only what was said), e.g. for a target on another provider or with other tools."""
+    sees only what was said), e.g. for a target on another provider or with other tools. What the
+    source said while calling tools after the last user message (e.g. "Let me pass you on.") is
+    dropped too: the conversation ends with the user's turn, which the target answers (Mistral
+    rejects a conversation that ends with an assistant message)."""
     kept: list[Message] = []
+    trailing = 0  # texts of tool-calling turns at the end of ``kept``
     for m in messages:
         if isinstance(m, ToolMessage):
             continue
@@ -142,5 +146,8 @@ def remove_tool_messages(messages: list[Message]) -> list[Message]:
             if not m.content:
                 continue
             m = m.model_copy(update={"tool_calls": []})
+            trailing += 1
+        else:
+            trailing = 0
         kept.append(m)
-    return kept
+    return kept[: len(kept) - trailing]

@@ -261,8 +261,11 @@ class LiveRun:
         self._instructions(source.instructions, self.spec.instructions)
         if input_filter is not None:
             state = self.state
+            before = {id(m) for m in state.messages[: state.new_message_index]}
             state.messages = list(input_filter(list(state.messages)))
-            state.new_message_index = min(state.new_message_index, len(state.messages))
+            # the run's messages start after the last one the filter kept of the history it was given
+            kept = [i for i, m in enumerate(state.messages) if id(m) in before]
+            state.new_message_index = kept[-1] + 1 if kept else 0
         return hop
 
     def _instructions(self, old: str | None, new: str | None) -> None:
