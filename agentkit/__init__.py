@@ -24,8 +24,11 @@ from .errors import (
     AgentkitError,
     AgentRunError,
     ApprovalRequired,
+    GuardrailError,
+    GuardrailTripped,
     HookError,
     InvalidRunState,
+    MaxHandoffsExceeded,
     MaxTurnsExceeded,
     MissingAPIKeyError,
     ModelRetry,
@@ -37,6 +40,8 @@ from .errors import (
     UsageLimitExceeded,
     UserError,
 )
+from .guardrails import Guardrail, GuardrailResult, ToolGuardrail
+from .handoffs import Handoff
 from .hooks import Hooks, Substitute, Veto
 from .messages import (
     AssistantMessage,
@@ -67,6 +72,10 @@ __all__ = [
     "Hooks",
     "Veto",
     "Substitute",
+    "Handoff",
+    "Guardrail",
+    "GuardrailResult",
+    "ToolGuardrail",
     "tool",
     "Tool",
     "ToolDefinition",
@@ -94,6 +103,9 @@ __all__ = [
     "ApprovalRequired",
     "UsageLimitExceeded",
     "HookError",
+    "GuardrailTripped",
+    "GuardrailError",
+    "MaxHandoffsExceeded",
     "ToolExecutionError",
     "InvalidRunState",
     "OutputValidationError",

@@ -44,6 +44,7 @@ __all__ = [
     "ToolExecutionError",
     "MaxHandoffsExceeded",
     "GuardrailTripped",
+    "GuardrailError",
     "ProviderError",
     "BadRequestError",
     "AuthenticationError",
@@ -264,6 +265,22 @@ class GuardrailTripped(AgentRunError):
         self.guardrail = guardrail
         self.kind = kind
         self.info = info
+
+
+class GuardrailError(HookError):
+    """A guardrail raised (or returned something other than a ``GuardrailResult``): the run ended.
+
+    Like a failing hook (it is a :class:`HookError`, ``hook`` is the guardrail's name too):
+    ``guardrail`` names it, ``kind`` says which (``"input"``, ``"output"`` or ``"tool"``); the
+    original exception is ``__cause__``.
+    """
+
+    def __init__(
+        self, message: str, *, guardrail: str, kind: str, messages: Sequence[Message] = (), usage: Usage | None = None
+    ) -> None:
+        super().__init__(message, hook=guardrail, messages=messages, usage=usage)
+        self.guardrail = guardrail
+        self.kind = kind
 
 
 class UnexpectedModelBehavior(AgentRunError):

@@ -10,8 +10,9 @@
   when its result says ``halt=True``.
 
 A guardrail is a sync or async function of the run context and what it checks, returning a
-:class:`GuardrailResult`. It can itself run an agent (a cheap classifier model): see
-``docs/multi-agent.md``.
+:class:`GuardrailResult` (a sync one runs in a worker thread). One that raises ends the run
+with :class:`~agentkit.errors.GuardrailError`. It can itself run an agent (a cheap classifier
+model): see ``docs/guardrails.md``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from .context import RunContext
-from .errors import UserError
+from .errors import ToolDefinitionError, UserError
 
 __all__ = [
     "GuardrailResult",
@@ -29,7 +30,9 @@ __all__ = [
     "ToolGuardrail",
     "GuardrailFunction",
     "GuardrailLike",
+    "ToolGuardrailLike",
     "prepare_guardrails",
+    "prepare_tool_guardrails",
 ]
 
 
@@ -112,3 +115,27 @@ def prepare_guardrails(items: Sequence[GuardrailLike], what: str) -> tuple[Guard
     if isinstance(given, (str, bytes)) or not isinstance(given, Sequence):
         raise UserError(f"{what} must be a list of guardrails (functions or Guardrail), not {type(items).__name__}.")
     return tuple(item if isinstance(item, Guardrail) else Guardrail(item) for item in items)
+
+
+ToolGuardrailLike = Union[ToolGuardrail, GuardrailFunction]
+"""A tool guardrail: a :class:`ToolGuardrail`, or a plain function (a ``before`` check of the arguments)."""
+
+
+def prepare_tool_guardrails(items: Sequence[ToolGuardrailLike]) -> tuple[ToolGuardrail, ...]:
+    """``items`` as :class:`ToolGuardrail` values (a plain function checks the arguments); raises
+    :class:`~agentkit.errors.ToolDefinitionError` for anything else."""
+    given: object = items
+    if isinstance(given, (str, bytes)) or not isinstance(given, Sequence):
+        raise ToolDefinitionError(f"guardrails must be a list of functions or ToolGuardrail, not {type(items).__name__}.")
+    prepared: list[ToolGuardrail] = []
+    for item in items:
+        one: object = item
+        if isinstance(one, Guardrail):  # Guardrail(fn, name=...): a named before check
+            prepared.append(ToolGuardrail(before=one.function, name=one.name))
+        elif isinstance(item, ToolGuardrail):
+            prepared.append(item)
+        elif callable(item):
+            prepared.append(ToolGuardrail(before=item))
+        else:
+            raise ToolDefinitionError(f"A tool guardrail must be a function (ctx, value) or a ToolGuardrail, not {item!r}.")
+    return tuple(prepared)

@@ -27,12 +27,14 @@ import pydantic_core
 from pydantic import BaseModel
 from typing_extensions import ParamSpec
 
+from ._guardrail_calls import check_tool
 from ._schema import StrictSchemaError, strip_strict_nulls, to_strict
 from ._threads import run_in_thread
 from ._tool_signature import ArgsModel, is_async
 from ._tool_signature import describe as _describe
 from .context import RunContext
 from .errors import ToolDefinitionError
+from .guardrails import ToolGuardrail, ToolGuardrailLike, prepare_tool_guardrails
 
 __all__ = ["tool", "Tool", "Toolset", "ToolDefinition", "ToolArgumentsError", "serialize_result"]
 
@@ -82,12 +84,17 @@ class Tool(Generic[P, R]):
             the model gets before the run fails; None uses the agent's ``tool_retries``.
         requires_approval: pause the run before each call until the caller approves or
             denies it (see ``Agent.run(approvals=...)``).
+        guardrails: checks of each call: a function ``(ctx, arguments) -> GuardrailResult``
+            checks the validated arguments (a dict) before the call; a
+            :class:`~agentkit.guardrails.ToolGuardrail` can check the result after it too. A trip
+            answers the model with an error (a failed call), or ends the run when it says ``halt=True``.
 
     :meth:`from_schema` builds a tool from a ready JSON schema and a function taking the
     arguments as one dict (for tools defined elsewhere, e.g. MCP servers).
     """
 
     function: Callable[P, R]
+    guardrails: tuple[ToolGuardrail, ...] = ()
     _json_validator: Any = None
     _args: ArgsModel | None = None
 
@@ -100,6 +107,7 @@ class Tool(Generic[P, R]):
         strict: bool | None = None,
         retries: int | None = None,
         requires_approval: bool = False,
+        guardrails: Sequence[ToolGuardrailLike] = (),
     ) -> None:
         if isinstance(function, Tool):  # Tool(some_tool, name=...): rebuild from the plain function
             function = cast("Callable[P, R]", function.function)
@@ -112,6 +120,8 @@ class Tool(Generic[P, R]):
         self.retries = retries
         self.strict = strict
         self.requires_approval = requires_approval
+        if guardrails:
+            self.guardrails = prepare_tool_guardrails(guardrails)
         spec = _describe(function, self.name)
         self.is_async = is_async(function)
         self.description = description if description is not None else spec.description
@@ -198,6 +208,7 @@ class Tool(Generic[P, R]):
         retries: int | None = None,
         requires_approval: bool = False,
         takes_context: bool = False,
+        guardrails: Sequence[ToolGuardrailLike] = (),
     ) -> Tool[[dict[str, Any]], Any]:
         """A tool from a JSON schema and a (sync or async) function of the arguments dict.
 
@@ -205,7 +216,8 @@ class Tool(Generic[P, R]):
         ``takes_context=True``: the function is called as ``function(ctx, arguments)``, with the
         run's :class:`~agentkit.context.RunContext`.
         ``strict=True`` sends the strict form of the schema when it can be made strict and
-        raises :class:`~agentkit.errors.ToolDefinitionError` when it cannot.
+        raises :class:`~agentkit.errors.ToolDefinitionError` when it cannot. ``guardrails``: as for
+        :class:`Tool` (a ``before`` check gets the arguments dict).
         """
         if not _NAME_RE.fullmatch(name):
             raise ToolDefinitionError(f"Tool name {name!r} is not allowed: use 1-64 letters, digits, '_' or '-'.")
@@ -225,6 +237,8 @@ class Tool(Generic[P, R]):
         self.retries = retries
         self.strict = strict
         self.requires_approval = requires_approval
+        if guardrails:
+            self.guardrails = prepare_tool_guardrails(guardrails)
         self.is_async = is_async(function)
         self._ctx_param = ("ctx", True) if takes_context else None
         self._ctx_index = 0
@@ -302,12 +316,17 @@ class Tool(Generic[P, R]):
         return data
 
     async def call(self, arguments: str, ctx: RunContext[Any]) -> Any:
-        """Validate ``arguments`` and run the function (sync functions in a worker thread).
+        """Validate ``arguments`` and run the function (sync functions in a worker thread), with
+        the tool's guardrails before and after.
 
         Raises :class:`ToolArgumentsError` for bad arguments; whatever the function raises
-        propagates.
+        propagates. A tripped guardrail raises :class:`~agentkit.errors.ModelRetry` (or
+        :class:`~agentkit.errors.GuardrailTripped` with ``halt=True``).
         """
         args, kwargs = self.validate_arguments(arguments)
+        guardrails = self.guardrails
+        if guardrails:
+            await check_tool(self.name, guardrails, "before", ctx, self._arguments_dict(args, kwargs))
         if self._ctx_param is not None:
             name, positional = self._ctx_param
             if positional:  # def f(ctx: RunContext, /, ...): positional-only, so in its place
@@ -315,8 +334,19 @@ class Tool(Generic[P, R]):
             else:
                 kwargs[name] = ctx
         if self.is_async:
-            return await cast("Callable[..., Awaitable[Any]]", self.function)(*args, **kwargs)
-        return await run_in_thread(self.function, *args, **kwargs)  # daemon threads: a cancelled run never waits
+            value = await cast("Callable[..., Awaitable[Any]]", self.function)(*args, **kwargs)
+        else:
+            value = await run_in_thread(self.function, *args, **kwargs)  # daemon threads: a cancelled run never waits
+        if guardrails:
+            await check_tool(self.name, guardrails, "after", ctx, value)
+        return value
+
+    def _arguments_dict(self, args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The validated arguments by parameter name (what a ``before`` guardrail checks)."""
+        if self._json_validator is not None:  # Tool.from_schema: the arguments dict itself
+            return dict(args[0])
+        positional = iter(args)
+        return {param: next(positional) if is_positional else kwargs[param] for param, _field, is_positional in self._params}
 
 
 @overload
@@ -331,6 +361,7 @@ def tool(
     strict: bool | None = None,
     retries: int | None = None,
     requires_approval: bool = False,
+    guardrails: Sequence[ToolGuardrailLike] = (),
 ) -> Callable[[Callable[P, R]], Tool[P, R]]: ...
 
 
@@ -343,20 +374,21 @@ def tool(
     strict: bool | None = None,
     retries: int | None = None,
     requires_approval: bool = False,
+    guardrails: Sequence[ToolGuardrailLike] = (),
 ) -> Tool[P, R] | Callable[[Callable[P, R]], Tool[P, R]]:
     """Turn a function into a :class:`Tool`: ``@tool`` or ``@tool(name=..., strict=True)``.
 
     The schema comes from the type hints, the descriptions from the docstring (Google, NumPy,
     reST or Epydoc style, detected automatically). A parameter typed ``RunContext`` is injected
-    by the agent and is not part of the schema.
+    by the agent and is not part of the schema. ``guardrails=[...]`` check each call (see :class:`Tool`).
     """
+    options: dict[str, Any] = {"name": name, "description": description, "strict": strict, "retries": retries}
+    options.update(requires_approval=requires_approval, guardrails=guardrails)
     if function is not None:
-        return Tool(
-            function, name=name, description=description, strict=strict, retries=retries, requires_approval=requires_approval
-        )
+        return Tool(function, **options)
 
     def decorate(fn: Callable[P, R]) -> Tool[P, R]:
-        return Tool(fn, name=name, description=description, strict=strict, retries=retries, requires_approval=requires_approval)
+        return Tool(fn, **options)
 
     return decorate
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol, Union
+from typing import Any, Protocol, Union
 
 from ..errors import ApprovalRequired, HookError, UnexpectedModelBehavior
 from ..events import (
@@ -30,6 +30,7 @@ from ..events import (
 from ..messages import UserMessage
 from ..models.base import Model, ModelRequest, ModelResponse
 from .decide import CallTools, Decision, Final, HandOff, Pause, Reask, decide
+from .guard import GuardedRequest, check_output
 from .hooks import call_hook
 from .live import LiveRun
 from .tool_calls import TurnCalls
@@ -122,6 +123,8 @@ async def run_loop(
                 yield ModelRequestStep(request, state.turn, run.path)
                 response = None
                 events = driver.send(run.spec.model, request)
+                if run.spec.input_guardrails and state.turn == 1 and not run.resumed:  # a new run's first request
+                    events = GuardedRequest(run, events)
                 try:
                     async for event in events:
                         event.turn = state.turn
@@ -157,9 +160,7 @@ async def run_loop(
                     hooks = run.spec.hooks
                 decision = turn.final
                 del turn  # not kept alive through the next model request
-        run.finish(decision.output)
-        for hook in run.spec.hooks.on_run_end:  # before the last step: a caller may stop there
-            await call_hook(hook, run.context(), run.result)
+        await _finish(run, decision.output)
         yield FinalResultStep(decision.output, state.turn, state.usage, run.path)
     except Exception as error:
         await _failed(run, error)
@@ -183,6 +184,15 @@ async def _start(run: LiveRun, connect: Callable[[LiveRun], Awaitable[None]] | N
         await run.enter(run.find_agent(name))
     for hook in run.spec.hooks.on_run_start:
         await call_hook(hook, run.context())
+
+
+async def _finish(run: LiveRun, output: Any) -> None:
+    """The output guardrails, the result, then ``on_run_end`` (before the last step: a caller may stop there)."""
+    if run.spec.output_guardrails:
+        await check_output(run, output)
+    run.finish(output)
+    for hook in run.spec.hooks.on_run_end:
+        await call_hook(hook, run.context(), run.result)
 
 
 async def _failed(run: LiveRun, error: Exception) -> None:

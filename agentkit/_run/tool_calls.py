@@ -14,6 +14,7 @@ from typing import Any, Protocol, Union
 from ..context import RunContext
 from ..errors import (
     ApprovalRequired,
+    GuardrailError,
     GuardrailTripped,
     ModelRetry,
     ToolExecutionError,
@@ -36,7 +37,7 @@ __all__ = ["TurnCalls"]
 logger = logging.getLogger("agentkit")
 
 _UNKNOWN_TOOL = "<unknown tool>"
-_ENDS_RUN = (UsageLimitExceeded, GuardrailTripped, UserError)  # raised in a sub-agent: the whole run ends, not only the call
+_ENDS_RUN = (UsageLimitExceeded, GuardrailTripped, GuardrailError, UserError)  # in a call or its sub-agent: the run ends
 Job = tuple[int, Tool[Any, Any], ToolCall]
 ToolEvent = Union[ToolCallsStep, ToolExecutionStarted, ToolProgress, ToolResult]
 
