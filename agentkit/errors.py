@@ -47,6 +47,7 @@ __all__ = [
     "GuardrailError",
     "ProviderError",
     "BadRequestError",
+    "ContextLengthExceeded",
     "AuthenticationError",
     "PaymentRequiredError",
     "PermissionDeniedError",
@@ -341,6 +342,27 @@ class ProviderError(AgentkitError):
 
 class BadRequestError(ProviderError):
     """HTTP 400 or 422: the provider rejected the request as invalid."""
+
+
+class ContextLengthExceeded(BadRequestError):
+    """The request would not fit the model's context length: raised before anything is sent, in
+    place of the 400 the provider would answer (so a :class:`~agentkit.models.FallbackModel` moves
+    on to its next model as it would on that 400).
+
+    Attributes: ``estimate`` (the estimated prompt tokens), ``limit`` (the model's context
+    length) and ``max_tokens`` (the tokens asked for the answer, or None). ``status`` is None:
+    no request was made.
+    """
+
+    def __init__(self, message: str, *, estimate: int, limit: int, max_tokens: int | None = None, provider: str = "") -> None:
+        super().__init__(message, provider=provider, code="context_length_exceeded")
+        self.estimate = estimate
+        self.limit = limit
+        self.max_tokens = max_tokens
+
+    def __str__(self) -> str:
+        where = f"{self.provider}: " if self.provider else ""
+        return f"{where}{self.message} (not sent)"
 
 
 class AuthenticationError(ProviderError):

@@ -8,7 +8,9 @@ from typing import Any
 from .. import _providers
 from .._exchange import ModelRequest
 from .._http.client import ClientOptions, connect
+from .._tokens import TokenCounter, check_context_length
 from ..tools import ToolDefinition
+from ._context import known_context_length
 from .base import Model
 
 __all__ = ["HTTPModel"]
@@ -27,6 +29,14 @@ class HTTPModel(Model):
             read now, or at the first request when it is not set yet: a missing key raises
             :class:`~agentkit.errors.MissingAPIKeyError` then, before anything is sent, so a model
             can be built (an agent defined, its tools listed) without a key.
+        context_length: the model's context length in tokens (default: looked up by
+            ``model_name`` in :data:`agentkit.history.CONTEXT_LENGTHS`, else unknown).
+            When known, a request that cannot fit it raises
+            :class:`~agentkit.errors.ContextLengthExceeded` before it is sent.
+
+    ``token_counter`` is the model's :class:`~agentkit.history.TokenCounter`: the context check
+    estimates with it, and :func:`~agentkit.history.fit_context` calibrates it with what the
+    provider reports.
     """
 
     def __init__(
@@ -38,14 +48,23 @@ class HTTPModel(Model):
         provider: str,
         options: ClientOptions,
         api_key_env: str | None = None,
+        context_length: int | None = None,
     ) -> None:
         self.model_name = model_name
+        self.context_length = context_length if context_length is not None else known_context_length(model_name)
+        self.token_counter = TokenCounter()
         self.provider = provider
         self.strict_settings = options.get("strict_settings", False)
         known = _providers.get(provider)
         label = known.label if known is not None else provider
         self._http = connect(model_name, base_url, api_key, provider, options, key_env=api_key_env, key_label=label)
         self._tools_cache: tuple[tuple[ToolDefinition, ...], list[dict[str, Any]]] | None = None
+
+    def _check_context(self, request: ModelRequest) -> None:
+        """Raise :class:`~agentkit.errors.ContextLengthExceeded` for a request that cannot fit the
+        context length (when it is known; near-free for requests far below it)."""
+        if self.context_length is not None:
+            check_context_length(request, self.context_length, self.token_counter, self.model_name, self.provider)
 
     # -- the tools part of a request body, shared by the chat-completions and Responses clients --
     def _body_tools(self, body: dict[str, Any], request: ModelRequest) -> None:

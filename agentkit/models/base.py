@@ -33,6 +33,10 @@ class Model(ABC):
 
     model_name: str = ""
     provider: str = ""
+    context_length: int | None = None
+    """The most tokens a request (prompt plus answer) may have, when known (None: unknown).
+    HTTP models take it as ``context_length=`` or look their id up in a table of known models;
+    :func:`agentkit.history.fit_context` trims the history to it."""
 
     @abstractmethod
     async def request(self, request: ModelRequest) -> ModelResponse:

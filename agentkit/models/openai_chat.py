@@ -44,6 +44,9 @@ class OpenAIChatModel(HTTPModel):
         api_key_env: the environment variable holding the key when ``api_key`` is None, read at
             the first request if it is not set yet (a missing key raises
             :class:`~agentkit.errors.MissingAPIKeyError` then, before sending anything).
+        context_length: the model's context length in tokens (default: the known one for
+            ``model_name``, else unknown); a request that cannot fit it raises
+            :class:`~agentkit.errors.ContextLengthExceeded` before it is sent.
         **options: :class:`~agentkit._http.client.ClientOptions` — headers, http_client,
             max_retries, retry_rate_limits, max_retry_wait, timeout, idle_timeout,
             strict_settings, transport, request_deadline, max_response_bytes,
@@ -59,6 +62,7 @@ class OpenAIChatModel(HTTPModel):
         profile: Profile = OPENAI_COMPATIBLE,
         provider: str | None = None,
         api_key_env: str | None = None,
+        context_length: int | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
         self.profile = profile
@@ -70,6 +74,7 @@ class OpenAIChatModel(HTTPModel):
             provider=provider or profile.name,
             options=options,
             api_key_env=api_key_env,
+            context_length=context_length,
         )
 
     async def request(self, request: ModelRequest) -> ModelResponse:
@@ -157,7 +162,9 @@ class OpenAIChatModel(HTTPModel):
 
     # -- request -------------------------------------------------------------------------
     def build_body(self, request: ModelRequest, *, stream: bool = False) -> dict[str, Any]:
-        """The JSON body this model would send for ``request``."""
+        """The JSON body this model would send for ``request`` (a request that cannot fit the known
+        context length raises :class:`~agentkit.errors.ContextLengthExceeded` here, before it is sent)."""
+        self._check_context(request)
         profile = self.profile
         settings = request.settings
         body: dict[str, Any] = {"model": self.model_name, "messages": self.wire_messages(request.messages)}

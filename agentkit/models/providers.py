@@ -4,7 +4,8 @@ Each class is :class:`~.openai_chat.OpenAIChatModel` with the provider's profile
 environment variables (the endpoint facts come from the provider registry, :mod:`agentkit._providers`).
 The key is checked at the first request, not when the model is built: a missing key raises
 :class:`~agentkit.errors.MissingAPIKeyError` naming the variable then, before anything is sent.
-Every class also takes the keyword options of :class:`~agentkit._http.client.ClientOptions`
+Every class also takes ``context_length=`` (tokens; default: the known one for the model id,
+see :data:`agentkit.history.CONTEXT_LENGTHS`) and the keyword options of :class:`~agentkit._http.client.ClientOptions`
 (headers, http_client, max_retries, retry_rate_limits, max_retry_wait, timeout, idle_timeout,
 strict_settings, transport).
 """
@@ -52,9 +53,12 @@ class OpenAICompatible(OpenAIChatModel):
         api_key: str | None = None,
         *,
         profile: Profile = OPENAI_COMPATIBLE,
+        context_length: int | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
-        super().__init__(model_name, base_url=base_url, api_key=api_key, profile=profile, **options)
+        super().__init__(
+            model_name, base_url=base_url, api_key=api_key, profile=profile, context_length=context_length, **options
+        )
 
 
 class OpenAI(OpenAIChatModel):
@@ -62,7 +66,13 @@ class OpenAI(OpenAIChatModel):
     first request); base URL from ``base_url``, ``OPENAI_BASE_URL`` or the public endpoint."""
 
     def __init__(
-        self, model_name: str, api_key: str | None = None, base_url: str | None = None, **options: Unpack[ClientOptions]
+        self,
+        model_name: str,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        context_length: int | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
         endpoint = _providers.endpoint("openai")
         super().__init__(
@@ -72,6 +82,7 @@ class OpenAI(OpenAIChatModel):
             api_key_env=endpoint.key_env,
             profile=OPENAI,
             provider="openai",
+            context_length=context_length,
             **options,
         )
 
@@ -93,6 +104,8 @@ class OpenRouter(OpenAIChatModel):
         base_url: str | None = None,
         app_url: str | None = None,
         app_name: str | None = None,
+        *,
+        context_length: int | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
         endpoint = _providers.endpoint("openrouter")
@@ -103,6 +116,7 @@ class OpenRouter(OpenAIChatModel):
             api_key_env=endpoint.key_env,
             profile=openrouter_profile(model_name),
             provider="openrouter",
+            context_length=context_length,
             **openrouter_options(app_url, app_name, options),
         )
 
@@ -114,7 +128,13 @@ class Mistral(OpenAIChatModel):
     does not accept are dropped with a warning (an error with ``strict_settings=True``)."""
 
     def __init__(
-        self, model_name: str, api_key: str | None = None, base_url: str | None = None, **options: Unpack[ClientOptions]
+        self,
+        model_name: str,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        context_length: int | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
         endpoint = _providers.endpoint("mistral")
         super().__init__(
@@ -124,5 +144,6 @@ class Mistral(OpenAIChatModel):
             api_key_env=endpoint.key_env,
             profile=MISTRAL,
             provider="mistral",
+            context_length=context_length,
             **options,
         )

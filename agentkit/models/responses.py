@@ -101,6 +101,9 @@ class ResponsesModel(HTTPModel):
         api_key_env: the environment variable holding the key when ``api_key`` is None, read at
             the first request if it is not set yet (a missing key raises
             :class:`~agentkit.errors.MissingAPIKeyError` then, before sending anything).
+        context_length: the model's context length in tokens (default: the known one for
+            ``model_name``, else unknown); a request that cannot fit it raises
+            :class:`~agentkit.errors.ContextLengthExceeded` before it is sent.
         **options: :class:`~agentkit._http.client.ClientOptions` — ``headers`` (extra headers
             for every request), ``http_client`` (an ``httpx.AsyncClient`` of yours),
             ``max_retries`` (on 408/429/5xx/connection errors; 0 turns them off),
@@ -121,12 +124,19 @@ class ResponsesModel(HTTPModel):
         unsupported: frozenset[str] = frozenset(),
         store: bool | None = None,
         api_key_env: str | None = None,
+        context_length: int | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
         self.unsupported = unsupported
         self.store = store
         super().__init__(
-            model_name, base_url=base_url, api_key=api_key, provider=provider, options=options, api_key_env=api_key_env
+            model_name,
+            base_url=base_url,
+            api_key=api_key,
+            provider=provider,
+            options=options,
+            api_key_env=api_key_env,
+            context_length=context_length,
         )
 
     async def request(self, request: ModelRequest) -> ModelResponse:
@@ -172,7 +182,10 @@ class ResponsesModel(HTTPModel):
 
     # -- request -------------------------------------------------------------------------
     def build_body(self, request: ModelRequest, *, stream: bool = False) -> dict[str, Any]:
-        """The JSON body this model would send for ``request`` (with ``"stream": true`` when ``stream``)."""
+        """The JSON body this model would send for ``request`` (with ``"stream": true`` when ``stream``;
+        a request that cannot fit the known context length raises
+        :class:`~agentkit.errors.ContextLengthExceeded` here, before it is sent)."""
+        self._check_context(request)
         settings = request.settings
         instructions, items = self.wire_input(request.messages)
         body: dict[str, Any] = {"model": self.model_name}
@@ -327,7 +340,13 @@ class OpenAIResponses(ResponsesModel):
     ``strict_settings=True``)."""
 
     def __init__(
-        self, model_name: str, api_key: str | None = None, base_url: str | None = None, **options: Unpack[ClientOptions]
+        self,
+        model_name: str,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        context_length: int | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
         endpoint = _providers.endpoint("openai")
         super().__init__(
@@ -338,6 +357,7 @@ class OpenAIResponses(ResponsesModel):
             provider="openai",
             unsupported=OPENAI_RESPONSES_UNSUPPORTED,
             store=False,
+            context_length=context_length,
             **options,
         )
 
@@ -359,6 +379,8 @@ class OpenRouterResponses(ResponsesModel):
         base_url: str | None = None,
         app_url: str | None = None,
         app_name: str | None = None,
+        *,
+        context_length: int | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
         endpoint = _providers.endpoint("openrouter")
@@ -369,6 +391,7 @@ class OpenRouterResponses(ResponsesModel):
             api_key_env=endpoint.key_env,
             provider="openrouter",
             unsupported=OPENROUTER_RESPONSES_UNSUPPORTED,
+            context_length=context_length,
             **openrouter_options(app_url, app_name, options),
         )
 
