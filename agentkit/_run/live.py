@@ -5,7 +5,7 @@ starts, resumes, and passes to another agent."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..context import RunContext
 from ..errors import (
@@ -17,13 +17,16 @@ from ..errors import (
     UsageLimitExceeded,
     UserError,
 )
-from ..messages import Message, SystemMessage, ToolCall, UserMessage
+from ..messages import Message, SystemMessage, ToolCall, ToolMessage, UserMessage
 from ..output import OutputInvalid
 from ..settings import ModelSettings
 from ..tools import Tool
 from ..usage import Usage, UsageLimits
 from .hooks import HookSet
 from .spec import AgentLike, RunSpec
+
+if TYPE_CHECKING:
+    from ..handoffs import Handoff
 from .state import Approval, RunResult, RunState, unanswered
 
 __all__ = ["LiveRun", "check_deps"]
@@ -103,7 +106,7 @@ class LiveRun:
         """A new run (prompt and/or messages), or a paused one resumed (``state`` and ``approvals``)."""
         if prompt is not None and not isinstance(prompt, str):
             raise UserError(f"prompt must be a string, not {type(prompt).__name__}.")
-        check_deps(spec, deps)
+        check_deps(spec, deps, targets=True)
         if state is not None:
             if prompt is not None or messages:
                 raise UserError("Resume a paused run with state= alone: it already holds the conversation.")
@@ -231,31 +234,46 @@ class LiveRun:
             )
 
     # -- handoffs ----------------------------------------------------------------------------
-    async def enter(self, agent: AgentLike) -> None:
-        """Go on with ``agent``: its spec (tools, model, output...) and settings (under the run's own)."""
+    async def enter(self, agent: AgentLike, label: str | None = None) -> None:
+        """Go on with ``agent`` (called ``label`` in paths and state): its spec (tools, model,
+        output...) and settings (under the run's own)."""
         await agent.connect()
         spec = agent._spec(self.extra_hooks)
         check_deps(spec, self.deps)
         self.spec = spec
         self.settings = agent.settings.merge(self.override) if self.override is not None else agent.settings
         self.forced = self.settings.tool_choice not in (None, "auto", "none")
-        self.path = (*self.path[:-1], spec.label)
-        self.state.agent = spec.label
+        label = label or spec.label
+        self.path = (*self.path[:-1], label)
+        self.state.agent = label
 
-    async def hand_off(self, agent: AgentLike, input_filter: Any) -> tuple[str, str]:
-        """Pass the run to ``agent``: check ``max_handoffs``, switch, give it its own system
+    def check_handoff(self, to: str, call_id: str) -> None:
+        """Raise :class:`MaxHandoffsExceeded` when the run may not hand off once more (the call's
+        result then says it was not transferred)."""
+        if self.state.handoffs < self.max_handoffs:
+            return
+        hop = (self.path[-1], to)
+        messages = self.state.messages
+        for i in range(len(messages) - 1, -1, -1):
+            m = messages[i]
+            if isinstance(m, ToolMessage) and m.tool_call_id == call_id:
+                text = f"Not transferred: the run reached max_handoffs={self.max_handoffs}."
+                messages[i] = m.model_copy(update={"content": text, "is_error": True})
+                break
+        hops = " -> ".join([h[0] for h in [*self.hops, hop]] + [to])
+        raise self.error(
+            MaxHandoffsExceeded,
+            f"The run reached max_handoffs={self.max_handoffs} ({hops}): raise max_handoffs, "
+            "or change the instructions that make the agents hand back and forth.",
+            handoffs=[*self.hops, hop],
+        )
+
+    async def hand_off(self, agent: AgentLike, label: str, input_filter: Any) -> tuple[str, str]:
+        """Pass the run to ``agent`` (after :meth:`check_handoff`): switch, give it its own system
         message, filter the conversation. Returns the hop ``(from, to)``."""
         source = self.spec
-        hop = (source.label, agent.name or "agent")
-        if self.state.handoffs >= self.max_handoffs:
-            hops = " -> ".join([h[0] for h in [*self.hops, hop]] + [hop[1]])
-            raise self.error(
-                MaxHandoffsExceeded,
-                f"The run reached max_handoffs={self.max_handoffs} ({hops}): raise max_handoffs, "
-                "or change the instructions that make the agents hand back and forth.",
-                handoffs=[*self.hops, hop],
-            )
-        await self.enter(agent)
+        hop = (self.path[-1], label)
+        await self.enter(agent, label)
         self.hops.append(hop)
         self.state.handoffs += 1
         self._instructions(source.instructions, self.spec.instructions)
@@ -284,18 +302,13 @@ class LiveRun:
             state.new_message_index += 1 if state.new_message_index else 0
 
     def find_agent(self, name: str) -> AgentLike:
-        """The agent named ``name`` among those this run's agent can hand off to (directly or not)."""
+        """The agent called ``name`` among those this run's agent can hand off to (directly or not)."""
         start = self.spec.agent
-        seen: list[AgentLike] = []
-        queue = [start] if start is not None else []
-        while queue:
-            agent = queue.pop(0)
-            if any(agent is other for other in seen):
-                continue
-            seen.append(agent)
-            if (agent.name or "agent") == name:
-                return agent
-            queue.extend(h.agent for h in agent._spec().handoffs.values())
+        if start is not None and self.spec.label == name:
+            return start
+        for handoff in reachable(self.spec):
+            if handoff.name == name:
+                return handoff.agent
         raise InvalidRunState(
             f"This RunState is with agent {name!r}, which {self.spec.label!r} cannot hand off to: "
             "resume it from the agent it started with."
@@ -322,8 +335,27 @@ class LiveRun:
         return self.result
 
 
-def check_deps(spec: RunSpec, deps: Any) -> None:
-    """A tool that takes a ``RunContext`` on an agent with a ``deps_type`` needs ``deps``."""
+def reachable(spec: RunSpec) -> list[Handoff]:
+    """The handoffs of ``spec``'s agent and of every agent they lead to (each once)."""
+    found: list[Handoff] = []
+    seen: list[AgentLike] = [spec.agent] if spec.agent is not None else []
+    queue = list(spec.handoffs.values())
+    while queue:
+        handoff = queue.pop(0)
+        found.append(handoff)
+        if any(handoff.agent is other for other in seen):
+            continue
+        seen.append(handoff.agent)
+        queue.extend(handoff.agent._spec().handoffs.values())
+    return found
+
+
+def check_deps(spec: RunSpec, deps: Any, *, targets: bool = False) -> None:
+    """A tool that takes a ``RunContext`` on an agent with a ``deps_type`` needs ``deps``
+    (``targets``: also on the agents the run may hand off to, checked at its start)."""
+    if deps is None and targets and spec.handoffs:
+        for handoff in reachable(spec):
+            check_deps(handoff.agent._spec(), None)
     if deps is None and spec.deps_type is not None and spec.deps_type is not type(None):
         needing = [t.name for t in spec.tools.values() if t.takes_context]
         if needing:

@@ -181,7 +181,7 @@ async def _start(run: LiveRun, connect: Callable[[LiveRun], Awaitable[None]] | N
         await connect(run)
     name = run.state.agent
     if name is not None and name != run.spec.label:  # resumed after a handoff: with the agent it was with
-        await run.enter(run.find_agent(name))
+        await run.enter(run.find_agent(name), name)
     for hook in run.spec.hooks.on_run_start:
         await call_hook(hook, run.context())
 
@@ -257,11 +257,12 @@ async def _prepare(run: LiveRun, request: ModelRequest) -> ModelRequest:
 async def hand_off(run: LiveRun, handoff: HandOff) -> AgentHandoff:
     """The model called a handoff tool: tell ``on_handoff``, then go on with the target agent."""
     target = handoff.target
+    run.check_handoff(target.name, handoff.call.id)
     if target.on_handoff is not None:
         ctx = run.context()
         ctx.tool_name, ctx.tool_call_id = handoff.call.name, handoff.call.id
         await target.notify(ctx, handoff.value)
-    source, to = await run.hand_off(target.agent, target.input_filter)
+    source, to = await run.hand_off(target.agent, target.name, target.input_filter)
     return AgentHandoff(source, to, handoff.call.id, run.state.turn, run.path)
 
 

@@ -15,6 +15,7 @@ import pydantic
 
 from ..context import RunContext
 from ..errors import (
+    GuardrailTripped,
     MaxHandoffsExceeded,
     MaxTurnsExceeded,
     ModelRetry,
@@ -108,6 +109,8 @@ async def run_nested(agent: AgentLike, ctx: RunContext[Any], prompt: str, max_tu
         raise ModelRetry(f"The {spec.label} agent could not finish: {e}") from e
     except UsageLimitExceeded as e:  # ends the whole run: with its conversation and usage, not the sub-run's
         raise parent.error(UsageLimitExceeded, str(e)) from e
+    except GuardrailTripped as e:
+        raise parent.error(GuardrailTripped, str(e), guardrail=e.guardrail, kind=e.kind, info=e.info) from e
 
 
 async def _drive(run: LiveRun, sink: Any) -> Any:

@@ -14,8 +14,8 @@ from typing import Any, Protocol, Union
 from ..context import RunContext
 from ..errors import (
     ApprovalRequired,
-    GuardrailError,
     GuardrailTripped,
+    HookError,
     ModelRetry,
     ToolExecutionError,
     ToolRetriesExceeded,
@@ -37,7 +37,7 @@ __all__ = ["TurnCalls"]
 logger = logging.getLogger("agentkit")
 
 _UNKNOWN_TOOL = "<unknown tool>"
-_ENDS_RUN = (UsageLimitExceeded, GuardrailTripped, GuardrailError, UserError)  # in a call or its sub-agent: the run ends
+_ENDS_RUN = (UsageLimitExceeded, GuardrailTripped, HookError, UserError)  # in a call or its sub-agent: the run ends
 Job = tuple[int, Tool[Any, Any], ToolCall]
 ToolEvent = Union[ToolCallsStep, ToolExecutionStarted, ToolProgress, ToolResult]
 
@@ -384,7 +384,7 @@ class TurnCalls:
         budget = tool.retries if tool is not None and tool.retries is not None else run.spec.tool_retries
         if count > budget:
             last = next((m.content for m in reversed(results) if m.is_error), "")
-            what = "calling unknown tools" if name == _UNKNOWN_TOOL else f"failing calls of tool {name!r}"
+            what = "calls of unknown tools" if name == _UNKNOWN_TOOL else f"failing calls of tool {name!r}"
             raise run.error(
                 ToolRetriesExceeded,
                 f"The model kept making {what} ({count} turns in a row; retry budget {budget}). Last error: {last}",
