@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ._run.hooks import HookSet, prepare_hooks
 from ._run.live import LiveRun, check_deps
 from ._run.loop import Driver, LoopEvent, run_loop
+from ._run.persist import check_session
 from ._run.spec import RunSpec, check_settings
 from ._run.state import Approval, RunState
 from .hooks import Hooks
@@ -23,6 +24,7 @@ from .usage import UsageLimits
 
 if TYPE_CHECKING:
     from .agent import Agent
+    from .sessions import Session
 
 __all__ = ["SPEC_OPTIONS", "build_spec", "begin", "events"]
 
@@ -64,9 +66,12 @@ def begin(
     state: RunState | None,
     approvals: Mapping[str, Approval] | None,
     hooks: Sequence[Hooks],
+    session: Session | None = None,
 ) -> LiveRun:
     """Check one run's options and set it up: the spec and the live run."""
     check_settings(settings)
+    if session is not None:
+        check_session(session, messages)
     run_settings = agent.settings.merge(settings) if settings is not None else agent.settings
     toolbox = agent._toolbox
     if settings is not None and toolbox.connected:
@@ -75,6 +80,9 @@ def begin(
     spec = build_spec(agent, extra)
     run = LiveRun.start(spec, prompt, messages, deps, run_settings, usage_limits or agent.usage_limits, state, approvals)
     run.extra_hooks, run.override = extra, settings  # what a handoff carries over to the next agent
+    if session is not None:
+        run.session = session
+        run.saved = len(run.state.messages) if state is not None else 0  # a paused run's messages are stored
     return run
 
 

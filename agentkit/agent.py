@@ -10,12 +10,12 @@ provider it talks to.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import Any, Generic, overload
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, overload
 
 from typing_extensions import TypeVar
 
+from ._agent_batch import BatchRuns
 from ._agent_run import begin, build_spec, events
 from ._agent_tools import AgentTools, HandoffTargets
 from ._run.hooks import HookSet, prepare_hooks
@@ -25,8 +25,6 @@ from ._run.state import Approval, ApprovalCallback, RunResult, RunState
 from ._run.stream import AgentRun, AgentStream, SyncAgentStream
 from ._run.subagent import agent_tool
 from ._sync import run_sync
-from .batch import BatchInput, BatchItem, RateLimiter, limited_model
-from .batch import run_many as _run_many
 from .guardrails import GuardrailLike, prepare_guardrails
 from .handoffs import HandoffLike
 from .hooks import HistoryProcessor, Hooks
@@ -38,6 +36,9 @@ from .settings import ModelSettings
 from .tools import Tool, ToolLike
 from .usage import ToolLimits, UsageLimits
 
+if TYPE_CHECKING:
+    from .sessions import Session
+
 __all__ = ["Agent", "RunResult", "RunState", "Approval", "ApprovalCallback", "AgentStream", "SyncAgentStream", "AgentRun"]
 
 DepsT = TypeVar("DepsT", default=Any)
@@ -46,7 +47,7 @@ OutputT = TypeVar("OutputT", default=str)
 _TOOL_LIMITS = ToolLimits()
 
 
-class Agent(HandoffTargets, Generic[DepsT, OutputT]):
+class Agent(HandoffTargets, BatchRuns[DepsT, OutputT], Generic[DepsT, OutputT]):
     """A model, tools and instructions, run as a loop until the model gives a final answer.
 
     Args:
@@ -234,6 +235,7 @@ class Agent(HandoffTargets, Generic[DepsT, OutputT]):
         state: RunState | None = None,
         approvals: Mapping[str, Approval] | None = None,
         hooks: Sequence[Hooks] = (),
+        session: Session | None = None,
     ) -> RunResult[OutputT]:
         """Run the loop until a final answer.
 
@@ -248,6 +250,8 @@ class Agent(HandoffTargets, Generic[DepsT, OutputT]):
             approvals: decisions for the paused calls, by tool-call id: True approves, False
                 denies, a string denies with that reason for the model.
             hooks: more :class:`~agentkit.hooks.Hooks` for this run (after the agent's).
+            session: a :class:`~agentkit.sessions.Session`: its messages are the history, and the
+                run's messages are added to it as each step completes (also when the run fails).
 
         Raises:
             ApprovalRequired: a tool that requires approval was called; the run is paused
@@ -261,7 +265,7 @@ class Agent(HandoffTargets, Generic[DepsT, OutputT]):
         Cancelling the task that awaits it stops the run at once: the response being read is
         closed and running tools are cancelled (a sync tool's thread finishes in the background).
         """
-        run = begin(self, prompt, messages, deps, settings, usage_limits, state, approvals, hooks)
+        run = begin(self, prompt, messages, deps, settings, usage_limits, state, approvals, hooks, session)
         await drain(events(self, run, PLAIN))
         assert run.result is not None
         return run.result
@@ -277,6 +281,7 @@ class Agent(HandoffTargets, Generic[DepsT, OutputT]):
         state: RunState | None = None,
         approvals: Mapping[str, Approval] | None = None,
         hooks: Sequence[Hooks] = (),
+        session: Session | None = None,
     ) -> RunResult[OutputT]:
         """:meth:`run`, for synchronous code (also where an event loop is running). Ctrl-C stops the run at once."""
         return run_sync(
@@ -289,6 +294,7 @@ class Agent(HandoffTargets, Generic[DepsT, OutputT]):
                 state=state,
                 approvals=approvals,
                 hooks=hooks,
+                session=session,
             )
         )
 
@@ -303,6 +309,7 @@ class Agent(HandoffTargets, Generic[DepsT, OutputT]):
         state: RunState | None = None,
         approvals: Mapping[str, Approval] | None = None,
         hooks: Sequence[Hooks] = (),
+        session: Session | None = None,
     ) -> AgentStream[OutputT]:
         """Run the loop, streaming every turn; tool events arrive as each call starts and ends.
 
@@ -314,7 +321,7 @@ class Agent(HandoffTargets, Generic[DepsT, OutputT]):
         Leaving the ``async with`` (or breaking out of the loop) closes the HTTP response and
         cancels running tools. Options as for :meth:`run`.
         """
-        run = begin(self, prompt, messages, deps, settings, usage_limits, state, approvals, hooks)
+        run = begin(self, prompt, messages, deps, settings, usage_limits, state, approvals, hooks, session)
         return AgentStream(events(self, run, STREAMING), run)
 
     def run_stream_sync(
@@ -328,6 +335,7 @@ class Agent(HandoffTargets, Generic[DepsT, OutputT]):
         state: RunState | None = None,
         approvals: Mapping[str, Approval] | None = None,
         hooks: Sequence[Hooks] = (),
+        session: Session | None = None,
     ) -> SyncAgentStream[OutputT]:
         """:meth:`run_stream` for synchronous code: ``for event in agent.run_stream_sync(...)``."""
         return SyncAgentStream(
@@ -340,6 +348,7 @@ class Agent(HandoffTargets, Generic[DepsT, OutputT]):
                 state=state,
                 approvals=approvals,
                 hooks=hooks,
+                session=session,
             )
         )
 
@@ -354,6 +363,7 @@ class Agent(HandoffTargets, Generic[DepsT, OutputT]):
         state: RunState | None = None,
         approvals: Mapping[str, Approval] | None = None,
         hooks: Sequence[Hooks] = (),
+        session: Session | None = None,
     ) -> AgentRun[OutputT]:
         """Run the loop one step at a time (options as for :meth:`run`).
 
@@ -364,7 +374,7 @@ class Agent(HandoffTargets, Generic[DepsT, OutputT]):
 
         ``break`` or ``await run.cancel()`` stops the run between steps.
         """
-        run = begin(self, prompt, messages, deps, settings, usage_limits, state, approvals, hooks)
+        run = begin(self, prompt, messages, deps, settings, usage_limits, state, approvals, hooks, session)
         return AgentRun(events(self, run, PLAIN), run)
 
     def as_tool(
@@ -397,80 +407,6 @@ class Agent(HandoffTargets, Generic[DepsT, OutputT]):
     def _spec(self, extra_hooks: HookSet | None = None) -> RunSpec:
         """All the loop needs of this agent, frozen for one run (built again after any change)."""
         return build_spec(self, extra_hooks)
-
-    async def run_many(
-        self,
-        inputs: Iterable[BatchInput],
-        *,
-        concurrency: int = 16,
-        requests_per_minute: float | None = None,
-        tokens_per_minute: float | None = None,
-        results: str | Path | None = None,
-        progress: bool | None = None,
-        deps: DepsT = None,  # type: ignore[assignment]
-        settings: ModelSettings | None = None,
-        usage_limits: UsageLimits | None = None,
-        hooks: Sequence[Hooks] = (),
-    ) -> list[BatchItem]:
-        """Run the agent on many inputs with bounded concurrency and client-side rate limits.
-
-        Args:
-            inputs: prompts, or ``{"prompt": ..., "id": ...}`` mappings.
-            concurrency: runs in flight at once.
-            requests_per_minute: model requests per minute across the batch (spaced evenly).
-            tokens_per_minute: tokens per minute across the batch (charged after each response).
-            results: a JSONL file; each result is appended as it completes, and inputs already
-                there (succeeded) are skipped — start again with the same file after a crash.
-            progress: a progress bar (rich) — default: when stderr is a terminal.
-            deps: for every run, as in :meth:`run`.
-            settings: for every run, as in :meth:`run`.
-            usage_limits: for every run, as in :meth:`run`.
-            hooks: for every run, as in :meth:`run`.
-
-        Returns:
-            One :class:`~agentkit.batch.BatchItem` per input, in input order. A failed input
-            carries ``error`` and the batch goes on; 429s never fail an input (the batch slows
-            down instead); an authentication failure (401, no key) stops the batch and raises.
-        """
-        limiter = RateLimiter(requests_per_minute, tokens_per_minute)
-        await self.connect()  # on the agent itself, so aclose() closes the toolsets
-        begin(self, "", None, deps, settings, usage_limits, None, None, hooks)  # your mistakes raise here, once
-        worker = self.with_model(limited_model(self.model, limiter))
-
-        async def run_one(prompt: str) -> RunResult[Any]:
-            return await worker.run(prompt, deps=deps, settings=settings, usage_limits=usage_limits, hooks=hooks)
-
-        return await _run_many(run_one, inputs, limiter=limiter, concurrency=concurrency, results=results, progress=progress)
-
-    def run_many_sync(
-        self,
-        inputs: Iterable[BatchInput],
-        *,
-        concurrency: int = 16,
-        requests_per_minute: float | None = None,
-        tokens_per_minute: float | None = None,
-        results: str | Path | None = None,
-        progress: bool | None = None,
-        deps: DepsT = None,  # type: ignore[assignment]
-        settings: ModelSettings | None = None,
-        usage_limits: UsageLimits | None = None,
-        hooks: Sequence[Hooks] = (),
-    ) -> list[BatchItem]:
-        """:meth:`run_many` for synchronous code."""
-        return run_sync(
-            self.run_many(
-                inputs,
-                concurrency=concurrency,
-                requests_per_minute=requests_per_minute,
-                tokens_per_minute=tokens_per_minute,
-                results=results,
-                progress=progress,
-                deps=deps,
-                settings=settings,
-                usage_limits=usage_limits,
-                hooks=hooks,
-            )
-        )
 
     def with_model(self, model: Model | str) -> Agent[DepsT, OutputT]:
         """This agent with another model (same tools, instructions, output type and settings).

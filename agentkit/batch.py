@@ -24,6 +24,7 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, Union
@@ -32,7 +33,7 @@ from .errors import AllModelsFailed, AuthenticationError, MissingAPIKeyError, Ra
 from .models.base import Model, ModelRequest, ModelResponse
 from .usage import Usage
 
-__all__ = ["BatchItem", "BatchInput", "RateLimiter", "run_many", "limited_model"]
+__all__ = ["BatchItem", "BatchInput", "RateLimiter", "run_many", "limited_model", "current_input_id"]
 
 BatchInput = Union[str, Mapping[str, Any]]
 """A prompt, or ``{"prompt": ..., "id": ...}`` (``id`` optional: default, a hash of the prompt and its position)."""
@@ -386,7 +387,16 @@ def _stops_the_batch(error: BaseException) -> bool:
     return isinstance(error, (AuthenticationError, MissingAPIKeyError))
 
 
+_INPUT_ID: ContextVar[str] = ContextVar("agentkit_batch_input_id", default="")
+
+
+def current_input_id() -> str:
+    """The id of the input being run, inside :func:`run_many`'s ``run`` (``""`` outside a batch)."""
+    return _INPUT_ID.get()
+
+
 async def _one(run: Callable[[str], Awaitable[_Result]], key: str, prompt: str, stop: list[BaseException]) -> BatchItem | None:
+    _INPUT_ID.set(key)
     try:
         result = await run(prompt)
     except Exception as e:  # any failure of one input is that input's: the batch goes on

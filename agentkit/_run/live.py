@@ -27,6 +27,7 @@ from .spec import AgentLike, RunSpec
 
 if TYPE_CHECKING:
     from ..handoffs import Handoff
+    from ..sessions import Session
 from .state import Approval, RunResult, RunState, unanswered
 
 __all__ = ["LiveRun", "check_deps"]
@@ -53,6 +54,8 @@ class LiveRun:
         "path",
         "result",
         "resumed",
+        "saved",
+        "session",
         "settings",
         "spec",
         "state",
@@ -89,6 +92,10 @@ class LiveRun:
         self.live_tools = False
         """Whether the caller watches tool events live (a stream): sub-agents then stream theirs."""
         self.hops: list[tuple[str, str]] = []
+        self.session: Session | None = None
+        """Where the run's messages are stored as each step completes (``run(session=...)``)."""
+        self.saved = 0
+        """How many of ``state.messages`` the session has (or were loaded from it)."""
 
     # -- starting ----------------------------------------------------------------------------
     @classmethod

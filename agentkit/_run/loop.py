@@ -10,6 +10,7 @@ events (:data:`STREAMING`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, Union
@@ -33,7 +34,10 @@ from .decide import CallTools, Decision, Final, HandOff, Pause, Reask, decide
 from .guard import GuardedRequest, check_output
 from .hooks import call_hook
 from .live import LiveRun
+from .persist import load, save
 from .tool_calls import TurnCalls
+
+logger = logging.getLogger("agentkit")
 
 __all__ = ["run_loop", "drain", "RequestOnce", "stream_request", "Send", "Driver", "PLAIN", "STREAMING", "LoopEvent"]
 
@@ -137,7 +141,7 @@ async def run_loop(
                 del events, request  # not kept alive through the tool calls
                 event = None
                 decision = take_response(run, response)
-                if hooks.after_model_response:
+                if hooks.after_model_response or run.session is not None:
                     await _after_response(run, response)
                 yield ModelResponseStep(response, state.turn, run.path)  # type: ignore[arg-type]  # take_response raised if None
             else:
@@ -154,7 +158,9 @@ async def run_loop(
                         await executed.aclose()
                     del executed
                 event = None
-                yield ToolResultsStep(turn.finish(), state.turn, run.path)
+                step = ToolResultsStep(turn.finish(), state.turn, run.path)
+                await save(run)  # stored before the step is seen: a caller may stop there
+                yield step
                 if turn.handoff is not None:
                     yield await hand_off(run, turn.handoff)
                     hooks = run.spec.hooks
@@ -182,6 +188,8 @@ async def _start(run: LiveRun, connect: Callable[[LiveRun], Awaitable[None]] | N
     name = run.state.agent
     if name is not None and name != run.spec.label:  # resumed after a handoff: with the agent it was with
         await run.enter(run.find_agent(name), name)
+    if run.session is not None and not run.resumed:
+        await load(run)
     for hook in run.spec.hooks.on_run_start:
         await call_hook(hook, run.context())
 
@@ -196,6 +204,11 @@ async def _finish(run: LiveRun, output: Any) -> None:
 
 
 async def _failed(run: LiveRun, error: Exception) -> None:
+    if run.session is not None:  # what happened before the error (or the pause) is kept
+        try:
+            await save(run)
+        except Exception:
+            logger.exception("The run failed, and storing its last messages in the session failed too.")
     if isinstance(error, HookError):
         return
     for hook in run.spec.hooks.on_error:
@@ -231,6 +244,7 @@ def take_response(run: LiveRun, response: ModelResponse | None) -> Decision | No
 
 
 async def _after_response(run: LiveRun, response: ModelResponse | None) -> None:
+    await save(run)  # the answer (and a re-ask) stored before the hooks see it
     for hook in run.spec.hooks.after_model_response:
         await call_hook(hook, run.context(), response)
 
@@ -263,6 +277,7 @@ async def hand_off(run: LiveRun, handoff: HandOff) -> AgentHandoff:
         ctx.tool_name, ctx.tool_call_id = handoff.call.name, handoff.call.id
         await target.notify(ctx, handoff.value)
     source, to = await run.hand_off(target.agent, target.name, target.input_filter)
+    run.saved = len(run.state.messages)  # the session keeps the whole record; the filter only changes what the target sees
     return AgentHandoff(source, to, handoff.call.id, run.state.turn, run.path)
 
 
