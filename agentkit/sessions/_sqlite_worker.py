@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..errors import UserError
 from ._base import SCHEMA_VERSION, parse_version
 
 if TYPE_CHECKING:
@@ -70,7 +71,12 @@ def connect(path: str) -> sqlite3.Connection:
     # busy loop elsewhere starves it: busy() waits instead, trying again every millisecond or so
     connection = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
     try:
-        connection.execute("PRAGMA journal_mode = WAL")
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.DatabaseError as e:
+            if "not a database" not in str(e):
+                raise
+            raise UserError(f"{path} is not a SQLite database ({e}): give SQLiteSession a new file or an agentkit one")
         # WAL + NORMAL: a commit survives the process crashing (not the machine losing power) without an fsync each
         connection.execute("PRAGMA synchronous = NORMAL")
         if _stored_version(connection, path) < SCHEMA_VERSION:
@@ -137,7 +143,8 @@ class Worker:
         self._jobs: queue.SimpleQueue[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], Any, tuple[Any, ...]]] = (
             queue.SimpleQueue()
         )
-        threading.Thread(target=self._work, name="agentkit-sqlite", daemon=True).start()
+        self.thread = threading.Thread(target=self._work, name="agentkit-sqlite", daemon=True)
+        self.thread.start()
 
     def call(self, function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         """Run ``function(connection, *args)`` on the thread; the future holds its result."""
