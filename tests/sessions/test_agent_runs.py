@@ -186,3 +186,14 @@ async def test_session_mistakes_raise_at_once() -> None:
     not_a_session: Any = object()
     with pytest.raises(UserError, match=r"agentkit\.sessions\.Session"):
         await agent.run("Hi", session=not_a_session)
+
+
+async def test_a_hundred_concurrent_runs_on_one_store_lose_nothing(persistent: Store) -> None:
+    agent = Agent(ScriptedModel([lambda request: f"answer to {request.messages[-1].content}"] * 200))
+    sessions = [persistent.session(f"user{i % 50}") for i in range(100)]  # 50 sessions, two runs each at once
+    await asyncio.gather(*(agent.run(f"q{i}", session=s) for i, s in enumerate(sessions)))
+    for n in range(50):
+        stored = [m.content for m in await sessions[n].get_messages()]
+        assert sorted(stored) == sorted([f"q{n}", f"answer to q{n}", f"q{n + 50}", f"answer to q{n + 50}"])
+        for i in (n, n + 50):  # each run's own messages in their order
+            assert stored.index(f"q{i}") < stored.index(f"answer to q{i}")
