@@ -7,9 +7,8 @@ methods (the :class:`Session` protocol): ``get_messages(limit=None)``, ``add_mes
     from agentkit.sessions import SQLiteSession, default_sessions_path
 
     async with SQLiteSession(default_sessions_path(), "user-42") as session:
-        history = await session.get_messages()          # [] the first time
-        result = await agent.run("Hello again", message_history=history)
-        await session.add_messages(result.new_messages)
+        result = await agent.run("Hello again", session=session)  # stored messages are the history
+        recent = await session.get_messages(limit=10)               # the last ten, oldest first
 
 Stores:
 

@@ -65,7 +65,8 @@ def postgres_server() -> Iterator[str]:
     if not initdb or not pg_ctl:
         missing("PostgreSQL (initdb, pg_ctl)", "apt-get install postgresql")
     assert initdb and pg_ctl
-    folder = tempfile.mkdtemp(prefix="agentkit-pg-")
+    # as root the server runs as postgres, which must reach the folder: under /tmp, not a private $TMPDIR
+    folder = tempfile.mkdtemp(prefix="agentkit-pg-", dir="/tmp" if os.geteuid() == 0 else None)
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres")
     data, port = os.path.join(folder, "data"), free_port()
