@@ -613,8 +613,8 @@ def _git_commit() -> str | None:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True, check=True
         ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "agentkit"], cwd=HERE, capture_output=True, text=True
+        dirty = subprocess.run(  # from the repository's root: "agentkit" from benchmarks/ matched nothing
+            ["git", "status", "--porcelain", "--", "agentkit"], cwd=HERE.parent, capture_output=True, text=True
         ).stdout.strip()
         return commit + (" (+ uncommitted changes in agentkit/)" if dirty else "")
     except (OSError, subprocess.CalledProcessError):

@@ -320,6 +320,51 @@ async def test_the_aiohttp_session_shares_the_tls_context_and_the_pool_size() ->
     assert sender.is_closed
 
 
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """``(id of the read buffer, bytes read)`` of each read of the aiohttp transport."""
+    from agentkit._http import transport as _transport
+
+    handler: Any = _transport._buffered_handler()
+    recorded: list[tuple[int, int]] = []
+    buffer_updated = handler.buffer_updated
+
+    def counted(self: Any, nbytes: int) -> None:
+        recorded.append((id(self.get_buffer(-1)), nbytes))
+        buffer_updated(self, nbytes)
+
+    monkeypatch.setattr(handler, "buffer_updated", counted)
+    return recorded
+
+
+async def test_aiohttp_connections_read_into_one_buffer_of_the_session(loopback: Any, reads: list[tuple[int, int]]) -> None:
+    """Not a new 256 KiB bytes per socket read (asyncio's recv for a plain Protocol), which fragments
+    glibc's heap (benchmarks/chaos.py): recv_into one buffer per session, answers of any size intact."""
+    from agentkit._http import transport as _transport
+
+    big = "x" * (3 * _transport.READ_BUFFER_BYTES + 12345)  # several reads, the last one partial
+    server = loopback(
+        [Reply(body=chat_completion(big)), Reply(chunks=[sse(text_stream("buffered", " reads"))], content_type=SSE)]
+    )
+    model = OpenAICompatible("m", base_url=server.url + "/v1", api_key=SECRET, transport="aiohttp")
+    sender = model._http.sender()
+    assert isinstance(sender, _transport.AiohttpSender)
+    connector: Any = sender.session.connector
+    buffer = connector._factory.keywords["read_buffer"]
+    assert buffer.nbytes == _transport.READ_BUFFER_BYTES and not buffer.readonly
+    assert isinstance(connector._factory(), asyncio.BufferedProtocol)
+    assert (await model.request(REQUEST)).message.content == big
+    assert len(reads) >= 4 and sum(n for _, n in reads) > len(big)
+    events, error = await collect(model)
+    assert error is None and text_of(events) == "buffered reads"
+    assert {buffer_id for buffer_id, _ in reads} == {id(buffer)}  # one buffer, reused
+    other = OpenAICompatible("m", base_url=server.url + "/v1", transport="aiohttp")._http.sender()
+    assert isinstance(other, _transport.AiohttpSender)
+    assert other.session.connector._factory.keywords["read_buffer"] is not buffer  # type: ignore[union-attr]
+    await other.aclose()
+    await model.aclose()
+
+
 async def test_proxies_from_the_environment_are_used_for_requests_and_streams(
     loopback: Any, transport: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -384,6 +429,32 @@ async def test_https_with_the_ca_from_ssl_cert_file(tls_server: Any, transport: 
     assert error is None and text_of(events) == "over tls"
     assert server.connections_accepted == 1  # the stream reused the TLS connection of the request
     await model.aclose()
+
+
+async def test_a_large_answer_over_tls_through_the_read_buffer(
+    loopback: Any, monkeypatch: pytest.MonkeyPatch, reads: Any
+) -> None:
+    """asyncio's TLS layer reads a BufferedProtocol's answer into its buffer too (SSLObject.read into it)."""
+    import ssl
+
+    from agentkit._http import transport as _transport
+
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    big = "é" * (_transport.READ_BUFFER_BYTES + 999)  # two-byte characters, cut across reads
+    server = loopback([Reply(body=chat_completion(big))], tls=context)
+    _transport.ssl_context.cache_clear()
+    try:
+        with ca.cert_pem.tempfile() as ca_file:
+            monkeypatch.setenv("SSL_CERT_FILE", ca_file)
+            model = OpenAICompatible("m", base_url=server.url + "/v1", api_key=SECRET, transport="aiohttp")
+            assert (await model.request(REQUEST)).message.content == big
+            assert len(reads) >= 2
+            await model.aclose()
+    finally:
+        _transport.ssl_context.cache_clear()
 
 
 async def test_an_untrusted_certificate_is_a_connection_error(
