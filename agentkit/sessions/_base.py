@@ -55,7 +55,7 @@ class SessionInfo:
     """
 
     session_id: str
-    messages: int
+    message_count: int
     created_at: datetime | None = None
     updated_at: datetime | None = None
 

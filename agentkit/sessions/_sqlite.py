@@ -132,7 +132,8 @@ class SQLiteSession:
     survives the process crashing (``synchronous=NORMAL``), not necessarily the machine losing power.
 
     Close with ``await session.close()`` or ``async with``: the file's thread ends with its last
-    session. A closed session opens again on its next call.
+    session. A closed session opens again on its next call. A call whose task is cancelled while
+    its job runs still finishes on the thread (all or nothing, as ever).
 
     Args:
         path: The SQLite file (created when missing), e.g. :func:`default_sessions_path`; ``":memory:"``

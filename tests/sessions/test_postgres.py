@@ -94,7 +94,7 @@ async def test_a_pool_of_ones_own_is_used_and_left_open(schema_dsn: str, autocom
             assert await session.pop_message() == UserMessage(content="b")
             assert await session.get_messages() == [UserMessage(content="a")]
             listed = await PostgresSession.list_sessions("-", pool=pool)
-            assert [(info.session_id, info.messages) for info in listed] == [("mine", 1)]
+            assert [(info.session_id, info.message_count) for info in listed] == [("mine", 1)]
         assert not pool.closed
         assert pool in _postgres._prepared
     async with PostgresSession(schema_dsn, "mine") as again:
@@ -128,7 +128,7 @@ async def test_list_and_delete_sessions(schema_dsn: str) -> None:
         await older.add_messages([UserMessage(content="1"), UserMessage(content="2")])
         await newer.add_messages([UserMessage(content="3")])
         listed = await PostgresSession.list_sessions(schema_dsn)
-        assert [(s.session_id, s.messages) for s in listed] == [("newer", 1), ("older", 2)]
+        assert [(s.session_id, s.message_count) for s in listed] == [("newer", 1), ("older", 2)]
         assert listed[0].updated_at is not None and listed[0].updated_at.tzinfo is not None
         assert await PostgresSession.delete_session(schema_dsn, "newer") is True
         assert await PostgresSession.delete_session(schema_dsn, "newer") is False

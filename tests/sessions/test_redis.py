@@ -95,7 +95,7 @@ async def test_list_and_delete_sessions(redis_url: str, prefix: str, raw: redis.
         await a.add_messages([UserMessage(content="3")])
         await raw.set(f"{prefix}x:session:elsewhere", "not ours")
         listed = await RedisSession.list_sessions(redis_url, key_prefix=prefix)
-        assert [(s.session_id, s.messages, s.created_at) for s in listed] == [("a*", 1, None), ("b:with:colons", 2, None)]
+        assert [(s.session_id, s.message_count, s.created_at) for s in listed] == [("a*", 1, None), ("b:with:colons", 2, None)]
         assert await RedisSession.delete_session(redis_url, "a*", key_prefix=prefix) is True
         assert await RedisSession.delete_session(redis_url, "a*", key_prefix=prefix) is False
         assert [s.session_id for s in await RedisSession.list_sessions(redis_url, key_prefix=prefix)] == ["b:with:colons"]

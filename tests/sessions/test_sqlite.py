@@ -170,11 +170,11 @@ async def test_list_and_delete_sessions(tmp_path: Path) -> None:
         await asyncio.sleep(0.01)
         await newer.add_messages([UserMessage(content="3")])
         listed = await SQLiteSession.list_sessions(path)
-        assert [(s.session_id, s.messages) for s in listed] == [("newer", 1), ("older", 2)]
+        assert [(s.session_id, s.message_count) for s in listed] == [("newer", 1), ("older", 2)]
         assert all(isinstance(s, SessionInfo) and s.created_at and s.updated_at for s in listed)
         assert listed[1].created_at is not None and listed[1].created_at.tzinfo is not None
         await older.clear()  # a cleared session stays listed
-        assert [(s.session_id, s.messages) for s in await SQLiteSession.list_sessions(path)] == [("older", 0), ("newer", 1)]
+        assert [(s.session_id, s.message_count) for s in await SQLiteSession.list_sessions(path)] == [("older", 0), ("newer", 1)]
         assert await SQLiteSession.delete_session(path, "newer") is True
         assert await SQLiteSession.delete_session(path, "newer") is False
         assert [s.session_id for s in await SQLiteSession.list_sessions(path)] == ["older"]
