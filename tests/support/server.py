@@ -11,6 +11,7 @@ import contextlib
 import json
 import socket
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -116,6 +117,13 @@ class LoopbackServer:
 
         class _Server(ThreadingHTTPServer):
             request_queue_size = 256
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                """A client that hung up (a cancelled run) is not an error worth a traceback on
+                stderr, where it would land in whatever a test captures (CliRunner's stderr)."""
+                if isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError, TimeoutError)):
+                    return
+                super().handle_error(request, client_address)
 
             def get_request(self) -> tuple[Any, Any]:
                 sock, address = super().get_request()
