@@ -6,13 +6,22 @@ binds 127.0.0.1 on a port the OS picks, and prints ``PORT <n>`` on stdout.
 
 ``POST /v1/chat/completions``:
 
-* no message with role ``tool`` in ``messages``: a call to ``get_weather({"city": "Paris"})``
-  (``finish_reason: tool_calls``);
+* no message with role ``tool`` after the last ``user`` message: a call to
+  ``get_weather({"city": "Paris"})`` (``finish_reason: tool_calls``), so that each new user turn of
+  a stored conversation (``sessions.py``) makes the same tool round trip;
 * otherwise: the final text ``"It is sunny."`` (``finish_reason: stop``);
+* model ``bench-handoff`` (the multi-agent benchmark, ``multi_agent.py``): no tool message yet → a
+  call to ``transfer_to_weather`` (no arguments); one → a call to ``get_weather``; two or more → the
+  final text ``"It is sunny."``;
+* model ``bench-lead``: no tool message → a call to the tool ``weather_agent`` with
+  ``{"input": "Weather in Paris?"}``; otherwise the final text ``"The weather agent says: <the
+  last tool message's content>"`` (so the sub-agent's answer is seen to come through);
 * ``"stream": true``: an SSE stream (chunked transfer encoding, OpenAI chunk format, a usage
   chunk when ``stream_options.include_usage``, then ``data: [DONE]``) of ``STREAM_CHUNKS``
   small text chunks. A model name ``bench-pause<ms>`` sends the role chunk and the first text
   chunk at once, then waits ``<ms>`` before the rest (to measure time to the first event).
+
+``--count FILE``: on exit, write the number of chat requests per model name to ``FILE`` (JSON).
 
 ``--rate-limit N``: at most N requests per second (a token bucket holding ``N/20`` tokens);
 above that, ``429`` with ``Retry-After`` (whole seconds) and ``retry-after-ms``, as OpenAI sends.
@@ -60,6 +69,8 @@ class TokenBucket:
 
 
 LIMITER: TokenBucket | None = None
+COUNTS: dict[str, int] | None = None
+"""Chat requests (not streamed) per model name, with ``--count FILE``."""
 
 
 def _chunk(n: int, created: int, delta: dict, finish: str | None = None) -> bytes:
@@ -112,28 +123,59 @@ def _http_chunk(data: bytes) -> bytes:
 _counter = 0
 
 
-def completion(messages: list[dict]) -> dict:
+def _tool_call(n: int, name: str, arguments: str) -> dict:
+    return {
+        "role": "assistant",
+        "content": None,
+        "refusal": None,
+        "tool_calls": [{"id": f"call_{n:012d}", "type": "function", "function": {"name": name, "arguments": arguments}}],
+    }
+
+
+def _multi_agent_step(model: str, messages: list[dict], n: int) -> dict | None:
+    """The answer of the multi-agent modes (``bench-handoff``, ``bench-lead``); None for other models."""
+    if model not in ("bench-handoff", "bench-lead"):
+        return None
+    tools = [m for m in messages if isinstance(m, dict) and m.get("role") == "tool"]
+    if model == "bench-handoff":
+        if not tools:
+            return _tool_call(n, "transfer_to_weather", "{}")
+        if len(tools) == 1:
+            return _tool_call(n, "get_weather", '{"city": "Paris"}')
+        return {"role": "assistant", "content": "It is sunny.", "refusal": None}
+    if not tools:
+        return _tool_call(n, "weather_agent", '{"input": "Weather in Paris?"}')
+    content = tools[-1].get("content")
+    if isinstance(content, list):  # content parts
+        content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return {"role": "assistant", "content": f"The weather agent says: {content}", "refusal": None}
+
+
+def _tool_answered(messages: list[dict]) -> bool:
+    """Whether a tool result follows the last user message (the current turn has called its tool)."""
+    for m in reversed(messages):
+        role = m.get("role") if isinstance(m, dict) else None
+        if role == "tool":
+            return True
+        if role == "user":
+            return False
+    return False
+
+
+def completion(messages: list[dict], model: str = "bench") -> dict:
     """The answer to a request with these ``messages`` (also used in-process by the profiler)."""
     global _counter
     _counter += 1
     n = _counter
     prompt_tokens = 60 + 18 * len(messages)
-    if any(isinstance(m, dict) and m.get("role") == "tool" for m in messages):
-        message: dict = {"role": "assistant", "content": "It is sunny.", "refusal": None}
+    message: dict | None = _multi_agent_step(model, messages, n)
+    if message is not None:
+        finish, completion_tokens = ("tool_calls", 16) if message.get("tool_calls") else ("stop", 4)
+    elif _tool_answered(messages):
+        message = {"role": "assistant", "content": "It is sunny.", "refusal": None}
         finish, completion_tokens = "stop", 4
     else:
-        message = {
-            "role": "assistant",
-            "content": None,
-            "refusal": None,
-            "tool_calls": [
-                {
-                    "id": f"call_{n:012d}",
-                    "type": "function",
-                    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
-                }
-            ],
-        }
+        message = _tool_call(n, "get_weather", '{"city": "Paris"}')
         finish, completion_tokens = "tool_calls", 16
     return {
         "id": f"chatcmpl-{n:016d}",
@@ -265,7 +307,11 @@ class ChatProtocol(asyncio.Protocol):
             pause = int(model.rsplit("pause", 1)[1]) / 1000 if "pause" in model else 0.0
             include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
             return stream_events(include_usage), pause
-        return _response("200 OK", json.dumps(completion(messages)).encode(), keep_alive)
+        model = request.get("model")
+        model = model if isinstance(model, str) else "bench"
+        if COUNTS is not None:
+            COUNTS[model] = COUNTS.get(model, 0) + 1
+        return _response("200 OK", json.dumps(completion(messages, model)).encode(), keep_alive)
 
     def _send(self, data: bytes, *, close: bool) -> None:
         assert self.transport is not None
@@ -310,4 +356,10 @@ async def _main() -> None:
 
 
 if __name__ == "__main__":
+    count_file = sys.argv[sys.argv.index("--count") + 1] if "--count" in sys.argv else None
+    if count_file is not None:
+        COUNTS = {}
     asyncio.run(_main())
+    if count_file is not None:
+        with open(count_file, "w") as f:
+            json.dump(COUNTS, f)
