@@ -37,12 +37,6 @@ _STEPS = (ModelRequestStep, ModelResponseStep, ToolCallsStep, ToolResultsStep, F
 _CORRECTABLE = (MaxTurnsExceeded, ToolRetriesExceeded, OutputValidationError, UnexpectedModelBehavior, MaxHandoffsExceeded)
 """A sub-run that could not finish: a tool error for the parent's model, not the parent's end."""
 
-_TEXT_INPUT = {
-    "type": "object",
-    "properties": {"input": {"type": "string", "description": "The task or question for the agent, with all it needs to know."}},
-    "required": ["input"],
-}
-
 
 def agent_tool(
     agent: AgentLike, name: str | None, description: str | None, input_type: Any, max_turns: int | None
@@ -53,31 +47,34 @@ def agent_tool(
         raise UserError("as_tool() needs a name: give the agent name=... or pass as_tool(name=...).")
     if max_turns is not None and (not isinstance(max_turns, int) or max_turns < 1):
         raise UserError(f"max_turns must be a positive int, not {max_turns!r}.")
-    adapter: pydantic.TypeAdapter[Any] | None = None
-    if input_type is str:
-        schema: dict[str, Any] = _TEXT_INPUT
-    else:
-        adapter = pydantic.TypeAdapter(input_type)
-        schema = adapter.json_schema()
-        if schema.get("type") != "object":
-            raise UserError(
-                "as_tool(input_type=...) must be str or an object type (a pydantic model, dataclass or TypedDict), "
-                f"not {input_type!r}."
-            )
+    text = description or f"Ask the {tool_name} agent to do a task; it answers with its result."
+    if input_type is str:  # a plain signature: validated by the tool's own pydantic model, no jsonschema pass
+
+        async def ask(ctx: RunContext[Any], input: str) -> Any:
+            """Run the agent.
+
+            Args:
+                input: The task or question for the agent, with all it needs to know.
+            """
+            return await run_nested(agent, ctx, input, max_turns)
+
+        return Tool(ask, name=tool_name, description=text)
+    adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(input_type)
+    schema = adapter.json_schema()
+    if schema.get("type") != "object":
+        raise UserError(
+            "as_tool(input_type=...) must be str or an object type (a pydantic model, dataclass or TypedDict), "
+            f"not {input_type!r}."
+        )
 
     async def run_agent(ctx: RunContext[Any], arguments: dict[str, Any]) -> Any:
-        if adapter is None:
-            prompt = str(arguments["input"])
-        else:
-            try:
-                prompt = serialize_result(adapter.validate_python(arguments))
-            except pydantic.ValidationError as e:
-                raise ModelRetry(
-                    f"Invalid arguments for {tool_name!r}: {e.errors(include_url=False)[:5]}. Call it again."
-                ) from None
+        try:
+            prompt = serialize_result(adapter.validate_python(arguments))
+        except pydantic.ValidationError as e:
+            problems = "; ".join(str(err["msg"]) for err in e.errors(include_url=False)[:5])
+            raise ModelRetry(f"Invalid arguments for {tool_name!r}: {problems}. Call it again.") from None
         return await run_nested(agent, ctx, prompt, max_turns)
 
-    text = description or f"Ask the {tool_name} agent to do a task; it answers with its result."
     return Tool.from_schema(tool_name, text, schema, run_agent, takes_context=True)
 
 
