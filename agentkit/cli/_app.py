@@ -12,6 +12,7 @@ from dataclasses import asdict
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from .. import __version__, _providers
 from ..agent import Agent, RunResult
@@ -58,6 +59,16 @@ def chosen_model(model: str | None, base_url: str | None) -> Model | str | None:
     return OpenAICompatible(name, base_url=base_url, api_key=os.environ.get("AGENTKIT_API_KEY") or None)
 
 
+def _sessions_db_option(f: F) -> F:
+    return click.option(
+        "--sessions-db",
+        envvar="AGENTKIT_SESSIONS_DB",
+        metavar="PATH",
+        help="The SQLite file of the sessions (default: $AGENTKIT_SESSIONS_DB, else sessions.db in agentkit's folder "
+        "of your data directory; `agentkit sessions path` prints it).",
+    )(f)
+
+
 def _yes_option(f: F) -> F:
     return click.option("--yes", "-y", is_flag=True, help="Approve every call of tools that require approval, without asking.")(f)
 
@@ -70,6 +81,8 @@ def cli() -> None:
     \b
     agentkit run FILE.py "prompt"      run the file's `agent` on a prompt
     agentkit chat --tools tools.py     chat with tools, keeping history
+    agentkit chat --session NAME       resume a conversation stored under NAME
+    agentkit sessions list             the stored conversations (also: show, delete, path)
     agentkit tools tools.py            the JSON schemas the tools send, and their problems
     agentkit batch FILE.py in.jsonl --out out.jsonl
     """
@@ -168,6 +181,10 @@ def run(
 )
 @click.option("--mcp", "mcp_config", metavar="CONFIG.json", help="Load MCP servers from a config file.")
 @click.option("--system", "-s", metavar="TEXT", help="The system prompt.")
+@click.option(
+    "--session", "session_name", metavar="NAME", help="Resume the conversation stored as NAME (a new one when there is none)."
+)
+@_sessions_db_option
 @_base_url_option
 @_yes_option
 @_debug_option
@@ -176,6 +193,8 @@ def chat(
     tool_specs: tuple[str, ...],
     mcp_config: str | None,
     system: str | None,
+    session_name: str | None,
+    sessions_db: str | None,
     base_url: str | None,
     yes: bool,
     debug: bool,
@@ -183,12 +202,76 @@ def chat(
     """Chat with a model, keeping the conversation; tools optional.
 
     Answers stream; Ctrl-C cancels the current answer, Ctrl-D, `exit` or `quit` ends the session.
+    With --session NAME the conversation is stored (each step as it completes) and the next
+    `agentkit chat --session NAME` continues it.
     """
     from ._chat import build_chat_agent, run_chat
+    from ._sessions import sessions_path
 
     with reported(debug):
+        given = click.get_current_context().get_parameter_source("sessions_db") == ParameterSource.COMMANDLINE
+        if session_name is None and given:
+            raise CLIError("--sessions-db is the file of --session NAME: give a session name too.")
+        stored = None if session_name is None else (session_name, sessions_path(sessions_db))
         agent, approver = build_chat_agent(chosen_model(model, base_url), tool_specs, mcp_config, system, yes)
-        run_chat(agent, approver, debug)
+        run_chat(agent, approver, debug, stored)
+
+
+# --- sessions -------------------------------------------------------------------------------
+
+
+@cli.group()
+def sessions() -> None:
+    """The conversations `agentkit chat --session NAME` stored.
+
+    They live in one SQLite file: --sessions-db PATH, else $AGENTKIT_SESSIONS_DB, else
+    sessions.db in agentkit's folder of your data directory (`agentkit sessions path`).
+    """
+
+
+@sessions.command("path")
+@_sessions_db_option
+def sessions_path_command(sessions_db: str | None) -> None:
+    """Print the sessions file (it may not exist yet)."""
+    from ._sessions import sessions_path
+
+    click.echo(str(sessions_path(sessions_db)))
+
+
+@sessions.command("list")
+@_sessions_db_option
+@_debug_option
+def sessions_list(sessions_db: str | None, debug: bool) -> None:
+    """The stored sessions: name, messages, last updated; the most recent first."""
+    from ._sessions import list_sessions, sessions_path
+
+    with reported(debug):
+        list_sessions(sessions_path(sessions_db), stdout_console(), stderr_console())
+
+
+@sessions.command("show")
+@click.argument("name")
+@_sessions_db_option
+@_debug_option
+def sessions_show(name: str, sessions_db: str | None, debug: bool) -> None:
+    """Show the conversation stored as NAME, as the chat showed it."""
+    from ._sessions import sessions_path, show_session
+
+    with reported(debug):
+        show_session(sessions_path(sessions_db), name, stdout_console(), stderr_console())
+
+
+@sessions.command("delete")
+@click.argument("name")
+@click.option("--yes", "-y", is_flag=True, help="Delete without asking.")
+@_sessions_db_option
+@_debug_option
+def sessions_delete(name: str, yes: bool, sessions_db: str | None, debug: bool) -> None:
+    """Delete the conversation stored as NAME (asks first, unless --yes)."""
+    from ._sessions import delete_session, sessions_path
+
+    with reported(debug):
+        delete_session(sessions_path(sessions_db), name, yes, stdout_console())
 
 
 # --- tools ----------------------------------------------------------------------------------
@@ -234,6 +317,8 @@ def tools(target: str | None, mcp_config: str | None, strict: bool, providers: t
 @click.option("--concurrency", "-c", type=click.IntRange(min=1), default=16, show_default=True, help="Runs at once.")
 @click.option("--rpm", type=click.FloatRange(min=0, min_open=True), help="Model requests per minute, across the batch.")
 @click.option("--tpm", type=click.FloatRange(min=0, min_open=True), help="Tokens per minute, across the batch.")
+@click.option("--max-cost", type=click.FloatRange(min=0), metavar="USD", help="Stop before the batch would spend more.")
+@click.option("--estimate", is_flag=True, help="Run a small random sample first, show the projected cost and time, then ask.")
 @_model_option("Use this model instead of the agent's (default: $AGENTKIT_MODEL, else the file's).")
 @click.option("--agent", "agent_name", metavar="NAME", help="The module-level agent to run (default: `agent`).")
 @_base_url_option
@@ -246,6 +331,8 @@ def batch(
     concurrency: int,
     rpm: float | None,
     tpm: float | None,
+    max_cost: float | None,
+    estimate: bool,
     model: str | None,
     agent_name: str | None,
     base_url: str | None,
@@ -267,6 +354,6 @@ def batch(
         agent = with_model(find_agent(module, agent_name or name, path), chosen_model(model, base_url))
         if agent.approve is None:  # unattended: approve with --yes, else deny (and say so)
             agent.approve = TerminalApprover(None, stderr_console(), interactive=False, auto=yes)
-        failed = run_batch(agent, items, out, concurrency, rpm, tpm, stdout_console())
+        failed = run_batch(agent, items, out, concurrency, rpm, tpm, stdout_console(), max_cost, estimate)
     if failed:
         raise SystemExit(1)

@@ -15,10 +15,12 @@ from rich.text import Text
 from ..agent import Agent, RunResult
 from ..messages import Message
 from ..models.base import Model
+from ..sessions import SQLiteSession
 from ..tools import Tool, ToolLike, Toolset
 from ..usage import Usage
 from ._common import CLIError, collect_tools, load_module_or_file, model_or_test, print_error, stderr_console, stdout_console
 from ._display import Display, TerminalApprover, TurnInterrupts, stdin_is_tty, summary
+from ._sessions import close_unanswered, open_chat_session, resume_hint
 
 __all__ = ["build_chat_agent", "chat_session", "load_mcp", "run_chat"]
 
@@ -85,17 +87,25 @@ def _read_prompt(console: Console) -> str | None:
         return line
 
 
-async def _answer(agent: Agent[Any, str], prompt: str, history: list[Message], display: Display) -> RunResult[str]:
-    async with agent.run_stream(prompt, messages=history) as events:
+async def _answer(
+    agent: Agent[Any, str], prompt: str, history: list[Message], display: Display, session: SQLiteSession | None
+) -> RunResult[str]:
+    stream = agent.run_stream(prompt, messages=history) if session is None else agent.run_stream(prompt, session=session)
+    async with stream as events:
         async for event in events:
             display.event(event)
         return events.result
 
 
-async def chat_session(agent: Agent[Any, str], approver: TerminalApprover, debug: bool) -> None:
+async def chat_session(
+    agent: Agent[Any, str], approver: TerminalApprover, debug: bool, stored: tuple[str, Path] | None = None
+) -> None:
     """Read prompts until ``exit``/``quit``/end of input; each answer streams and joins the history.
 
     Ctrl-C while an answer runs cancels that answer (the history stays as it was before it).
+    With ``stored`` (a session's name and its SQLite file), the session is the history: its earlier
+    messages are loaded, and each turn's messages are stored as its steps complete, so what was
+    said before a Ctrl-C, an error or a crash stays.
     """
     out = stdout_console()
     notes = stderr_console()
@@ -113,35 +123,53 @@ async def chat_session(agent: Agent[Any, str], approver: TerminalApprover, debug
             ),
             soft_wrap=True,
         )
-        while True:
-            prompt = _read_prompt(out)
-            if prompt is None or prompt.strip().lower() in EXIT_WORDS:
-                break
-            if not prompt.strip():
-                continue
-            display = Display(out)
-            approver.display = display
-            task = asyncio.ensure_future(_answer(agent, prompt, history, display))
-            with interrupts.cancelling(task):
-                await asyncio.wait({task})
-            display.end_line()
-            if task.cancelled():
-                notes.print(Text("(answer cancelled)", style="yellow"))
-                continue
-            error = task.exception()
-            if error is not None:
-                print_error(error, debug)
-                continue
-            result = task.result()
-            history = result.messages
-            answers += 1
-            total.add(result.usage)
-            display.done(result.turns, result.usage)
+        session = None if stored is None else await open_chat_session(*stored, notes)
+        try:
+            while True:
+                prompt = _read_prompt(out)
+                if prompt is None or prompt.strip().lower() in EXIT_WORDS:
+                    break
+                if not prompt.strip():
+                    continue
+                display = Display(out)
+                approver.display = display
+                task = asyncio.ensure_future(_answer(agent, prompt, history, display, session))
+                with interrupts.cancelling(task):
+                    await asyncio.wait({task})
+                display.end_line()
+                if task.cancelled() or task.exception() is not None:
+                    await _after_failure(task, session, notes, debug)
+                    continue
+                result = task.result()
+                if session is None:
+                    history = result.messages
+                answers += 1
+                total.add(result.usage)
+                display.done(result.turns, result.usage)
+        finally:
+            if session is not None:
+                await session.close()
     if answers:
         notes.print(Text(f"Session: {answers} answer{'s' if answers != 1 else ''} · {summary(None, total)}", style="dim"))
+    if stored is not None:
+        notes.print(Text(f"Stored in {stored[1]}; {resume_hint(*stored)} resumes it.", style="dim"), soft_wrap=True)
 
 
-def run_chat(agent: Agent[Any, str], approver: TerminalApprover, debug: bool) -> None:
+async def _after_failure(task: asyncio.Future[Any], session: SQLiteSession | None, notes: Console, debug: bool) -> None:
+    """Say the answer was cancelled or failed; a session keeps what was said, its unanswered calls marked."""
+    if task.cancelled():
+        kept = "; what was said before it stays in the session" if session is not None else ""
+        notes.print(Text(f"(answer cancelled{kept})", style="yellow"))
+    else:
+        print_error(task.exception() or RuntimeError("the answer failed"), debug)
+    if session is not None:
+        try:
+            await close_unanswered(session)
+        except Exception as e:
+            print_error(e, debug)
+
+
+def run_chat(agent: Agent[Any, str], approver: TerminalApprover, debug: bool, stored: tuple[str, Path] | None = None) -> None:
     """Run :func:`chat_session` on an event loop of its own.
 
     Not ``asyncio.run``: it would turn Ctrl-C at the prompt into cancelling the whole session.
@@ -151,7 +179,7 @@ def run_chat(agent: Agent[Any, str], approver: TerminalApprover, debug: bool) ->
             import readline  # noqa: F401 - line editing and history for input()
     loop = asyncio.new_event_loop()
     try:
-        loop.run_until_complete(chat_session(agent, approver, debug))
+        loop.run_until_complete(chat_session(agent, approver, debug, stored))
     finally:
         try:
             loop.run_until_complete(loop.shutdown_asyncgens())

@@ -185,6 +185,20 @@ class Display:
             line.append("\n    " + rest, style="dim")
         self._line(line)
 
+    def prompt(self, text: str) -> None:
+        """The user's prompt, as the chat shows it: ``> text``."""
+        line = Text("> ", style="bold")
+        line.append(text, style="bold")
+        self._line(line)
+
+    def note(self, text: str) -> None:
+        """A dim line of its own (a stored system message, a remark)."""
+        self._line(Text(text, style="dim"))
+
+    def tool_name(self, call_id: str) -> str:
+        """The name of the tool called as ``call_id`` (shown earlier), else ``"tool"``."""
+        return self._names.get(call_id, "tool")
+
     def reasked(self) -> None:
         """The answer did not match the output type and was sent back with the errors."""
         self._line(Text("↻ the answer did not match the output type; the model was asked again", style="yellow"))
