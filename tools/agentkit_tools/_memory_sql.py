@@ -7,16 +7,16 @@ the busy timeout for another process, so concurrent writers queue up instead of 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from agentkit import ModelRetry, UserError
+from agentkit.sessions._sqlite_worker import immediate
 
 SCHEMA_VERSION = 1
 """The version of the memory tables (``agentkit_memory_*``), stored in ``agentkit_memory_meta``."""
@@ -85,20 +85,7 @@ def match_query(query: str) -> str | None:
     return " OR ".join(f'"{term}"' for term in terms) or None
 
 
-# --- the connection ---------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def immediate(connection: sqlite3.Connection) -> Iterator[None]:
-    """A write transaction that takes the file's write lock first (waiting for it up to the busy timeout)."""
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        connection.execute("COMMIT")
-    except BaseException:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
-        raise
+# --- the connection (write transactions: agentkit.sessions' immediate(), the same file's rules) ---
 
 
 def connect(path: str, busy_timeout: float) -> sqlite3.Connection:
