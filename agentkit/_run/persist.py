@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import UserError
-from ..messages import Message, SystemMessage
+from ..messages import Message, SystemMessage, ToolMessage
 from .live import LiveRun
+from .state import unanswered
 
 __all__ = ["check_session", "load", "save"]
 
@@ -29,13 +30,23 @@ def check_session(session: Any, messages: Sequence[Message] | None) -> None:
         raise UserError("Give session= or messages=, not both: the session's messages are the history.")
 
 
+_NOT_RUN = (
+    "Not run: the conversation went on before this call had a result "
+    "(the run that made it stopped, or was paused and not resumed)."
+)
+
+
 async def load(run: LiveRun) -> None:
-    """Put the session's messages before the run's prompt (after the agent's instructions) and store the prompt."""
+    """Put the session's messages before the run's prompt (after the agent's instructions) and store the prompt.
+
+    Calls the session holds without results (a run cancelled or killed during its tools, or left
+    paused) are answered first, as not run: no provider accepts a call without its result."""
     assert run.session is not None
     stored = await run.session.get_messages()
     state = run.state
     at = 1 if state.messages and isinstance(state.messages[0], SystemMessage) else 0
-    state.messages[at:at] = stored
+    answered = [ToolMessage(tool_call_id=c.id, name=c.name, content=_NOT_RUN, is_error=True) for c in unanswered(stored)]
+    state.messages[at:at] = [*stored, *answered]
     state.new_message_index = at + len(stored)
     run.saved = at + len(stored)
     await save(run)

@@ -197,3 +197,17 @@ async def test_a_hundred_concurrent_runs_on_one_store_lose_nothing(persistent: S
         assert sorted(stored) == sorted([f"q{n}", f"answer to q{n}", f"q{n + 50}", f"answer to q{n + 50}"])
         for i in (n, n + 50):  # each run's own messages in their order
             assert stored.index(f"q{i}") < stored.index(f"answer to q{i}")
+
+
+async def test_calls_a_session_holds_without_results_are_answered_as_not_run_before_the_next_prompt() -> None:
+    session = InMemorySession()
+    model = ScriptedModel([reply(None, tool_call("delete", {"path": "a.txt"}, id="d1")), "Fine."])
+    agent = Agent(model, tools=[delete])
+    with pytest.raises(ApprovalRequired):
+        await agent.run("Delete a.txt", session=session)  # paused, and never resumed
+    result = await agent.run("Never mind.", session=session)
+    sent = model.requests[-1].messages
+    assert kinds(sent) == ["user", "assistant", "tool", "user"]
+    assert isinstance(sent[2], ToolMessage) and sent[2].tool_call_id == "d1" and sent[2].content.startswith("Not run")
+    assert result.output == "Fine."
+    assert kinds(await session.get_messages()) == ["user", "assistant", "tool", "user", "assistant"]
