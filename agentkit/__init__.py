@@ -43,6 +43,7 @@ from .errors import (
 from .guardrails import Guardrail, GuardrailResult, ToolGuardrail
 from .handoffs import Handoff
 from .hooks import Hooks, Substitute, Veto
+from .instrumentation import InstrumentationSettings, instrument
 from .messages import (
     AssistantMessage,
     Message,
@@ -70,6 +71,8 @@ __all__ = [
     "RunState",
     "RunContext",
     "Hooks",
+    "instrument",
+    "InstrumentationSettings",
     "Veto",
     "Substitute",
     "Handoff",

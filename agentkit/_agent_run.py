@@ -18,6 +18,7 @@ from ._run.persist import check_session
 from ._run.spec import RunSpec, check_settings
 from ._run.state import Approval, RunState
 from .hooks import Hooks
+from .instrumentation import observer
 from .messages import Message
 from .settings import ModelSettings
 from .usage import UsageLimits
@@ -37,14 +38,16 @@ def build_spec(agent: Agent[Any, Any], extra_hooks: HookSet | None = None) -> Ru
     """All the loop needs of ``agent``, frozen for one run (cached until the agent changes)."""
     cached: RunSpec | None = agent.__dict__.get("_cached_spec")
     toolbox = agent._toolbox
-    if extra_hooks is None and cached is not None and cached.tools is toolbox.by_name:
+    watch = observer(agent.instrument)  # traces and log lines, when wanted (None: neither)
+    if extra_hooks is None and cached is not None and cached.tools is toolbox.by_name and agent.__dict__["_watched"] is watch:
         return cached
+    hooks = agent._hooks + extra_hooks if extra_hooks is not None else agent._hooks
     spec = RunSpec(
-        model=agent.model,
+        model=agent.model if watch is None else watch.wrap(agent.model),
         tools=toolbox.by_name,
         tool_defs=toolbox.definitions,
         output=agent._output,
-        hooks=agent._hooks + extra_hooks if extra_hooks is not None else agent._hooks,
+        hooks=hooks if watch is None else watch.first + hooks + watch.last,
         handoffs={h.tool_name: h for h in agent._handoffs},
         input_guardrails=agent._input_guardrails,
         output_guardrails=agent._output_guardrails,
@@ -53,6 +56,7 @@ def build_spec(agent: Agent[Any, Any], extra_hooks: HookSet | None = None) -> Ru
     )
     if extra_hooks is None:
         agent.__dict__["_cached_spec"] = spec
+        agent.__dict__["_watched"] = watch
     return spec
 
 

@@ -28,6 +28,7 @@ from ._sync import run_sync
 from .guardrails import GuardrailLike, prepare_guardrails
 from .handoffs import HandoffLike
 from .hooks import HistoryProcessor, Hooks
+from .instrumentation import Instrument, check_instrument
 from .messages import Message
 from .models.base import Model
 from .models.registry import infer_model
@@ -88,6 +89,8 @@ class Agent(HandoffTargets, BatchRuns[DepsT, OutputT], Generic[DepsT, OutputT]):
         input_guardrails: checks of the run's input, run with the first model request;
             one that trips ends the run (:class:`~agentkit.errors.GuardrailTripped`).
         output_guardrails: checks of the final output before the run returns it.
+        instrument: OpenTelemetry spans of its runs: True, :class:`~agentkit.InstrumentationSettings`,
+            False (never) or None (as :func:`agentkit.instrument` says; see docs/observability.md).
     """
 
     @overload
@@ -117,6 +120,7 @@ class Agent(HandoffTargets, BatchRuns[DepsT, OutputT], Generic[DepsT, OutputT]):
         max_handoffs: int = 10,
         input_guardrails: Sequence[GuardrailLike] = (),
         output_guardrails: Sequence[GuardrailLike] = (),
+        instrument: Instrument = None,
     ) -> None: ...
 
     @overload
@@ -146,6 +150,7 @@ class Agent(HandoffTargets, BatchRuns[DepsT, OutputT], Generic[DepsT, OutputT]):
         max_handoffs: int = 10,
         input_guardrails: Sequence[GuardrailLike] = (),
         output_guardrails: Sequence[GuardrailLike] = (),
+        instrument: Instrument = None,
     ) -> None: ...
 
     def __init__(
@@ -174,6 +179,7 @@ class Agent(HandoffTargets, BatchRuns[DepsT, OutputT], Generic[DepsT, OutputT]):
         max_handoffs: int = 10,
         input_guardrails: Sequence[GuardrailLike] = (),
         output_guardrails: Sequence[GuardrailLike] = (),
+        instrument: Instrument = None,
     ) -> None:
         self.model: Model = infer_model(model)
         check_options(max_turns, output_retries, tool_retries, tool_errors, tool_limits, max_handoffs)
@@ -191,6 +197,8 @@ class Agent(HandoffTargets, BatchRuns[DepsT, OutputT], Generic[DepsT, OutputT]):
         self.deps_type = deps_type
         self.name = name
         self.max_handoffs = max_handoffs
+        check_instrument(instrument)
+        self.instrument: Instrument = instrument
         self._input_guardrails = prepare_guardrails(input_guardrails, "input_guardrails")
         self._output_guardrails = prepare_guardrails(output_guardrails, "output_guardrails")
         self._hooks = prepare_hooks(hooks, history_processors)

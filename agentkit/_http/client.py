@@ -20,6 +20,7 @@ import contextlib
 import copy
 import functools
 import json
+import logging
 import os
 import random
 import weakref
@@ -61,6 +62,10 @@ IsFinal = Callable[[ProviderError], bool] | None
 """What says an error is final, not to be retried (``None``: retry as configured)."""
 DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
 RETRY_STATUSES = frozenset({408, 429})  # and every status >= 500
+RETRY_LISTENERS: list[Callable[[str, ProviderError, float, int], None]] = []
+"""Called before each wait between two attempts with (provider, error, seconds, attempt from 1):
+instrumentation adds the retry to the current span."""
+logger = logging.getLogger("agentkit")
 
 Transport = Literal["httpx", "aiohttp"]
 TRANSPORT_ENV = "AGENTKIT_HTTP_TRANSPORT"
@@ -374,8 +379,10 @@ class HTTPClient:
                     raise
                 if final is not None and final(error):
                     raise
-                await asyncio.sleep(self.backoff(attempt, error.retry_after))
+                wait = self.backoff(attempt, error.retry_after)
                 attempt += 1
+                _retrying(self.provider, error, wait, attempt, self.max_retries)
+                await asyncio.sleep(wait)
 
     async def _post_once(self, url: str, content: bytes, headers: Mapping[str, str], timeout: Any) -> Any:
         try:
@@ -465,6 +472,15 @@ def _choose_transport(transport: str | None) -> Transport:
         if transport == known:
             return known
     raise UserError(f"{where} must be 'httpx' or 'aiohttp', not {transport!r}.")
+
+
+def _retrying(provider: str, error: ProviderError, wait: float, attempt: int, retries: int) -> None:
+    what = "rate limited" if isinstance(error, RateLimitError) else type(error).__name__
+    if error.status is not None and not isinstance(error, RateLimitError):
+        what += f" (HTTP {error.status})"
+    logger.warning("%s: %s; retry %d of %d in %.1f s.", provider, what, attempt, retries, wait)
+    for listener in RETRY_LISTENERS:
+        listener(provider, error, wait, attempt)
 
 
 def _retryable(error: ProviderError, retry_rate_limits: bool) -> bool:

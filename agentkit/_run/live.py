@@ -51,6 +51,7 @@ class LiveRun:
         "model_name",
         "outer",
         "override",
+        "parent",
         "path",
         "result",
         "resumed",
@@ -59,6 +60,7 @@ class LiveRun:
         "settings",
         "spec",
         "state",
+        "trace",
     )
 
     def __init__(
@@ -96,6 +98,10 @@ class LiveRun:
         """Where the run's messages are stored as each step completes (``run(session=...)``)."""
         self.saved = 0
         """How many of ``state.messages`` the session has (or were loaded from it)."""
+        self.parent: tuple[LiveRun, str] | None = None
+        """The run and tool call this one runs inside (an agent used as a tool)."""
+        self.trace: Any = None
+        """What instrumentation keeps of this run (its spans, its clock), when it is watched."""
 
     # -- starting ----------------------------------------------------------------------------
     @classmethod

@@ -99,6 +99,7 @@ async def run_nested(agent: AgentLike, ctx: RunContext[Any], prompt: str, max_tu
         run = LiveRun.start(spec, prompt, None, ctx.deps, agent.settings, parent.limits, None, None)
     run.path = (*parent.path, spec.label)
     run.outer = (*parent.outer, parent.state.usage)
+    run.parent = (parent, ctx.tool_call_id)
     sink = ctx.progress_sink if parent.live_tools else None
     try:
         return await _drive(run, sink)

@@ -9,6 +9,7 @@ an ``if provider == ...`` in the loop.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import warnings
 from collections.abc import Callable, Mapping
@@ -239,8 +240,16 @@ def openrouter_profile(model_name: str) -> Profile:
     return _OPENROUTER_MISTRAL if model_name.startswith("mistralai/") else OPENROUTER
 
 
+_LOGGED_DROPS: set[tuple[str, tuple[str, ...]]] = set()
+
+
 def warn_dropped(provider: str, fields: list[str]) -> None:
-    """Warn that settings were not sent (Python's warning filters show each message once)."""
+    """Warn that settings were not sent (Python's warning filters show each message once; the
+    ``agentkit`` logger's WARNING line too)."""
+    key = (provider, tuple(fields))
+    if key not in _LOGGED_DROPS and len(_LOGGED_DROPS) < 1000:
+        _LOGGED_DROPS.add(key)
+        logging.getLogger("agentkit").warning("%s does not accept %s; not sent.", provider, ", ".join(fields))
     warnings.warn(
         f"{provider} does not accept {', '.join(fields)}; not sent. "
         f"Build the model with strict_settings=True to make this an error.",

@@ -1,0 +1,413 @@
+"""What watches runs (see :mod:`agentkit.instrumentation`): hooks added to a run's spec around
+the agent's own (the ``invoke_agent`` and ``execute_tool`` spans, the log lines) and a thin model
+wrapper (the ``chat`` spans). The loop itself knows nothing of them.
+
+A run's spans are kept on its ``LiveRun`` (``run.trace``); children name their parent
+explicitly (never through a context variable set across a generator's steps). The ``chat``
+span is the current span only while the model's code runs, so the HTTP client's retry events
+(:data:`agentkit._http.client.RETRY_LISTENERS`) land on it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from ._exchange import ModelRequest, ModelResponse
+from ._http import client as _client
+from ._run.hooks import HookSet
+from ._secrets import redact_secrets
+from .context import RunContext
+from .errors import ApprovalRequired, ProviderError
+from .events import ModelStreamEvent, ResponseComplete
+from .instrumentation import InstrumentationSettings
+from .messages import ToolCall, ToolMessage
+from .models.base import Model
+
+__all__ = ["Observer", "InstrumentedModel", "RunTrace"]
+
+logger = logging.getLogger("agentkit")
+_NAME = "agentkit.instrumentation"
+_PARAMS = (
+    ("temperature", "gen_ai.request.temperature"),
+    ("max_tokens", "gen_ai.request.max_tokens"),
+    ("seed", "gen_ai.request.seed"),
+    ("top_p", "gen_ai.request.top_p"),
+    ("top_k", "gen_ai.request.top_k"),
+    ("frequency_penalty", "gen_ai.request.frequency_penalty"),
+    ("presence_penalty", "gen_ai.request.presence_penalty"),
+)
+_pending: dict[int, tuple[ModelRequest, Any]] = {}
+"""Requests about to be sent, by id: the run span their ``chat`` span goes under."""
+
+
+class RunTrace:
+    """One run's spans and clocks (``LiveRun.trace``)."""
+
+    __slots__ = ("agent", "request", "request_start", "span", "start", "tools")
+
+    def __init__(self, span: Any, agent: str) -> None:
+        self.span = span
+        self.start = time.perf_counter()
+        self.tools: dict[str, tuple[Any, float]] = {}
+        self.agent = agent
+        self.request: ModelRequest | None = None
+        self.request_start = 0.0
+
+
+def _text(value: Any) -> str:
+    """``value`` as JSON text, registered keys hidden."""
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(mode="json", exclude_none=True)
+    elif isinstance(value, (list, tuple)):
+        value = [v.model_dump(mode="json", exclude_none=True) if hasattr(v, "model_dump") else v for v in value]
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return redact_secrets(text)
+
+
+def _error(span: Any, error: BaseException) -> None:
+    from opentelemetry.trace import Status, StatusCode
+
+    span.set_attribute("error.type", type(error).__qualname__)
+    span.set_status(Status(StatusCode.ERROR, redact_secrets(str(error))[:500]))
+
+
+def _on_retry(provider: str, error: ProviderError, wait: float, attempt: int) -> None:
+    """A retry (or a rate-limit wait) as an event of the current ``chat`` span."""
+    from opentelemetry import trace
+
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return
+    attributes: dict[str, Any] = {"error.type": type(error).__qualname__, "agentkit.retry.attempt": attempt}
+    attributes["agentkit.retry.wait_seconds"] = wait
+    if error.status is not None:
+        attributes["http.response.status_code"] = error.status
+    span.add_event("agentkit.rate_limit_wait" if error.status == 429 else "agentkit.retry", attributes)
+
+
+class Observer:
+    """The hooks and the model wrapper for one choice of settings and log level."""
+
+    def __init__(self, settings: InstrumentationSettings | None, level: int) -> None:
+        self.settings = settings
+        self.level = level
+        self.content = settings is not None and settings.include_content
+        self.tracer: Any = None
+        if settings is not None:
+            from opentelemetry import trace
+
+            from . import __version__
+
+            self.tracer = trace.get_tracer(_NAME, __version__, tracer_provider=settings.tracer_provider)
+            if _on_retry not in _client.RETRY_LISTENERS:
+                _client.RETRY_LISTENERS.append(_on_retry)
+        first = {"on_run_start": ((_NAME, self.on_run_start),), "before_tool_call": ((_NAME, self.before_tool_call),)}
+        self.first = HookSet(**first)  # type: ignore[arg-type]
+        last: dict[str, Any] = {
+            "before_model_request": ((_NAME, self.before_model_request),),
+            "after_tool_call": ((_NAME, self.after_tool_call),),
+            "on_run_end": ((_NAME, self.on_run_end),),
+            "on_error": ((_NAME, self.on_error),),
+        }
+        if level == logging.DEBUG:
+            last["after_model_response"] = ((_NAME, self.after_model_response),)
+        self.last = HookSet(**last)
+
+    def wrap(self, model: Model) -> Model:
+        """``model`` with ``chat`` spans (itself when not tracing)."""
+        if self.tracer is None or isinstance(model, InstrumentedModel):
+            return model
+        return InstrumentedModel(model, self.tracer, self.content)
+
+    # -- the run ----------------------------------------------------------------------------
+    async def on_run_start(self, ctx: RunContext[Any]) -> None:
+        run = ctx._run
+        if run is None or run.trace is not None:
+            return
+        span = None
+        label = run.spec.label
+        if self.tracer is not None:
+            from opentelemetry import trace
+
+            parent = None
+            if run.parent is not None:  # an agent used as a tool: under its call's span
+                outer, call_id = run.parent
+                found = outer.trace.tools.get(call_id) if outer.trace is not None else None
+                parent = trace.set_span_in_context(found[0]) if found is not None else None
+            model = run.spec.model
+            attributes = {
+                "gen_ai.operation.name": "invoke_agent",
+                "gen_ai.agent.name": label,
+                "gen_ai.provider.name": model.provider or "unknown",
+                "gen_ai.request.model": model.model_name,
+            }
+            span = self.tracer.start_span(f"invoke_agent {label}", context=parent, attributes=attributes)
+        run.trace = RunTrace(span, label)
+
+    async def before_model_request(self, ctx: RunContext[Any], request: ModelRequest) -> None:
+        run = ctx._run
+        trace = run.trace if run is not None else None
+        if trace is None:
+            return
+        label = run.spec.label
+        if label != trace.agent:  # a handoff happened since the last request
+            if trace.span is not None:
+                trace.span.add_event("agentkit.handoff", {"agentkit.handoff.from": trace.agent, "agentkit.handoff.to": label})
+            if self.level == logging.DEBUG:
+                logger.debug("Run handed off from %s to %s.", trace.agent, label)
+            trace.agent = label
+        trace.request_start = time.perf_counter()
+        if trace.span is not None:
+            if trace.request is not None:
+                _pending.pop(id(trace.request), None)
+            trace.request = request
+            _pending[id(request)] = (request, trace.span)
+
+    async def after_model_response(self, ctx: RunContext[Any], response: ModelResponse) -> None:
+        run = ctx._run
+        trace = run.trace if run is not None else None
+        started = trace.request_start if trace is not None else time.perf_counter()
+        usage = response.usage
+        logger.debug(
+            "Request %d of %s to %s: %d input + %d output tokens, finish %s, %.0f ms.",
+            ctx.turn,
+            ctx.agent_name or "agent",
+            response.model_name or ctx.model_name,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            response.finish_reason,
+            (time.perf_counter() - started) * 1000,
+        )
+
+    async def on_run_end(self, ctx: RunContext[Any], result: Any) -> None:
+        run = ctx._run
+        trace = run.trace if run is not None else None
+        if trace is None:
+            return
+        usage = result.usage
+        if trace.span is not None:
+            span = trace.span
+            span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
+            span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
+            if result.model_name:
+                span.set_attribute("gen_ai.response.model", result.model_name)
+            if self.content:
+                span.set_attribute("gen_ai.output.messages", _text([result.messages[-1]]) if result.messages else "[]")
+            self._close(trace)
+        if self.level:
+            cost = f"${usage.cost:.6f}" if getattr(usage, "cost", None) is not None else "unknown"
+            logger.info(
+                "Run of %s with %s: %d turns, %d input + %d output tokens, cost %s, %.2f s.",
+                trace.agent,
+                result.model_name,
+                result.turns,
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                cost,
+                time.perf_counter() - trace.start,
+            )
+
+    async def on_error(self, ctx: RunContext[Any], error: BaseException) -> None:
+        run = ctx._run
+        trace = run.trace if run is not None else None
+        if trace is None:
+            return
+        if trace.span is not None:
+            if isinstance(error, ApprovalRequired):
+                trace.span.add_event("agentkit.paused", {"agentkit.pending_calls": len(error.pending)})
+            else:
+                _error(trace.span, error)
+            self._close(trace)
+        if self.level:
+            logger.info(
+                "Run of %s %s after %d turns: %s, %.2f s.",
+                trace.agent,
+                "paused" if isinstance(error, ApprovalRequired) else "failed",
+                ctx.turn,
+                type(error).__name__,
+                time.perf_counter() - trace.start,
+            )
+
+    def _close(self, trace: RunTrace) -> None:
+        if trace.request is not None:
+            _pending.pop(id(trace.request), None)
+            trace.request = None
+        for span, _ in trace.tools.values():  # calls a failure cut short
+            span.end()
+        trace.tools.clear()
+        trace.span.end()
+
+    # -- tool calls -------------------------------------------------------------------------
+    async def before_tool_call(self, ctx: RunContext[Any], call: ToolCall) -> None:
+        run = ctx._run
+        trace = run.trace if run is not None else None
+        if trace is None:
+            return
+        span = None
+        if trace.span is not None:
+            from opentelemetry import trace as otel
+
+            attributes = {
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": call.name,
+                "gen_ai.tool.call.id": call.id,
+                "gen_ai.tool.type": "function",
+            }
+            if self.content:
+                attributes["gen_ai.tool.call.arguments"] = redact_secrets(call.arguments)
+            parent = otel.set_span_in_context(trace.span)
+            span = self.tracer.start_span(f"execute_tool {call.name}", context=parent, attributes=attributes)
+        trace.tools[call.id] = (span, time.perf_counter())
+
+    async def after_tool_call(self, ctx: RunContext[Any], call: ToolCall, result: ToolMessage) -> None:
+        run = ctx._run
+        trace = run.trace if run is not None else None
+        found = trace.tools.pop(call.id, None) if trace is not None else None
+        if found is None:
+            return
+        span, started = found
+        if span is not None:
+            if self.content:
+                span.set_attribute("gen_ai.tool.call.result", _text(result.content))
+            if result.is_error:
+                from opentelemetry.trace import Status, StatusCode
+
+                span.set_attribute("error.type", "tool_error")
+                span.set_status(Status(StatusCode.ERROR))
+            span.end()
+        if self.level == logging.DEBUG:
+            logger.debug(
+                "Tool call %s (%s) %s in %.1f ms.",
+                call.name,
+                call.id,
+                "failed" if result.is_error else "returned",
+                (time.perf_counter() - started) * 1000,
+            )
+
+
+class InstrumentedModel(Model):
+    """A model whose requests are ``chat {model}`` spans (under their run's span)."""
+
+    def __init__(self, wrapped: Model, tracer: Any, content: bool) -> None:
+        self.wrapped = wrapped
+        self.model_name = wrapped.model_name
+        self.provider = wrapped.provider
+        self.context_length = wrapped.context_length
+        self._tracer = tracer
+        self._content = content
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.wrapped, name)
+
+    def _start(self, request: ModelRequest) -> Any:
+        from opentelemetry import trace
+
+        found = _pending.pop(id(request), None)
+        parent = trace.set_span_in_context(found[1]) if found is not None and found[0] is request else None
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": self.provider or "unknown",
+            "gen_ai.request.model": self.model_name,
+        }
+        settings = request.settings
+        for field, key in _PARAMS:
+            value = getattr(settings, field)
+            if value is not None:
+                attributes[key] = value
+        stop = settings.stop
+        if stop is not None:
+            attributes["gen_ai.request.stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+        if self._content:
+            attributes["gen_ai.input.messages"] = _text(list(request.messages))
+        return self._tracer.start_span(
+            f"chat {self.model_name}", context=parent, kind=trace.SpanKind.CLIENT, attributes=attributes
+        )
+
+    def _done(self, span: Any, response: ModelResponse) -> None:
+        usage = response.usage
+        if response.model_name:
+            span.set_attribute("gen_ai.response.model", response.model_name)
+        if response.response_id:
+            span.set_attribute("gen_ai.response.id", response.response_id)
+        if response.finish_reason:
+            span.set_attribute("gen_ai.response.finish_reasons", [response.finish_reason])
+        span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
+        span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
+        if self._content:
+            span.set_attribute("gen_ai.output.messages", _text([response.message]))
+        span.end()
+
+    async def request(self, request: ModelRequest) -> ModelResponse:
+        """The wrapped model's answer, as a ``chat`` span."""
+        from opentelemetry import context, trace
+
+        span = self._start(request)
+        token = context.attach(trace.set_span_in_context(span))
+        try:
+            response = await self.wrapped.request(request)
+        except BaseException as e:
+            _error(span, e)
+            span.end()
+            raise
+        finally:
+            context.detach(token)
+        self._done(span, response)
+        return response
+
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelStreamEvent, None]:
+        """The wrapped model's events; the ``chat`` span ends with the stream (time to first token recorded)."""
+        from opentelemetry import context, trace
+
+        span = self._start(request)
+        current = trace.set_span_in_context(span)
+        events = self.wrapped.stream(request)
+        started = time.perf_counter()
+        first = True
+        ended = False
+        try:
+            while True:
+                token = context.attach(current)  # attached and detached within one step: never across a yield
+                try:
+                    event = await events.__anext__()
+                except StopAsyncIteration:
+                    break
+                finally:
+                    context.detach(token)
+                if first:
+                    first = False
+                    ttft = time.perf_counter() - started
+                    span.set_attribute("gen_ai.response.time_to_first_chunk", ttft)
+                    span.add_event("gen_ai.first_chunk", {"gen_ai.response.time_to_first_chunk": ttft})
+                if isinstance(event, ResponseComplete):
+                    ended = True
+                    self._done(span, event.response)
+                yield event
+        except BaseException as e:
+            if not ended:
+                if isinstance(e, GeneratorExit):
+                    span.add_event("agentkit.stream_closed")
+                else:
+                    _error(span, e)
+                span.end()
+                ended = True
+            raise
+        finally:
+            await events.aclose()
+            if not ended:
+                span.end()
+
+    def with_rate_limit_retries(self, enabled: bool) -> Model:
+        """The wrapped model's copy, wrapped too."""
+        inner = self.wrapped.with_rate_limit_retries(enabled)
+        return self if inner is self.wrapped else InstrumentedModel(inner, self._tracer, self._content)
+
+    async def aclose(self) -> None:
+        """Close the wrapped model."""
+        await self.wrapped.aclose()
+
+    def __repr__(self) -> str:
+        return repr(self.wrapped)
