@@ -54,6 +54,7 @@ from .messages import (
     dump_messages,
     load_messages,
 )
+from .pricing import Price, set_price
 from .settings import ModelSettings
 from .tools import Tool, ToolDefinition, Toolset, tool
 from .usage import ToolLimits, Usage, UsageLimits
@@ -87,6 +88,8 @@ __all__ = [
     "Usage",
     "UsageLimits",
     "ToolLimits",
+    "Price",
+    "set_price",
     "Message",
     "SystemMessage",
     "UserMessage",

@@ -4,16 +4,20 @@ configuration and single runs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import inspect
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, cast
+from typing import TYPE_CHECKING, Any, Generic, Union, cast
 
 from typing_extensions import TypeVar
 
 from ._agent_run import begin
+from ._batch_cost import BatchEstimate, CostGuard, pick_sample, project
 from ._sync import run_sync
-from .batch import BatchInput, BatchItem, RateLimiter, current_input_id, limited_model
+from .batch import BatchInput, BatchItem, RateLimiter, _already_done, _normalize, current_input_id, limited_model
 from .batch import run_many as _run_many
+from .errors import UserError
 from .hooks import Hooks
 from .settings import ModelSettings
 from .usage import UsageLimits
@@ -23,13 +27,17 @@ if TYPE_CHECKING:
     from .agent import Agent
     from .sessions import Session
 
-__all__ = ["BatchRuns", "SessionFactory"]
+__all__ = ["BatchRuns", "SessionFactory", "EstimateCallback"]
 
 DepsT = TypeVar("DepsT", default=Any)
 OutputT = TypeVar("OutputT", default=str)
 
 SessionFactory = Callable[[str], "Session"]
 """``session(input_id) -> Session``: the session of each batch input (e.g. ``lambda key: SQLiteSession(path, key)``)."""
+
+EstimateCallback = Callable[[BatchEstimate], Union[bool, Awaitable[bool]]]
+"""``estimate(projection) -> bool`` (or an ``async def``): given the sample's :class:`~agentkit.batch.BatchEstimate`,
+whether to run the rest of the batch."""
 
 
 class BatchRuns(Generic[DepsT, OutputT]):
@@ -49,6 +57,8 @@ class BatchRuns(Generic[DepsT, OutputT]):
         usage_limits: UsageLimits | None = None,
         hooks: Sequence[Hooks] = (),
         session: SessionFactory | None = None,
+        max_cost: float | None = None,
+        estimate: EstimateCallback | None = None,
     ) -> list[BatchItem]:
         """Run the agent on many inputs with bounded concurrency and client-side rate limits.
 
@@ -66,23 +76,56 @@ class BatchRuns(Generic[DepsT, OutputT]):
             hooks: for every run, as in :meth:`run`.
             session: ``session(input_id) -> Session``: each input's run continues and stores
                 that session (e.g. one conversation per user id).
+            max_cost: USD this call may spend across all its runs: a request that would take
+                the batch past it (its cost estimated as for ``UsageLimits.max_cost``, the
+                requests in flight counted) is not sent, and the batch stops with
+                :class:`~agentkit.errors.BatchCostExceeded` (the runs in flight are cancelled;
+                the results done so far are in the file).
+            estimate: ``estimate(projection) -> bool``: first run a random sample of the inputs
+                not yet done (2 %, at least 3, at most 20), then call it with the
+                :class:`~agentkit.batch.BatchEstimate` of the cost and time of the whole
+                input; the rest runs only if it returns True. Needs ``results``: the sample's
+                results are written there, so they are not run (and paid) twice.
 
         Returns:
-            One :class:`~agentkit.batch.BatchItem` per input, in input order. A failed input
-            carries ``error`` and the batch goes on; 429s never fail an input (the batch slows
-            down instead); an authentication failure (401, no key) stops the batch and raises.
+            One :class:`~agentkit.batch.BatchItem` per input, in input order (only the sample's
+            when ``estimate`` said no). A failed input carries ``error`` and the batch goes on;
+            429s never fail an input (the batch slows down instead); an authentication failure
+            (401, no key) stops the batch and raises. :func:`agentkit.batch.total_usage` sums
+            the items' usage and cost.
         """
         agent = cast("Agent[DepsT, OutputT]", self)
+        if estimate is not None and results is None:
+            raise UserError("run_many(estimate=...) needs results=...: the sample's results go there (not paid twice).")
+        if max_cost is not None and (isinstance(max_cost, bool) or not isinstance(max_cost, (int, float)) or max_cost < 0):
+            raise UserError(f"max_cost must be a non-negative number of USD, not {max_cost!r}.")
         limiter = RateLimiter(requests_per_minute, tokens_per_minute)
         await agent.connect()  # on the agent itself, so aclose() closes the toolsets
         begin(agent, "", None, deps, settings, usage_limits, None, None, hooks)  # your mistakes raise here, once
-        worker = agent.with_model(limited_model(agent.model, limiter))
+        model = limited_model(agent.model, limiter)
+        worker = agent.with_model(CostGuard(model, float(max_cost)) if max_cost is not None else model)
+        seconds: list[float] = []
 
         async def run_one(prompt: str) -> RunResult[Any]:
             store = session(current_input_id()) if session is not None else None
-            return await worker.run(prompt, deps=deps, settings=settings, usage_limits=usage_limits, hooks=hooks, session=store)
+            started = time.perf_counter()
+            try:
+                return await worker.run(
+                    prompt, deps=deps, settings=settings, usage_limits=usage_limits, hooks=hooks, session=store
+                )
+            finally:
+                seconds.append(time.perf_counter() - started)
 
-        return await _run_many(run_one, inputs, limiter=limiter, concurrency=concurrency, results=results, progress=progress)
+        options: dict[str, Any] = {"limiter": limiter, "concurrency": concurrency, "results": results, "progress": progress}
+        if estimate is not None:
+            inputs = list(inputs)  # read twice: for the sample, then for the rest
+            projection = await _estimate(run_one, inputs, seconds, options)
+            if projection.inputs:
+                answer = estimate(projection)
+                go_on = await answer if inspect.isawaitable(answer) else answer
+                if not go_on:
+                    return projection.sample
+        return await _run_many(run_one, inputs, **options)
 
     def run_many_sync(
         self,
@@ -98,6 +141,8 @@ class BatchRuns(Generic[DepsT, OutputT]):
         usage_limits: UsageLimits | None = None,
         hooks: Sequence[Hooks] = (),
         session: SessionFactory | None = None,
+        max_cost: float | None = None,
+        estimate: EstimateCallback | None = None,
     ) -> list[BatchItem]:
         """:meth:`run_many` for synchronous code."""
         return run_sync(
@@ -113,5 +158,23 @@ class BatchRuns(Generic[DepsT, OutputT]):
                 usage_limits=usage_limits,
                 hooks=hooks,
                 session=session,
+                max_cost=max_cost,
+                estimate=estimate,
             )
         )
+
+
+async def _estimate(
+    run_one: Callable[[str], Awaitable[RunResult[Any]]],
+    inputs: Iterable[BatchInput],
+    seconds: list[float],
+    options: dict[str, Any],
+) -> BatchEstimate:
+    """Run a random sample of the inputs not yet in the results file; project the rest from it."""
+    items = _normalize(inputs)
+    done = _already_done(Path(options["results"]), items)
+    todo = [(key, prompt) for key, prompt in items if key not in done]
+    chosen = set(pick_sample([key for key, _ in todo])) if todo else set()
+    sample = [{"id": key, "prompt": prompt} for key, prompt in todo if key in chosen]
+    ran = await _run_many(run_one, sample, **options) if sample else []
+    return project(ran, seconds, len(todo), options["concurrency"])

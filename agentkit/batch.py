@@ -29,11 +29,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, Union
 
-from .errors import AllModelsFailed, AuthenticationError, MissingAPIKeyError, RateLimitError, UserError, redact_secrets
+from ._batch_cost import BatchEstimate
+from .errors import (
+    AllModelsFailed,
+    AuthenticationError,
+    BatchCostExceeded,
+    MissingAPIKeyError,
+    RateLimitError,
+    UserError,
+    redact_secrets,
+)
 from .models.base import Model, ModelRequest, ModelResponse
 from .usage import Usage
 
-__all__ = ["BatchItem", "BatchInput", "RateLimiter", "run_many", "limited_model", "current_input_id"]
+__all__ = [
+    "BatchItem",
+    "BatchInput",
+    "RateLimiter",
+    "run_many",
+    "limited_model",
+    "current_input_id",
+    "total_usage",
+    "BatchEstimate",
+]
 
 BatchInput = Union[str, Mapping[str, Any]]
 """A prompt, or ``{"prompt": ..., "id": ...}`` (``id`` optional: default, a hash of the prompt and its position)."""
@@ -273,6 +291,15 @@ def _jsonable(value: Any) -> Any:
     return json.loads(pydantic_core.to_json(value, fallback=str))
 
 
+def total_usage(items: Iterable[BatchItem]) -> Usage:
+    """What a batch used, summed over its items (``cost`` included; skipped items count with the
+    usage recorded in the results file when they ran)."""
+    total = Usage()
+    for item in items:
+        total.add(item.usage)
+    return total
+
+
 def limited_model(model: Model, limiter: RateLimiter, max_waits: int = 50) -> Model:
     """``model`` behind ``limiter``: requests wait for their slot, and a 429 slows every worker
     down instead of failing (up to ``max_waits`` waits per request)."""
@@ -381,10 +408,11 @@ async def _run_all(
 
 
 def _stops_the_batch(error: BaseException) -> bool:
-    """Whether every input would fail the same way: a key the provider refuses, or no key at all."""
+    """Whether every input would fail the same way: a key the provider refuses, no key at all, or
+    the batch's ``max_cost`` reached."""
     if isinstance(error, AllModelsFailed):
         return all(_stops_the_batch(e) for e in error.errors)
-    return isinstance(error, (AuthenticationError, MissingAPIKeyError))
+    return isinstance(error, (AuthenticationError, MissingAPIKeyError, BatchCostExceeded))
 
 
 _INPUT_ID: ContextVar[str] = ContextVar("agentkit_batch_input_id", default="")

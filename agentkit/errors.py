@@ -39,6 +39,7 @@ __all__ = [
     "OutputValidationError",
     "UnexpectedModelBehavior",
     "UsageLimitExceeded",
+    "BatchCostExceeded",
     "ApprovalRequired",
     "HookError",
     "ToolExecutionError",
@@ -186,6 +187,10 @@ class OutputValidationError(AgentRunError):
 
 class UsageLimitExceeded(AgentRunError):
     """A :class:`~agentkit.usage.UsageLimits` limit would be passed; ``usage`` holds what was used."""
+
+
+class BatchCostExceeded(UsageLimitExceeded):
+    """The next request would pass a batch's ``max_cost`` (``run_many(max_cost=...)``): it stops the batch."""
 
 
 class ApprovalRequired(AgentRunError):

@@ -55,6 +55,11 @@ class UsageLimits:
 
     A run that would pass one raises :class:`~agentkit.errors.UsageLimitExceeded` carrying the
     usage so far. ``None`` means no limit.
+
+    ``max_cost`` (USD) stops the run before the request that would cross it: that request's cost
+    is estimated (see :func:`agentkit.pricing.next_request_cost`) and the run ends when the cost so
+    far plus the estimate is more than ``max_cost``. For a sub-agent's requests, the cost counted
+    is the whole run's.
     """
 
     max_requests: int | None = None
@@ -62,9 +67,19 @@ class UsageLimits:
     max_input_tokens: int | None = None
     max_output_tokens: int | None = None
     max_total_tokens: int | None = None
+    max_cost: float | None = None
 
-    def check_request(self, usage: Usage) -> str | None:
-        """Why another model request is not allowed (None when it is)."""
+    def check_request(self, usage: Usage, next_cost: float = 0.0) -> str | None:
+        """Why another model request is not allowed (None when it is).
+
+        ``next_cost`` is the estimated cost of that request: with ``max_cost`` set, the request is
+        not sent when ``usage.cost`` (USD so far) plus ``next_cost`` is more than ``max_cost``.
+        """
+        if self.max_cost is not None:
+            spent = usage.cost or 0.0
+            if spent + next_cost > self.max_cost:
+                cost = f"${spent:.6g} spent and the next request estimated at ${next_cost:.6g}"
+                return f"{cost} would pass max cost (${self.max_cost:g})"
         if self.max_requests is not None and usage.requests + 1 > self.max_requests:
             return f"the next request would pass max requests ({self.max_requests})"
         tokens = (

@@ -19,6 +19,7 @@ from ..errors import (
 )
 from ..messages import Message, SystemMessage, ToolCall, ToolMessage, UserMessage
 from ..output import OutputInvalid
+from ..pricing import next_request_cost, price_for
 from ..settings import ModelSettings
 from ..tools import Tool
 from ..usage import Usage, UsageLimits
@@ -207,7 +208,15 @@ class LiveRun:
         state = self.state
         if state.turn >= self.spec.max_turns:
             raise self.error(MaxTurnsExceeded, f"The run reached max_turns={self.spec.max_turns} without a final answer.")
-        why = self.limits.check_request(self.total_usage) if self.limits is not None else None
+        limits = self.limits
+        if limits is None:
+            return
+        usage = self.total_usage
+        estimate = 0.0
+        if limits.max_cost is not None:
+            spec = self.spec
+            estimate = next_request_cost(spec.model, state.messages, spec.tool_defs, self.settings.max_tokens, usage)
+        why = limits.check_request(usage, estimate)
         if why is not None:
             raise self.error(UsageLimitExceeded, f"Usage limit: {why}.")
 
@@ -221,7 +230,12 @@ class LiveRun:
             usage.tool_calls += count
 
     def add_usage(self, used: Usage) -> None:
-        """One response's usage, into this run's and into the runs it is nested in."""
+        """One response's usage, into this run's and into the runs it is nested in (its cost priced
+        from the model's price when the provider did not report one)."""
+        if used.cost is None and (used.prompt_tokens or used.completion_tokens):
+            price = price_for(self.spec.model)
+            if price is not None:
+                used.cost = price.cost(used)
         for usage in (self.state.usage, *self.outer) if self.outer else (self.state.usage,):
             usage.add(used)
             if used.requests == 0:

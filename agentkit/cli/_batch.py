@@ -8,12 +8,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import click
 from rich.console import Console
 from rich.text import Text
 
+from .._batch_cost import BatchEstimate
 from ..agent import Agent
-from ..batch import BatchInput, BatchItem
-from ..errors import AllModelsFailed, AuthenticationError, MissingAPIKeyError, redact_secrets
+from ..batch import BatchInput, BatchItem, total_usage
+from ..errors import AllModelsFailed, AuthenticationError, BatchCostExceeded, MissingAPIKeyError, redact_secrets
 from ._common import CLIError, describe, one_line, stderr_console
 
 __all__ = ["read_inputs", "run_batch"]
@@ -55,6 +57,16 @@ async def _run(agent: Agent[Any, Any], items: list[BatchInput], out: Path, progr
         await agent.aclose()
 
 
+def _ask(projection: BatchEstimate) -> bool:
+    """``--estimate``: print the projection, ask whether to run the rest."""
+    console = stderr_console()
+    console.print(projection.summary(), soft_wrap=True, highlight=False)
+    if projection.remaining and click.confirm(f"Run the remaining {projection.remaining} inputs?", default=False):
+        return True
+    console.print("Stopped after the sample: its results are in the --out file; run again to go on.", highlight=False)
+    return False
+
+
 def run_batch(
     agent: Agent[Any, Any],
     items: list[BatchInput],
@@ -63,16 +75,30 @@ def run_batch(
     rpm: float | None,
     tpm: float | None,
     console: Console,
+    max_cost: float | None = None,
+    estimate: bool = False,
 ) -> int:
-    """Run the batch, print failures and a summary line (done / skipped / failed); return how many failed."""
+    """Run the batch, print failures and a summary line (done / skipped / failed, cost); return how many failed.
+
+    ``estimate``: run a random sample first, print the projected cost and time of the whole
+    input, and ask before running the rest. ``max_cost``: USD the batch may spend.
+    """
     started = time.perf_counter()
     out_path = Path(out)
     progress = stderr_console().is_terminal  # the bar is run_many's own (done/total, failures, 429s)
+    limits: dict[str, Any] = {"concurrency": concurrency, "requests_per_minute": rpm, "tokens_per_minute": tpm}
+    if max_cost is not None:
+        limits["max_cost"] = max_cost
+    if estimate:
+        limits["estimate"] = _ask
     try:
-        results = asyncio.run(
-            _run(agent, items, out_path, progress, concurrency=concurrency, requests_per_minute=rpm, tokens_per_minute=tpm)
-        )
-    except (AuthenticationError, MissingAPIKeyError, AllModelsFailed) as e:  # every input would fail the same way
+        results = asyncio.run(_run(agent, items, out_path, progress, **limits))
+    except (
+        AuthenticationError,
+        MissingAPIKeyError,
+        AllModelsFailed,
+        BatchCostExceeded,
+    ) as e:  # every input would fail the same way
         message, code = describe(e)
         raise CLIError(
             f"the batch stopped: {message} (the results done so far are in {out}; "
@@ -90,7 +116,9 @@ def run_batch(
     if len(failed) > MAX_FAILURES_SHOWN:
         console.print(Text(f"... and {len(failed) - MAX_FAILURES_SHOWN} more failures (see {out})", style="red"))
     seconds = time.perf_counter() - started
-    text = f"{done} done, {skipped} skipped, {len(failed)} failed in {seconds:.2f}s → {out}"
+    cost = total_usage(item for item in results if not item.skipped).cost
+    spent = f", ${cost:.4f}" if cost is not None else ""
+    text = f"{done} done, {skipped} skipped, {len(failed)} failed{spent} in {seconds:.2f}s → {out}"
     style = "red" if failed else "green"
     console.rule(Text(text, style=style), style=style)
     return len(failed)

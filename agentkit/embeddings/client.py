@@ -22,6 +22,7 @@ from .._http.client import ClientOptions, HTTPClient, connect
 from .._providers import EmbeddingsAPI, Provider
 from .._sync import run_sync
 from ..errors import ProviderError, ResponseParseError, UserError
+from ..pricing import cost_of
 from ..usage import Usage
 from ._deps import require_numpy
 from .batching import BatchLimits, plan_batches, run_batches
@@ -277,6 +278,8 @@ class Embedder:
             )
         usage = Usage()
         for _, part, _ in answers:
+            if part.cost is None and part.prompt_tokens:  # no reported cost: the price table's
+                part.cost = cost_of(self.model_name, part)
             usage.add(part)
         model = next((name for _, _, name in answers if name), self.model_name)
         return EmbeddingResult(np.concatenate([vectors for vectors, _, _ in answers]), model, usage, self.output_dtype)
