@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -47,15 +48,46 @@ _pending: dict[int, tuple[ModelRequest, Any]] = {}
 class RunTrace:
     """One run's spans and clocks (``LiveRun.trace``)."""
 
-    __slots__ = ("agent", "request", "request_start", "span", "start", "tools")
+    __slots__ = ("agent", "closed", "observer", "request", "request_start", "span", "start", "tools")
 
-    def __init__(self, span: Any, agent: str) -> None:
+    def __init__(self, observer: Observer, span: Any, agent: str) -> None:
+        self.observer = observer
+        self.closed = False
         self.span = span
         self.start = time.perf_counter()
         self.tools: dict[str, tuple[Any, float]] = {}
         self.agent = agent
         self.request: ModelRequest | None = None
         self.request_start = 0.0
+
+    def close(self) -> None:
+        """End the spans still open: the run's, and those of calls a failure cut short."""
+        self.closed = True
+        if self.request is not None:
+            _pending.pop(id(self.request), None)
+            self.request = None
+        for span, _ in self.tools.values():
+            if span is not None:
+                span.end()
+        self.tools.clear()
+        if self.span is not None:
+            self.span.end()
+
+    def abandon(self) -> None:
+        """The run's generator is ending: if no hook closed the run (it was cancelled, closed
+        early, or a hook raised), close it now, with the exception on its way out."""
+        if self.closed:
+            return
+        error = sys.exc_info()[1]
+        if self.span is not None:
+            if error is None or isinstance(error, GeneratorExit):
+                self.span.add_event("agentkit.closed")  # the caller stopped early (iter(), a stream left)
+            else:
+                _error(self.span, error)
+        self.close()
+        if self.observer.level:
+            why = "was stopped" if error is None or isinstance(error, GeneratorExit) else f"ended by {type(error).__name__}"
+            logger.info("Run of %s %s, %.2f s.", self.agent, why, time.perf_counter() - self.start)
 
 
 def _text(value: Any) -> str:
@@ -146,7 +178,7 @@ class Observer:
                 "gen_ai.request.model": model.model_name,
             }
             span = self.tracer.start_span(f"invoke_agent {label}", context=parent, attributes=attributes)
-        run.trace = RunTrace(span, label)
+        run.trace = RunTrace(self, span, label)
 
     async def before_model_request(self, ctx: RunContext[Any], request: ModelRequest) -> None:
         run = ctx._run
@@ -197,7 +229,7 @@ class Observer:
                 span.set_attribute("gen_ai.response.model", result.model_name)
             if self.content:
                 span.set_attribute("gen_ai.output.messages", _text([result.messages[-1]]) if result.messages else "[]")
-            self._close(trace)
+        trace.close()
         if self.level:
             cost = f"${usage.cost:.6f}" if getattr(usage, "cost", None) is not None else "unknown"
             logger.info(
@@ -221,7 +253,7 @@ class Observer:
                 trace.span.add_event("agentkit.paused", {"agentkit.pending_calls": len(error.pending)})
             else:
                 _error(trace.span, error)
-            self._close(trace)
+        trace.close()
         if self.level:
             logger.info(
                 "Run of %s %s after %d turns: %s, %.2f s.",
@@ -231,15 +263,6 @@ class Observer:
                 type(error).__name__,
                 time.perf_counter() - trace.start,
             )
-
-    def _close(self, trace: RunTrace) -> None:
-        if trace.request is not None:
-            _pending.pop(id(trace.request), None)
-            trace.request = None
-        for span, _ in trace.tools.values():  # calls a failure cut short
-            span.end()
-        trace.tools.clear()
-        trace.span.end()
 
     # -- tool calls -------------------------------------------------------------------------
     async def before_tool_call(self, ctx: RunContext[Any], call: ToolCall) -> None:

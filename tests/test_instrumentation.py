@@ -353,3 +353,43 @@ def test_export_over_otlp_http_to_a_local_receiver(loopback, otlp_receiver):
     attributes = {a.key: a.value for a in root.attributes}
     assert attributes["gen_ai.usage.input_tokens"].int_value == 40
     assert all(KEY not in str(s) for s in spans_)
+
+
+class Boom(agentkit.Hooks):
+    async def after_model_response(self, ctx, response):
+        raise RuntimeError("boom")
+
+
+def test_a_hook_error_or_an_early_stop_still_ends_the_run_span(spans):
+    exporter, provider = spans
+    agent = Agent("test", name="h", hooks=[Boom()], instrument=_settings(provider))
+    with pytest.raises(agentkit.HookError):
+        agent.run_sync("hi")
+    root = _by_name(exporter)["invoke_agent h"]
+    assert root.attributes["error.type"] == "HookError" and root.status.status_code is StatusCode.ERROR
+    exporter.clear()
+
+    async def stop_early():
+        async with Agent("test", name="s", tools=[get_weather], instrument=_settings(provider)).iter("hi") as run:
+            async for _ in run:
+                break
+
+    import asyncio
+
+    asyncio.run(stop_early())
+    root = _by_name(exporter)["invoke_agent s"]
+    assert [e.name for e in root.events] == ["agentkit.closed"]
+
+
+def test_a_dropped_setting_is_a_warning_line_once(caplog):
+    from agentkit.messages import UserMessage
+    from agentkit.models import ModelRequest
+    from agentkit.models.responses import OpenAIResponses
+
+    model = OpenAIResponses("gpt-4o", api_key=KEY, base_url="http://127.0.0.1:9/v1")
+    request = ModelRequest([UserMessage(content="hi")], settings=ModelSettings(top_k=3, seed=1))
+    with caplog.at_level(logging.WARNING, logger="agentkit"), pytest.warns(UserWarning):
+        model.build_body(request)
+        model.build_body(request)
+    lines = [r.getMessage() for r in caplog.records if r.name == "agentkit" and r.levelno == logging.WARNING]
+    assert len(lines) == 1 and "does not accept top_k, seed" in lines[0]

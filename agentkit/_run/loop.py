@@ -171,6 +171,8 @@ async def run_loop(
     except Exception as error:
         await _failed(run, error)
         raise
+    finally:
+        _untraced(run)
 
 
 async def drain(events: AsyncGenerator[LoopEvent, None]) -> None:
@@ -201,6 +203,12 @@ async def _finish(run: LiveRun, output: Any) -> None:
     run.finish(output)
     for hook in run.spec.hooks.on_run_end:
         await call_hook(hook, run.context(), run.result)
+
+
+def _untraced(run: LiveRun) -> None:
+    """Instrumented: end the spans a cancellation, an early stop or a hook's error left open."""
+    if run.trace is not None:
+        run.trace.abandon()
 
 
 async def _failed(run: LiveRun, error: Exception) -> None:
