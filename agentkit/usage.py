@@ -15,7 +15,8 @@ class Usage:
 
     ``requests`` counts model requests; ``tool_calls`` counts tool functions executed.
     ``details`` holds provider-reported extras (e.g. ``cached_tokens``, ``reasoning_tokens``),
-    summed key by key; ``cost`` is the provider-reported cost when there is one (OpenRouter).
+    summed key by key; ``cost`` is in USD: the provider's figure when it reports one (OpenRouter),
+    else the tokens at the model's price (see :mod:`agentkit.pricing`); None when unknown.
     """
 
     prompt_tokens: int = 0

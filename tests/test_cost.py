@@ -168,3 +168,52 @@ async def test_no_key_no_fetch(loopback):
     server = models_server(loopback)
     result = await Agent(OpenRouter(SMALL, api_key=KEY, base_url=server.url + "/v1")).run("hi")
     assert result.usage.cost is None and gets(server) == []
+
+
+# --- streaming and re-asks -----------------------------------------------------------------
+
+
+async def test_a_streamed_run_has_the_reported_cost_or_the_priced_one(loopback):
+    from tests.support.sse import sse, text_stream
+
+    reported = text_stream("Hel", "lo", usage=usage(100, 2, cost=0.01))
+    priced = text_stream("Hi", usage=usage(1_000_000, 0))
+    kind = "text/event-stream"
+    server = loopback([Reply(chunks=[sse(reported)], content_type=kind), Reply(chunks=[sse(priced)], content_type=kind)])
+    for name, expected in (("mistralai/mistral-nemo", 0.01), ("mistralai/mistral-large-2512", 0.50)):
+        agent = Agent(OpenAICompatible(name, base_url=server.url + "/v1"))
+        async with agent.run_stream("hi") as stream:
+            async for _ in stream:
+                pass
+        assert stream.result is not None and stream.result.usage.cost == pytest.approx(expected)
+
+
+async def test_a_re_asked_answer_is_paid_for_too(loopback):
+    from pydantic import BaseModel
+
+    class City(BaseModel):
+        name: str
+
+    server = loopback(
+        [
+            Reply(body=chat_completion("not json", usage=usage(1_000_000, 0))),
+            Reply(body=chat_completion('{"name": "Paris"}', usage=usage(1_000_000, 0))),
+        ]
+    )
+    agent = Agent(OpenAICompatible("mistral-large-2512", base_url=server.url + "/v1"), output_type=City)
+    result = await agent.run("capital of France?")
+    assert result.output.name == "Paris" and result.usage.requests == 2 and result.usage.cost == pytest.approx(1.0)
+
+
+async def test_max_cost_counts_what_sub_agents_spent(loopback):
+    server = loopback(
+        [
+            Reply(body=chat_completion(tool_calls=[call("helper", {"input": "go"})], usage=usage(1_000_000, 0))),
+            Reply(body=chat_completion("never sent")),
+        ]
+    )
+    model = OpenAICompatible("mistral-large-2512", base_url=server.url + "/v1")
+    lead = Agent(model, tools=[Agent(model, name="helper").as_tool("helper", "helps")])
+    with pytest.raises(UsageLimitExceeded, match="max cost"):
+        await lead.run("start", usage_limits=UsageLimits(max_cost=0.8))  # $0.50 spent + the helper's ~$0.50
+    assert len(server.requests) == 1
