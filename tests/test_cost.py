@@ -217,3 +217,14 @@ async def test_max_cost_counts_what_sub_agents_spent(loopback):
     with pytest.raises(UsageLimitExceeded, match="max cost"):
         await lead.run("start", usage_limits=UsageLimits(max_cost=0.8))  # $0.50 spent + the helper's ~$0.50
     assert len(server.requests) == 1
+
+
+def test_a_failed_price_fetch_is_not_retried_at_once(loopback, monkeypatch):
+    monkeypatch.setenv("OPENROUTER_API_KEY", KEY)
+    server = loopback(lambda request: Reply(status=500, body={"error": {"code": 500, "message": "down"}}), spec=None)
+    url = server.url + "/v1"
+    assert pricing.price_of(SMALL, base_url=url) is None
+    assert pricing.price_of(SMALL, base_url=url) is None
+    assert len(gets(server)) == 1
+    assert pricing.price_of("mistralai/mistral-large-2512", base_url=url) == pricing.Price(0.50, 1.50)  # built in: no fetch
+    assert len(gets(server)) == 1

@@ -22,7 +22,7 @@ from .._http.client import ClientOptions, HTTPClient, connect
 from .._providers import EmbeddingsAPI, Provider
 from .._sync import run_sync
 from ..errors import ProviderError, ResponseParseError, UserError
-from ..pricing import cost_of
+from ..pricing import price_of
 from ..usage import Usage
 from ._deps import require_numpy
 from .batching import BatchLimits, plan_batches, run_batches
@@ -278,8 +278,10 @@ class Embedder:
             )
         usage = Usage()
         for _, part, _ in answers:
-            if part.cost is None and part.prompt_tokens:  # no reported cost: the price table's
-                part.cost = cost_of(self.model_name, part)
+            if part.cost is None and part.prompt_tokens:  # no reported cost: the tokens at the model's price
+                openrouter = self.provider is not None and self.provider.name == "openrouter"
+                price = price_of(self.model_name, base_url=self.base_url if openrouter else None)
+                part.cost = price.cost(part) if price is not None else None
             usage.add(part)
         model = next((name for _, _, name in answers if name), self.model_name)
         return EmbeddingResult(np.concatenate([vectors for vectors, _, _ in answers]), model, usage, self.output_dtype)
