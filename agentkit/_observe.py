@@ -41,6 +41,9 @@ _PARAMS = (
     ("frequency_penalty", "gen_ai.request.frequency_penalty"),
     ("presence_penalty", "gen_ai.request.presence_penalty"),
 )
+_otel: Any = None
+"""``opentelemetry.trace``, once a traced run needs it (never imported otherwise)."""
+_otel_context: Any = None
 _pending: dict[int, tuple[ModelRequest, Any]] = {}
 """Requests about to be sent, by id: the run span their ``chat`` span goes under."""
 
@@ -100,18 +103,22 @@ def _text(value: Any) -> str:
     return redact_secrets(text)
 
 
-def _error(span: Any, error: BaseException) -> None:
-    from opentelemetry.trace import Status, StatusCode
+def _load() -> None:
+    global _otel, _otel_context
+    from opentelemetry import context, trace
 
-    span.set_attribute("error.type", type(error).__qualname__)
-    span.set_status(Status(StatusCode.ERROR, redact_secrets(str(error))[:500]))
+    _otel, _otel_context = trace, context
+
+
+def _error(span: Any, error: BaseException | None, kind: str | None = None) -> None:
+    span.set_attribute("error.type", kind or type(error).__qualname__)
+    text = redact_secrets(str(error))[:500] if error is not None else None
+    span.set_status(_otel.Status(_otel.StatusCode.ERROR, text))
 
 
 def _on_retry(provider: str, error: ProviderError, wait: float, attempt: int) -> None:
     """A retry (or a rate-limit wait) as an event of the current ``chat`` span."""
-    from opentelemetry import trace
-
-    span = trace.get_current_span()
+    span = _otel.get_current_span()
     if not span.is_recording():
         return
     attributes: dict[str, Any] = {"error.type": type(error).__qualname__, "agentkit.retry.attempt": attempt}
@@ -130,11 +137,10 @@ class Observer:
         self.content = settings is not None and settings.include_content
         self.tracer: Any = None
         if settings is not None:
-            from opentelemetry import trace
-
             from . import __version__
 
-            self.tracer = trace.get_tracer(_NAME, __version__, tracer_provider=settings.tracer_provider)
+            _load()
+            self.tracer = _otel.get_tracer(_NAME, __version__, tracer_provider=settings.tracer_provider)
             if _on_retry not in _client.RETRY_LISTENERS:
                 _client.RETRY_LISTENERS.append(_on_retry)
         first = {"on_run_start": ((_NAME, self.on_run_start),), "before_tool_call": ((_NAME, self.before_tool_call),)}
@@ -163,13 +169,11 @@ class Observer:
         span = None
         label = run.spec.label
         if self.tracer is not None:
-            from opentelemetry import trace
-
             parent = None
             if run.parent is not None:  # an agent used as a tool: under its call's span
                 outer, call_id = run.parent
                 found = outer.trace.tools.get(call_id) if outer.trace is not None else None
-                parent = trace.set_span_in_context(found[0]) if found is not None else None
+                parent = _otel.set_span_in_context(found[0]) if found is not None else None
             model = run.spec.model
             attributes = {
                 "gen_ai.operation.name": "invoke_agent",
@@ -222,13 +226,15 @@ class Observer:
             return
         usage = result.usage
         if trace.span is not None:
-            span = trace.span
-            span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
-            span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
+            attributes: dict[str, Any] = {
+                "gen_ai.usage.input_tokens": usage.prompt_tokens,
+                "gen_ai.usage.output_tokens": usage.completion_tokens,
+            }
             if result.model_name:
-                span.set_attribute("gen_ai.response.model", result.model_name)
+                attributes["gen_ai.response.model"] = result.model_name
             if self.content:
-                span.set_attribute("gen_ai.output.messages", _text([result.messages[-1]]) if result.messages else "[]")
+                attributes["gen_ai.output.messages"] = _text([result.messages[-1]]) if result.messages else "[]"
+            trace.span.set_attributes(attributes)
         trace.close()
         if self.level:
             cost = f"${usage.cost:.6f}" if getattr(usage, "cost", None) is not None else "unknown"
@@ -272,8 +278,6 @@ class Observer:
             return
         span = None
         if trace.span is not None:
-            from opentelemetry import trace as otel
-
             attributes = {
                 "gen_ai.operation.name": "execute_tool",
                 "gen_ai.tool.name": call.name,
@@ -282,7 +286,7 @@ class Observer:
             }
             if self.content:
                 attributes["gen_ai.tool.call.arguments"] = redact_secrets(call.arguments)
-            parent = otel.set_span_in_context(trace.span)
+            parent = _otel.set_span_in_context(trace.span)
             span = self.tracer.start_span(f"execute_tool {call.name}", context=parent, attributes=attributes)
         trace.tools[call.id] = (span, time.perf_counter())
 
@@ -297,10 +301,7 @@ class Observer:
             if self.content:
                 span.set_attribute("gen_ai.tool.call.result", _text(result.content))
             if result.is_error:
-                from opentelemetry.trace import Status, StatusCode
-
-                span.set_attribute("error.type", "tool_error")
-                span.set_status(Status(StatusCode.ERROR))
+                _error(span, None, "tool_error")
             span.end()
         if self.level == logging.DEBUG:
             logger.debug(
@@ -327,8 +328,7 @@ class InstrumentedModel(Model):
         return getattr(self.wrapped, name)
 
     def _start(self, request: ModelRequest) -> Any:
-        from opentelemetry import trace
-
+        trace = _otel
         found = _pending.pop(id(request), None)
         parent = trace.set_span_in_context(found[1]) if found is not None and found[0] is request else None
         attributes: dict[str, Any] = {
@@ -352,24 +352,26 @@ class InstrumentedModel(Model):
 
     def _done(self, span: Any, response: ModelResponse) -> None:
         usage = response.usage
+        attributes: dict[str, Any] = {
+            "gen_ai.usage.input_tokens": usage.prompt_tokens,
+            "gen_ai.usage.output_tokens": usage.completion_tokens,
+        }
         if response.model_name:
-            span.set_attribute("gen_ai.response.model", response.model_name)
+            attributes["gen_ai.response.model"] = response.model_name
         if response.response_id:
-            span.set_attribute("gen_ai.response.id", response.response_id)
+            attributes["gen_ai.response.id"] = response.response_id
         if response.finish_reason:
-            span.set_attribute("gen_ai.response.finish_reasons", [response.finish_reason])
-        span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
-        span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
+            attributes["gen_ai.response.finish_reasons"] = (response.finish_reason,)
         if self._content:
-            span.set_attribute("gen_ai.output.messages", _text([response.message]))
+            attributes["gen_ai.output.messages"] = _text([response.message])
+        span.set_attributes(attributes)
         span.end()
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         """The wrapped model's answer, as a ``chat`` span."""
-        from opentelemetry import context, trace
-
+        context = _otel_context
         span = self._start(request)
-        token = context.attach(trace.set_span_in_context(span))
+        token = context.attach(_otel.set_span_in_context(span))
         try:
             response = await self.wrapped.request(request)
         except BaseException as e:
@@ -383,10 +385,9 @@ class InstrumentedModel(Model):
 
     async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelStreamEvent, None]:
         """The wrapped model's events; the ``chat`` span ends with the stream (time to first token recorded)."""
-        from opentelemetry import context, trace
-
+        context = _otel_context
         span = self._start(request)
-        current = trace.set_span_in_context(span)
+        current = _otel.set_span_in_context(span)
         events = self.wrapped.stream(request)
         started = time.perf_counter()
         first = True
