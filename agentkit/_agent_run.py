@@ -20,6 +20,7 @@ from ._run.state import Approval, RunState
 from .hooks import Hooks
 from .instrumentation import observer
 from .messages import Message
+from .runlog import log_hooks
 from .settings import ModelSettings
 from .usage import UsageLimits
 
@@ -39,9 +40,13 @@ def build_spec(agent: Agent[Any, Any], extra_hooks: HookSet | None = None) -> Ru
     cached: RunSpec | None = agent.__dict__.get("_cached_spec")
     toolbox = agent._toolbox
     watch = observer(agent.instrument)  # traces and log lines, when wanted (None: neither)
-    if extra_hooks is None and cached is not None and cached.tools is toolbox.by_name and agent.__dict__["_watched"] is watch:
+    logged = log_hooks(agent.log)  # the run log's hooks (None: not recorded)
+    same = extra_hooks is None and agent.__dict__.get("_watched", 0) is watch and agent.__dict__.get("_logged", 0) is logged
+    if same and cached is not None and cached.tools is toolbox.by_name:
         return cached
     hooks = agent._hooks + extra_hooks if extra_hooks is not None else agent._hooks
+    if logged is not None:
+        hooks = logged[0] + hooks + logged[1]  # its before_* hooks first (times), after_* last (what the model reads)
     spec = RunSpec(
         model=agent.model if watch is None else watch.wrap(agent.model),
         tools=toolbox.by_name,
@@ -57,6 +62,7 @@ def build_spec(agent: Agent[Any, Any], extra_hooks: HookSet | None = None) -> Ru
     if extra_hooks is None:
         agent.__dict__["_cached_spec"] = spec
         agent.__dict__["_watched"] = watch
+        agent.__dict__["_logged"] = logged
     return spec
 
 

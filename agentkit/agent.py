@@ -33,6 +33,7 @@ from .messages import Message
 from .models.base import Model
 from .models.registry import infer_model
 from .output import OutputMode, OutputSchema
+from .runlog import LogOption, check_log
 from .settings import ModelSettings
 from .tools import Tool, ToolLike
 from .usage import ToolLimits, UsageLimits
@@ -91,6 +92,8 @@ class Agent(HandoffTargets, BatchRuns[DepsT, OutputT], Generic[DepsT, OutputT]):
         output_guardrails: checks of the final output before the run returns it.
         instrument: OpenTelemetry spans of its runs: True, :class:`~agentkit.InstrumentationSettings`,
             False (never) or None (as :func:`agentkit.instrument` says; see docs/observability.md).
+        log: record its runs in a SQLite run log: a file, True (the default file), False (never)
+            or None (as ``AGENTKIT_LOG`` says; see docs/runlog.md).
     """
 
     @overload
@@ -121,6 +124,7 @@ class Agent(HandoffTargets, BatchRuns[DepsT, OutputT], Generic[DepsT, OutputT]):
         input_guardrails: Sequence[GuardrailLike] = (),
         output_guardrails: Sequence[GuardrailLike] = (),
         instrument: Instrument = None,
+        log: LogOption = None,
     ) -> None: ...
 
     @overload
@@ -151,6 +155,7 @@ class Agent(HandoffTargets, BatchRuns[DepsT, OutputT], Generic[DepsT, OutputT]):
         input_guardrails: Sequence[GuardrailLike] = (),
         output_guardrails: Sequence[GuardrailLike] = (),
         instrument: Instrument = None,
+        log: LogOption = None,
     ) -> None: ...
 
     def __init__(
@@ -180,6 +185,7 @@ class Agent(HandoffTargets, BatchRuns[DepsT, OutputT], Generic[DepsT, OutputT]):
         input_guardrails: Sequence[GuardrailLike] = (),
         output_guardrails: Sequence[GuardrailLike] = (),
         instrument: Instrument = None,
+        log: LogOption = None,
     ) -> None:
         self.model: Model = infer_model(model)
         check_options(max_turns, output_retries, tool_retries, tool_errors, tool_limits, max_handoffs)
@@ -199,6 +205,7 @@ class Agent(HandoffTargets, BatchRuns[DepsT, OutputT], Generic[DepsT, OutputT]):
         self.max_handoffs = max_handoffs
         check_instrument(instrument)
         self.instrument: Instrument = instrument
+        self.log: LogOption = check_log(log)
         self._input_guardrails = prepare_guardrails(input_guardrails, "input_guardrails")
         self._output_guardrails = prepare_guardrails(output_guardrails, "output_guardrails")
         self._hooks = prepare_hooks(hooks, history_processors)

@@ -136,9 +136,11 @@ def _deliver(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], resul
 class Worker:
     """One file's connection and the thread that runs jobs on it, in order."""
 
-    def __init__(self, path: str, busy_timeout: float) -> None:
+    def __init__(self, path: str, busy_timeout: float, opener: Callable[[str], sqlite3.Connection] | None = None) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
+        self.opener = opener or connect
+        """What opens the file (default: :func:`connect`, the sessions' tables; the run log brings its own)."""
         self.users = 0
         self._jobs: queue.SimpleQueue[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], Any, tuple[Any, ...]]] = (
             queue.SimpleQueue()
@@ -168,7 +170,7 @@ class Worker:
                 return
             try:
                 if connection is None:
-                    connection = busy(functools.partial(connect, self.path), self.busy_timeout)
+                    connection = busy(functools.partial(self.opener, self.path), self.busy_timeout)
                 result = busy(functools.partial(function, connection, *args), self.busy_timeout)
             except BaseException as e:  # handed to the awaiting task
                 _deliver(loop, future, None, e)

@@ -1,0 +1,275 @@
+"""The run log's SQLite file: its tables, the writes (on the sessions' worker thread, off the event
+loop) and the reads (plain ``sqlite3``, for the CLI and ``RunResult.to_html()``)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import UserError
+from .sessions._sqlite_worker import Worker, busy, immediate
+
+if TYPE_CHECKING:
+    import sqlite3
+
+__all__ = ["SCHEMA_VERSION", "LoggedRun", "Step", "default_log_path", "list_runs", "load_run", "worker"]
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT = 10.0
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS runlog_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS runs ("
+    " id TEXT PRIMARY KEY, parent_id TEXT, parent_call_id TEXT, started REAL NOT NULL, ended REAL,"
+    " agent TEXT, model TEXT, prompt TEXT, status TEXT NOT NULL, output TEXT, error_type TEXT, error_message TEXT,"
+    " turns INTEGER NOT NULL DEFAULT 0, input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,"
+    " cost REAL, messages TEXT)",
+    "CREATE INDEX IF NOT EXISTS runs_started ON runs (started)",
+    "CREATE INDEX IF NOT EXISTS runs_parent ON runs (parent_id)",
+    "CREATE TABLE IF NOT EXISTS steps ("
+    " id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, kind TEXT NOT NULL, call_id TEXT, name TEXT,"
+    " started REAL NOT NULL, ended REAL, input_tokens INTEGER, output_tokens INTEGER, cost REAL, finish_reason TEXT,"
+    " data TEXT, result TEXT, is_error INTEGER NOT NULL DEFAULT 0, error TEXT)",
+    "CREATE INDEX IF NOT EXISTS steps_run ON steps (run_id, id)",
+)
+
+
+def default_log_path() -> Path:
+    """``Agent(log=True)``'s file: ``runs.db`` beside the sessions (``$XDG_DATA_HOME/agentkit`` or
+    ``~/.local/share/agentkit`` on Linux)."""
+    from .sessions import default_sessions_path
+
+    return default_sessions_path().with_name("runs.db")
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    """Open ``path`` in WAL mode with the run log's tables (raises when they are newer than this agentkit)."""
+    import sqlite3
+
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    connection = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
+    try:
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = NORMAL")
+        version = _version(connection)
+        if version > SCHEMA_VERSION:
+            raise UserError(f"The run log {path} was written by a newer agentkit (schema {version}): upgrade agentkit.")
+        if version < SCHEMA_VERSION:
+            with immediate(connection):
+                for statement in _SCHEMA:
+                    connection.execute(statement)
+                connection.execute(
+                    "INSERT INTO runlog_meta (key, value) VALUES ('schema_version', ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (str(SCHEMA_VERSION),),
+                )
+    except sqlite3.DatabaseError as e:
+        connection.close()
+        raise UserError(f"{path} is not an agentkit run log ({e}): choose another file.") from e
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _version(connection: sqlite3.Connection) -> int:
+    if connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runlog_meta'").fetchone() is None:
+        return 0
+    row = connection.execute("SELECT value FROM runlog_meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+_workers: dict[tuple[int, str], Worker] = {}
+_lock = threading.Lock()
+
+
+def worker(path: str) -> Worker:
+    """The thread that writes ``path`` in this process (one per file, kept for the process's life)."""
+    key = (os.getpid(), path)
+    with _lock:
+        found = _workers.get(key)
+        if found is None:
+            found = _workers[key] = Worker(path, BUSY_TIMEOUT, _connect)
+        return found
+
+
+# -- the writes (run on the worker's thread) -------------------------------------------------
+
+
+def insert(connection: sqlite3.Connection, table: str, row: dict[str, Any]) -> None:
+    """Add one row (a run, or a step as it completes)."""
+    names = ", ".join(row)
+    connection.execute(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
+
+
+def update_run(connection: sqlite3.Connection, run_id: str, values: dict[str, Any]) -> None:
+    """Change a run's row (its end)."""
+    sets = ", ".join(f"{name} = ?" for name in values)
+    connection.execute(f"UPDATE runs SET {sets} WHERE id = ?", (*values.values(), run_id))
+
+
+def end_tool(connection: sqlite3.Connection, run_id: str, call_id: str, values: dict[str, Any]) -> None:
+    """A tool call's row, completed."""
+    sets = ", ".join(f"{name} = ?" for name in values)
+    connection.execute(
+        f"UPDATE steps SET {sets} WHERE run_id = ? AND call_id = ? AND kind = 'tool' AND ended IS NULL",
+        (*values.values(), run_id, call_id),
+    )
+
+
+# -- the reads --------------------------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    """One model request (``kind == "request"``) or tool call (``"tool"``) of a logged run."""
+
+    kind: str
+    name: str | None
+    started: float
+    ended: float | None
+    call_id: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost: float | None = None
+    finish_reason: str | None = None
+    data: str | None = None
+    """The response message (JSON) of a request, the arguments of a tool call."""
+    result: str | None = None
+    is_error: bool = False
+    error: str | None = None
+
+
+@dataclass
+class LoggedRun:
+    """One run of the log, with its steps and (``load_run``) its sub-agents' runs."""
+
+    id: str
+    parent_id: str | None
+    parent_call_id: str | None
+    started: float
+    ended: float | None
+    agent: str | None
+    model: str | None
+    prompt: str | None
+    status: str
+    output: str | None
+    error_type: str | None
+    error_message: str | None
+    turns: int
+    input_tokens: int
+    output_tokens: int
+    cost: float | None
+    messages: str | None
+    steps: list[Step] = field(default_factory=list)
+    children: list[LoggedRun] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end (None while running, or when the process died)."""
+        return None if self.ended is None else self.ended - self.started
+
+
+_RUN_COLUMNS = (
+    "id, parent_id, parent_call_id, started, ended, agent, model, prompt, status, output, error_type, error_message,"
+    " turns, input_tokens, output_tokens, cost, messages"
+)
+_STEP_COLUMNS = (
+    "kind, name, started, ended, call_id, input_tokens, output_tokens, cost, finish_reason, data, result, is_error, error"
+)
+
+
+def _read(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    import sqlite3
+
+    text = os.path.abspath(os.path.expanduser(os.fspath(path)))
+    if not os.path.exists(text):
+        raise UserError(f"No run log at {text}: set AGENTKIT_LOG=path.db (or --log PATH) to record runs.")
+    uri = "file:" + text.replace("?", "%3f").replace("#", "%23") + "?mode=ro"
+    connection = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT)
+    try:
+        version = _version(connection)
+    except sqlite3.DatabaseError as e:
+        connection.close()
+        raise UserError(f"{text} is not an agentkit run log ({e}).") from e
+    if version == 0:
+        connection.close()
+        raise UserError(f"{text} is not an agentkit run log (no runlog_meta table).")
+    if version > SCHEMA_VERSION:
+        connection.close()
+        raise UserError(f"The run log {text} was written by a newer agentkit (schema {version}): upgrade agentkit.")
+    return connection
+
+
+def list_runs(
+    path: str | os.PathLike[str],
+    *,
+    agent: str | None = None,
+    model: str | None = None,
+    status: str | None = None,
+    since: float | None = None,
+    limit: int | None = 20,
+    top_level: bool = True,
+) -> list[LoggedRun]:
+    """The most recent runs first (their steps not loaded), filtered."""
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (("agent", agent), ("model", model), ("status", status)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if since is not None:
+        where.append("started >= ?")
+        params.append(since)
+    if top_level:
+        where.append("parent_id IS NULL")
+    sql = f"SELECT {_RUN_COLUMNS} FROM runs"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY started DESC"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    connection = _read(path)
+    try:
+        return [LoggedRun(*row) for row in busy(lambda: connection.execute(sql, params).fetchall(), BUSY_TIMEOUT)]
+    finally:
+        connection.close()
+
+
+def load_run(path: str | os.PathLike[str], run_id: str) -> LoggedRun:
+    """One run (``run_id`` or a unique prefix of it) with its steps and its sub-agents' runs, nested."""
+    connection = _read(path)
+    try:
+        rows = connection.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id LIKE ? LIMIT 2", (_prefix(run_id),)).fetchall()
+        if not rows:
+            raise UserError(f"No run {run_id!r} in {os.fspath(path)} (agentkit logs lists them).")
+        if len(rows) > 1:
+            raise UserError(f"{run_id!r} names more than one run: give more of its id.")
+        return _with_steps(connection, LoggedRun(*rows[0]))
+    finally:
+        connection.close()
+
+
+def _prefix(text: str) -> str:
+    return text.replace("\\", "").replace("%", "").replace("_", "") + "%"
+
+
+def _with_steps(connection: sqlite3.Connection, run: LoggedRun) -> LoggedRun:
+    rows = connection.execute(f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY id", (run.id,))
+    names = [name.strip() for name in _STEP_COLUMNS.split(",")]
+    run.steps = [Step(**dict(zip(names, (*row[:11], bool(row[11]), row[12]), strict=True))) for row in rows]
+    children = connection.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE parent_id = ? ORDER BY started", (run.id,))
+    run.children = [_with_steps(connection, LoggedRun(*row)) for row in children.fetchall()]
+    return run
+
+
+def all_runs(run: LoggedRun) -> Sequence[LoggedRun]:
+    """``run`` and its sub-agents' runs, depth first."""
+    found = [run]
+    for child in run.children:
+        found.extend(all_runs(child))
+    return found

@@ -1,0 +1,245 @@
+"""The run log: every run of an agent recorded in a local SQLite file, like ``llm logs``.
+
+Opt in with ``AGENTKIT_LOG=path.db`` (every agent), ``Agent(log="path.db")`` or ``Agent(log=True)``
+(:func:`default_log_path`), or ``--log PATH`` in the CLI. Each run is a row (agent, model, prompt,
+status, output or error, usage, cost, messages); each model request and tool call a step with its
+start and end times, written as it completes, off the event loop (WAL: a crash keeps what happened
+before it). An agent used as a tool is a run of its own whose parent is the calling run and call.
+Every text recorded passes through agentkit's key redaction: no API key reaches the file.
+
+Read it with ``agentkit logs`` / ``agentkit logs show ID`` / ``agentkit view ID``, or
+:func:`list_runs` and :func:`load_run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from ._exchange import ModelRequest, ModelResponse
+from ._run.hooks import HookSet, prepare_hooks
+from ._runlog_store import SCHEMA_VERSION, LoggedRun, Step, default_log_path, end_tool, insert, list_runs, load_run, update_run
+from ._runlog_store import worker as _worker
+from ._secrets import redact_secrets
+from .context import RunContext
+from .errors import ApprovalRequired, UserError
+from .hooks import Hooks
+from .messages import ToolCall, ToolMessage, UserMessage, dump_messages
+
+__all__ = [
+    "ENV_VAR",
+    "SCHEMA_VERSION",
+    "LogOption",
+    "LoggedRun",
+    "RunLog",
+    "Step",
+    "default_log_path",
+    "list_runs",
+    "load_run",
+]
+
+ENV_VAR = "AGENTKIT_LOG"
+logger = logging.getLogger("agentkit")
+
+LogOption = Union[str, "os.PathLike[str]", bool, None]
+"""``Agent(log=...)``: a file, True (:func:`default_log_path`), False (never, whatever
+``AGENTKIT_LOG`` says) or None (as ``AGENTKIT_LOG`` says)."""
+
+
+@dataclass
+class _Live:
+    run: Any
+    run_id: str
+    request_start: float = 0.0
+    tools: dict[str, float] = field(default_factory=dict)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return redact_secrets(value)
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(mode="json", exclude_none=True)
+    return redact_secrets(json.dumps(value, ensure_ascii=False, default=str))
+
+
+_live: dict[int, _Live] = {}
+"""The runs being recorded, by ``id()`` of their ``LiveRun`` (a sub-agent finds its parent's here)."""
+
+
+class RunLog(Hooks):
+    """The hooks that record runs into one file (one instance per file: :func:`log_hooks`)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.path.abspath(os.path.expanduser(os.fspath(path)))
+        self._pending: set[asyncio.Future[Any]] = set()
+
+    def _write(self, function: Any, *args: Any) -> asyncio.Future[Any]:
+        future = _worker(self.path).call(function, *args)
+        self._pending.add(future)
+        future.add_done_callback(self._written)
+        return future
+
+    def _written(self, future: asyncio.Future[Any]) -> None:
+        self._pending.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            logger.warning("The run log %s could not be written: %s", self.path, future.exception())
+
+    async def _flush(self, future: asyncio.Future[Any]) -> None:
+        """Wait for a write (and so every one before it: the worker keeps their order): each step
+        is in the file before the run goes on, so a crash keeps every step before it."""
+        with contextlib.suppress(Exception):  # already logged by _written
+            await asyncio.shield(future)
+
+    async def on_run_start(self, ctx: RunContext[Any]) -> None:
+        """A run begins: its row, status ``running``."""
+        run = ctx._run
+        if run is None:
+            return
+        live = _live[id(run)] = _Live(run, uuid.uuid4().hex[:16])
+        parent_id = parent_call = None
+        if run.parent is not None:
+            outer, parent_call = run.parent
+            found = _live.get(id(outer))
+            parent_id = found.run_id if found is not None and found.run is outer else None
+        prompt = next((m.content for m in reversed(ctx.messages) if isinstance(m, UserMessage)), None)
+        row = {
+            "id": live.run_id,
+            "parent_id": parent_id,
+            "parent_call_id": parent_call if parent_id else None,
+            "started": time.time(),
+            "agent": run.spec.label,
+            "model": run.spec.model.model_name,
+            "prompt": None if prompt is None else _text(prompt),
+            "status": "running",
+        }
+        await self._flush(self._write(insert, "runs", row))
+
+    async def before_model_request(self, ctx: RunContext[Any], request: ModelRequest) -> None:
+        """A request is sent: its start time."""
+        live = _live.get(id(ctx._run))
+        if live is not None:
+            live.request_start = time.time()
+
+    async def after_model_response(self, ctx: RunContext[Any], response: ModelResponse) -> None:
+        """The model answered: the request's step."""
+        live = _live.get(id(ctx._run))
+        if live is None:
+            return
+        usage = response.usage
+        row = {
+            "run_id": live.run_id,
+            "kind": "request",
+            "name": response.model_name or ctx.model_name,
+            "started": live.request_start or time.time(),
+            "ended": time.time(),
+            "input_tokens": usage.prompt_tokens,
+            "output_tokens": usage.completion_tokens,
+            "cost": usage.cost,
+            "finish_reason": response.finish_reason,
+            "data": _text(response.message),
+        }
+        live.request_start = 0.0
+        await self._flush(self._write(insert, "steps", row))
+
+    async def before_tool_call(self, ctx: RunContext[Any], call: ToolCall) -> None:
+        """A tool call starts: its step, not yet ended."""
+        live = _live.get(id(ctx._run))
+        if live is None:
+            return
+        now = time.time()
+        live.tools[call.id] = now
+        row = {"run_id": live.run_id, "kind": "tool", "call_id": call.id, "name": call.name, "started": now}
+        await self._flush(self._write(insert, "steps", {**row, "data": _text(call.arguments)}))
+
+    async def after_tool_call(self, ctx: RunContext[Any], call: ToolCall, result: ToolMessage) -> None:
+        """A tool call ended: its result (or error) and end time."""
+        live = _live.get(id(ctx._run))
+        if live is None:
+            return
+        values: dict[str, Any] = {"ended": time.time(), "result": _text(result.content), "is_error": int(result.is_error)}
+        if call.id not in live.tools:  # a hook before this one answered for the tool: still a step
+            live.tools[call.id] = values["ended"]
+            row = {"run_id": live.run_id, "kind": "tool", "call_id": call.id, "name": call.name, "started": values["ended"]}
+            self._write(insert, "steps", {**row, "data": _text(call.arguments)})
+        live.tools.pop(call.id, None)
+        await self._flush(self._write(end_tool, live.run_id, call.id, values))
+
+    async def on_run_end(self, ctx: RunContext[Any], result: Any) -> None:
+        """The run ended: status ``ok``, its output, usage and messages; the result knows its id."""
+        live = _live.pop(id(ctx._run), None)
+        if live is None or live.run is not ctx._run:
+            return
+        usage = result.usage
+        values = {
+            "ended": time.time(),
+            "status": "ok",
+            "output": _text(result.output),
+            "turns": result.turns,
+            "input_tokens": usage.prompt_tokens,
+            "output_tokens": usage.completion_tokens,
+            "cost": usage.cost,
+            "messages": redact_secrets(dump_messages(result.messages)),
+        }
+        if result.model_name:
+            values["model"] = result.model_name
+        result.log_id = (self.path, live.run_id)
+        await self._flush(self._write(update_run, live.run_id, values))
+
+    async def on_error(self, ctx: RunContext[Any], error: BaseException) -> None:
+        """The run failed (or paused for approval): the error's type and message, redacted."""
+        live = _live.get(id(ctx._run))
+        if live is None or live.run is not ctx._run:
+            return
+        paused = isinstance(error, ApprovalRequired)
+        if not paused:
+            del _live[id(ctx._run)]
+        usage = ctx.usage
+        values = {
+            "ended": time.time(),
+            "status": "paused" if paused else "error",
+            "error_type": type(error).__name__,
+            "error_message": redact_secrets(str(error))[:2000],
+            "turns": ctx.turn,
+            "input_tokens": usage.prompt_tokens,
+            "output_tokens": usage.completion_tokens,
+            "cost": usage.cost,
+            "messages": redact_secrets(dump_messages(ctx.messages)),
+        }
+        await self._flush(self._write(update_run, live.run_id, values))
+
+
+_logs: dict[str, tuple[HookSet, HookSet]] = {}
+_FIRST = ("on_run_start", "before_model_request", "before_tool_call")
+_LAST = ("after_model_response", "after_tool_call", "on_run_end", "on_error")
+
+
+def check_log(value: Any) -> LogOption:
+    """``value``, checked: raise :class:`UserError` for an ``Agent(log=...)`` that is not one of :data:`LogOption`."""
+    if value is None or isinstance(value, (bool, str, os.PathLike)):
+        return value
+    raise UserError(f"log must be a file path, True, False or None, not {type(value).__name__}.")
+
+
+def log_hooks(own: Any) -> tuple[HookSet, HookSet] | None:
+    """The hooks recording an agent's runs, to go before and after the agent's own (None: not
+    recorded): ``own`` is its ``log=``, None meaning ``$AGENTKIT_LOG``. The same for the same file."""
+    if own is False:
+        return None
+    if own is None:
+        own = os.environ.get(ENV_VAR) or None
+        if own is None:
+            return None
+    path = os.fspath(default_log_path() if own is True else own)
+    found = _logs.get(path)
+    if found is None:
+        hooks = prepare_hooks([RunLog(path)])
+        first = HookSet(**{point: getattr(hooks, point) for point in _FIRST})
+        found = _logs[path] = (first, HookSet(**{point: getattr(hooks, point) for point in _LAST}))
+    return found

@@ -1,0 +1,184 @@
+"""The run log: runs recorded over the loopback server, many runs to one file, a crash, no key."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from agentkit import Agent
+from agentkit._secrets import register_secret
+from agentkit.models import OpenAICompatible
+from agentkit.runlog import SCHEMA_VERSION, list_runs, load_run
+from tests.support.server import Reply, call, chat_completion
+
+KEY = "sk-runlog-secret-0123456789abcdef"
+
+
+def usage(prompt: int, completion: int):
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def add(a: int, b: int) -> int:
+    """Add two numbers."""
+    return a + b
+
+
+def shout(text: str) -> str:
+    """Upper-case a text."""
+    return text.upper()
+
+
+def two_turns() -> list[Reply]:
+    first = chat_completion(tool_calls=[call("add", {"a": 1, "b": 2}, "c1"), call("shout", {"text": "hi"}, "c2")])
+    first["usage"] = usage(100, 10)
+    return [Reply(body=first), Reply(body=chat_completion("3 and HI", usage=usage(120, 5)))]
+
+
+@pytest.fixture(autouse=True)
+def _no_env_log(monkeypatch, tmp_path):
+    monkeypatch.delenv("AGENTKIT_LOG", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+
+def model(server) -> OpenAICompatible:
+    return OpenAICompatible("mistral-large-2512", base_url=server.url + "/v1", api_key=KEY)
+
+
+async def test_a_run_with_parallel_tools_is_recorded_step_by_step(loopback, tmp_path):
+    server = loopback(two_turns())
+    path = tmp_path / "runs.db"
+    agent = Agent(model(server), tools=[add, shout], name="calc", log=path)
+    result = await agent.run("1+2, and shout hi")
+    assert result.output == "3 and HI"
+    assert result.log_id == (str(path), result.log_id[1])
+
+    (run,) = list_runs(path)
+    assert (run.agent, run.model, run.prompt, run.status, run.turns) == ("calc", "loopback-model", "1+2, and shout hi", "ok", 2)
+    assert (run.input_tokens, run.output_tokens) == (220, 15)
+    assert run.cost == pytest.approx(result.usage.cost)
+    assert run.output == "3 and HI" and run.duration is not None and run.duration > 0
+
+    full = load_run(path, run.id[:6])
+    kinds = [(s.kind, s.name) for s in full.steps]
+    assert kinds == [("request", "loopback-model"), ("tool", "add"), ("tool", "shout"), ("request", "loopback-model")]
+    first, add_step, shout_step, last = full.steps
+    assert first.finish_reason == "tool_calls" and first.input_tokens == 100 and first.cost is not None
+    assert (add_step.data, add_step.result, shout_step.result) == ('{"a": 1, "b": 2}', "3", "HI")
+    assert all(s.ended is not None and s.ended >= s.started for s in full.steps)
+    assert first.ended <= add_step.started and shout_step.ended <= last.started
+    assert '"tool_call_id":"c2"' in (full.messages or "")
+    stored = sqlite3.connect(path).execute("SELECT value FROM runlog_meta WHERE key = 'schema_version'").fetchone()
+    assert stored == (str(SCHEMA_VERSION),)
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+async def test_env_var_logs_every_agent_and_false_opts_out(loopback, tmp_path, monkeypatch):
+    path = tmp_path / "env.db"
+    monkeypatch.setenv("AGENTKIT_LOG", str(path))
+    server = loopback([Reply(body=chat_completion("a"))] * 2)
+    await Agent(model(server)).run("one")
+    await Agent(model(server), log=False).run("two")
+    assert [r.prompt for r in list_runs(path)] == ["one"]
+
+
+async def test_errors_are_recorded_with_their_type_and_no_key(loopback, tmp_path):
+    register_secret(KEY)
+    server = loopback([Reply(status=400, body={"error": {"message": f"bad key {KEY}"}})])
+    path = tmp_path / "err.db"
+    agent = Agent(model(server), log=path)
+    with pytest.raises(Exception) as raised:
+        await agent.run(f"my key is {KEY}")
+    (run,) = list_runs(path, status="error")
+    assert run.error_type == type(raised.value).__name__
+    assert KEY not in (run.error_message or "") and KEY not in (run.prompt or "")
+    for file in tmp_path.glob("err.db*"):
+        assert KEY.encode() not in file.read_bytes()
+
+
+async def test_no_key_in_the_file_after_a_good_run(loopback, tmp_path):
+    register_secret(KEY)
+    replies = two_turns()
+    replies[1] = Reply(body=chat_completion(f"your key {KEY}"))
+    server = loopback(replies)
+    path = tmp_path / "k.db"
+    await Agent(model(server), tools=[add, shout], log=path).run(f"use {KEY}")
+    assert list_runs(path)[0].status == "ok"
+    for file in tmp_path.glob("k.db*"):
+        assert KEY.encode() not in file.read_bytes()
+
+
+async def test_many_concurrent_runs_to_one_log(loopback, tmp_path):
+    server = loopback(lambda request: Reply(body=chat_completion("ok")))
+    path = tmp_path / "many.db"
+    agent = Agent(model(server), log=path)
+    await asyncio.gather(*(agent.run(f"run {i}") for i in range(40)))
+    runs = list_runs(path, limit=None)
+    assert sorted(r.prompt or "" for r in runs) == sorted(f"run {i}" for i in range(40))
+    assert {r.status for r in runs} == {"ok"}
+    assert all(len(load_run(path, r.id).steps) == 1 for r in runs[:5])
+
+
+async def test_sub_agents_are_children_of_the_calling_tool_call(loopback, tmp_path):
+    path = tmp_path / "sub.db"
+    inner_server = loopback([Reply(body=chat_completion("inner answer"))])
+    outer_server = loopback(
+        [
+            Reply(body=chat_completion(tool_calls=[call("helper", {"input": "go"}, "h1")])),
+            Reply(body=chat_completion("done")),
+        ]
+    )
+    helper = Agent(model(inner_server), name="helper", log=path)
+    outer = Agent(model(outer_server), name="boss", tools=[helper.as_tool(description="Helps.")], log=path)
+    await outer.run("delegate")
+    (top,) = list_runs(path)
+    run = load_run(path, top.id)
+    (child,) = run.children
+    assert (child.agent, child.parent_id, child.parent_call_id, child.status) == ("helper", top.id, "h1", "ok")
+    assert [s.kind for s in child.steps] == ["request"]
+
+
+def test_a_crash_keeps_the_steps_before_it(tmp_path):
+    path = tmp_path / "crash.db"
+    script = textwrap.dedent(
+        f"""
+        import os
+        from agentkit import Agent
+        from agentkit.testing import ScriptedModel, reply, tool_call
+
+        def boom() -> str:
+            \"\"\"Crash the process.\"\"\"
+            os._exit(3)
+
+        model = ScriptedModel([reply(None, tool_call("boom", {{}})), "never"])
+        Agent(model, tools=[boom], log={str(path)!r}).run_sync("crash now")
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert done.returncode == 3, done.stderr
+    (run,) = list_runs(path)
+    assert (run.status, run.prompt, run.ended) == ("running", "crash now", None)
+    steps = load_run(path, run.id).steps
+    assert [(s.kind, s.name) for s in steps] == [("request", "scripted"), ("tool", "boom")]
+    assert steps[1].ended is None
+
+
+def test_filters(tmp_path):
+    from agentkit.testing import ScriptedModel
+
+    path = tmp_path / "f.db"
+    Agent(ScriptedModel(["a"], model_name="m1"), name="one", log=path).run_sync("p1")
+    Agent(ScriptedModel(["b"], model_name="m2"), name="two", log=path).run_sync("p2")
+    failing = Agent(ScriptedModel([ValueError("down")], model_name="m2"), name="two", log=path)
+    with pytest.raises(ValueError):
+        failing.run_sync("p3")
+    assert [r.prompt for r in list_runs(path)] == ["p3", "p2", "p1"]
+    assert [r.prompt for r in list_runs(path, agent="two")] == ["p3", "p2"]
+    assert [r.prompt for r in list_runs(path, model="m1")] == ["p1"]
+    assert [r.prompt for r in list_runs(path, status="error")] == ["p3"]
+    assert [r.prompt for r in list_runs(path, limit=1)] == ["p3"]
+    assert list_runs(path, since=list_runs(path)[0].started + 1) == []
