@@ -228,3 +228,14 @@ def test_a_failed_price_fetch_is_not_retried_at_once(loopback, monkeypatch):
     assert len(gets(server)) == 1
     assert pricing.price_of("mistralai/mistral-large-2512", base_url=url) == pricing.Price(0.50, 1.50)  # built in: no fetch
     assert len(gets(server)) == 1
+
+
+async def test_a_fallback_answer_is_priced_at_the_model_that_answered(loopback):
+    from agentkit.models import FallbackModel
+
+    down = loopback([Reply(status=503, body={"error": {"message": "down"}})] * 5)
+    up = loopback([Reply(body=chat_completion("hi", usage=usage(1_000_000, 0)))])
+    first = OpenAICompatible("mistral-large-2512", base_url=down.url + "/v1", max_retries=0)
+    second = OpenAICompatible("mistral-nemo", base_url=up.url + "/v1")
+    result = await Agent(FallbackModel(first, second)).run("hi")
+    assert result.usage.cost == pytest.approx(0.02)  # Nemo's price, not Large's

@@ -8,6 +8,7 @@ from contextlib import aclosing
 
 from ..errors import AllModelsFailed, ProviderError, UserError
 from ..events import ModelStreamEvent, ResponseComplete
+from ..pricing import price_for
 from .base import Model, ModelRequest, ModelResponse
 from .registry import infer_model
 
@@ -49,9 +50,7 @@ class FallbackModel(Model):
             except self.fallback_on as e:
                 errors.append(e)
                 continue
-            if response.model_name is None:
-                response.model_name = model.model_name
-            return response
+            return _priced(response, model)
         raise AllModelsFailed(errors)
 
     async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelStreamEvent, None]:
@@ -101,7 +100,20 @@ class FallbackModel(Model):
 
 
 def _named(event: ModelStreamEvent, model: Model) -> ModelStreamEvent:
-    """``event``, with the answering model's name on a complete response that has none."""
-    if isinstance(event, ResponseComplete) and event.response.model_name is None:
-        event.response.model_name = model.model_name
+    """``event``, with the answering model's name (and price) on a complete response."""
+    if isinstance(event, ResponseComplete):
+        _priced(event.response, model)
     return event
+
+
+def _priced(response: ModelResponse, model: Model) -> ModelResponse:
+    """``response`` with the answering model's name when it has none, and its cost at that model's
+    price when the provider reported none (the run would price it at the first model's)."""
+    if response.model_name is None:
+        response.model_name = model.model_name
+    usage = response.usage
+    if usage.cost is None and (usage.prompt_tokens or usage.completion_tokens):
+        price = price_for(model)
+        if price is not None:
+            usage.cost = price.cost(usage)
+    return response
