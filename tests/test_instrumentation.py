@@ -393,3 +393,26 @@ def test_a_dropped_setting_is_a_warning_line_once(caplog):
         model.build_body(request)
     lines = [r.getMessage() for r in caplog.records if r.name == "agentkit" and r.levelno == logging.WARNING]
     assert len(lines) == 1 and "does not accept top_k, seed" in lines[0]
+
+
+def test_without_opentelemetry_nothing_is_imported_and_asking_for_it_says_what_to_install():
+    import subprocess
+    import sys
+
+    code = """
+import sys
+import agentkit
+from agentkit import Agent, UserError
+Agent("test").run_sync("hi")
+assert not any(m == "opentelemetry" or m.startswith("opentelemetry.") for m in sys.modules), "imported"
+sys.modules["opentelemetry"] = None  # as if not installed
+try:
+    Agent("test", instrument=True)
+except UserError as e:
+    assert "agentkit-loop[otel]" in str(e), e
+else:
+    raise AssertionError("no error")
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr
