@@ -31,7 +31,7 @@ from ._secrets import redact_secrets
 from .context import RunContext
 from .errors import ApprovalRequired, UserError
 from .hooks import Hooks
-from .messages import ToolCall, ToolMessage, UserMessage, dump_messages
+from .messages import AssistantMessage, Message, ToolCall, ToolMessage, UserMessage, dump_messages, load_messages
 
 __all__ = [
     "ENV_VAR",
@@ -43,6 +43,7 @@ __all__ = [
     "default_log_path",
     "list_runs",
     "load_run",
+    "messages_of",
 ]
 
 ENV_VAR = "AGENTKIT_LOG"
@@ -102,7 +103,7 @@ class RunLog(Hooks):
         run = ctx._run
         if run is None:
             return
-        live = _live[id(run)] = _Live(run, uuid.uuid4().hex[:16])
+        live = _live[id(run)] = _Live(run, uuid.uuid4().hex[:12])
         parent_id = parent_call = None
         if run.parent is not None:
             outer, parent_call = run.parent
@@ -242,4 +243,19 @@ def log_hooks(own: Any) -> tuple[HookSet, HookSet] | None:
         hooks = prepare_hooks([RunLog(path)])
         first = HookSet(**{point: getattr(hooks, point) for point in _FIRST})
         found = _logs[path] = (first, HookSet(**{point: getattr(hooks, point) for point in _LAST}))
+    return found
+
+
+def messages_of(run: LoggedRun) -> list[Message]:
+    """The run's messages: as stored at its end, else (its process stopped) rebuilt from its steps."""
+    if run.messages:
+        return load_messages(run.messages)
+    found: list[Message] = [UserMessage(content=run.prompt)] if run.prompt is not None else []
+    for step in run.steps:
+        if step.kind == "request" and step.data:
+            found.append(AssistantMessage.model_validate_json(step.data))
+        elif step.kind == "tool" and step.ended is not None:
+            found.append(
+                ToolMessage(tool_call_id=step.call_id or "", content=step.result or "", name=step.name, is_error=step.is_error)
+            )
     return found

@@ -62,6 +62,13 @@ class RunResult(Generic[OutputT]):
         """``messages`` as JSON text, to store a conversation and continue it later."""
         return dump_messages(self.messages)
 
+    def to_html(self) -> str:
+        """The run as one self-contained HTML page: a timeline, the conversation with its tool
+        calls, tokens and cost per step (timings when the run log recorded the run; docs/runlog.md)."""
+        from .._runlog_html import result_html
+
+        return result_html(self)
+
 
 @dataclass
 class RunState:

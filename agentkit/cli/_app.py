@@ -20,6 +20,7 @@ from ..models.base import Model
 from ..models.providers import OpenAICompatible
 from ._common import CLIError, find_agent, load_file, reported, split_target, stderr_console, stdout_console, with_model
 from ._display import Display, TerminalApprover, jsonable, stdin_is_tty
+from ._logs import log_option, logs, view
 
 __all__ = ["cli"]
 
@@ -85,7 +86,13 @@ def cli() -> None:
     agentkit sessions list             the stored conversations (also: show, delete, path)
     agentkit tools tools.py            the JSON schemas the tools send, and their problems
     agentkit batch FILE.py in.jsonl --out out.jsonl
+    agentkit logs                      the runs recorded with --log PATH or $AGENTKIT_LOG (also: show, export)
+    agentkit view ID                   one recorded run as an HTML page
     """
+
+
+cli.add_command(logs)
+cli.add_command(view)
 
 
 # --- run ------------------------------------------------------------------------------------
@@ -134,6 +141,7 @@ async def _run_once(agent: Agent[Any, Any], prompt: str, display: Display | None
 @click.option("--agent", "agent_name", metavar="NAME", help="The module-level agent to run (default: `agent`).")
 @_base_url_option
 @_yes_option
+@log_option
 @_debug_option
 def run(
     file: str,
@@ -187,6 +195,7 @@ def run(
 @_sessions_db_option
 @_base_url_option
 @_yes_option
+@log_option
 @_debug_option
 def chat(
     model: str | None,
@@ -323,6 +332,7 @@ def tools(target: str | None, mcp_config: str | None, strict: bool, providers: t
 @click.option("--agent", "agent_name", metavar="NAME", help="The module-level agent to run (default: `agent`).")
 @_base_url_option
 @_yes_option
+@log_option
 @_debug_option
 def batch(
     file: str,

@@ -1,0 +1,202 @@
+"""``agentkit run --log PATH``, ``agentkit logs`` (filters), ``logs show``, ``logs export --as-test``
+and ``agentkit view``. Every log lives under the test's ``tmp_path``."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("click")
+
+from click.testing import CliRunner, Result
+
+from agentkit.cli import _app
+from agentkit.runlog import list_runs
+
+AGENT = '''
+from agentkit import Agent, tool
+from agentkit.testing import ScriptedModel, reply, tool_call
+
+
+@tool
+def get_weather(city: str) -> str:
+    """Get the current weather."""
+    return f"Sunny, 22 C in {city}"
+
+
+@tool
+def get_time(city: str) -> str:
+    """Get the local time."""
+    return f"12:00 in {city}"
+
+
+agent = Agent(
+    ScriptedModel(
+        [
+            reply("Let me check.", tool_call("get_weather", {"city": "Paris"}), tool_call("get_time", {"city": "Paris"})),
+            reply(None, tool_call("get_weather", {"city": "Rome"})),
+            "Sunny in Paris at noon, and in Rome.",
+        ],
+        model_name="scripted-1",
+    ),
+    tools=[get_weather, get_time],
+    name="weather",
+)
+'''
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("AGENTKIT_LOG", "")  # --log sets it: restored after the test
+    monkeypatch.delenv("AGENTKIT_MODEL", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(_app.cli, list(args))
+
+
+@pytest.fixture
+def logged(tmp_path: Path) -> Path:
+    """A log holding one run of the weather agent (two turns of tools, parallel calls in the first)."""
+    agent_file = tmp_path / "weather_agent.py"
+    agent_file.write_text(textwrap.dedent(AGENT), encoding="utf-8")
+    path = tmp_path / "runs.db"
+    result = invoke("run", str(agent_file), "Weather in Paris and Rome?", "--log", str(path))
+    assert result.exit_code == 0, result.output
+    os.environ["AGENTKIT_LOG"] = ""
+    return path
+
+
+def test_run_log_records_the_cli_run_and_logs_lists_it(logged: Path) -> None:
+    (run,) = list_runs(logged)
+    assert (run.agent, run.model, run.status, run.turns) == ("weather", "scripted-1", "ok", 3)
+    result = invoke("logs", "--log", str(logged))
+    assert result.exit_code == 0, result.output
+    assert run.id in result.stdout and "weather" in result.stdout and "ok" in result.stdout
+
+
+def test_logs_filters(logged: Path) -> None:
+    assert list_runs(logged)[0].id in invoke("logs", "--log", str(logged), "--agent", "weather").stdout
+    for args in (("--agent", "other"), ("--model", "nope"), ("--status", "error"), ("--since", "1m")):
+        result = invoke("logs", "--log", str(logged), *args)
+        if args[0] == "--since":
+            assert "weather" in result.stdout
+        else:
+            assert result.exit_code == 0 and "weather" not in result.stdout, args
+    assert "weather" not in invoke("logs", "--log", str(logged), "--since", "2999-01-01").stdout
+    assert invoke("logs", "--log", str(logged), "--since", "yesterday-ish").exit_code == 2
+
+
+def test_logs_show_prints_the_transcript(logged: Path) -> None:
+    run_id = list_runs(logged)[0].id
+    result = invoke("logs", "show", run_id[:6], "--log", str(logged))
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[1] == "> Weather in Paris and Rome?"
+    assert lines[2:6] == [
+        "Let me check.",
+        '→ get_weather(city="Paris")',
+        '→ get_time(city="Paris")',
+        "← get_weather: Sunny, 22 C in Paris",
+    ]
+    assert "Sunny in Paris at noon, and in Rome." in result.stdout
+    assert "3 turns · 3 tool calls" in result.stdout
+
+
+def test_logs_errors_are_one_line(tmp_path: Path, logged: Path) -> None:
+    missing = invoke("logs", "--log", str(tmp_path / "none.db"))
+    assert missing.exit_code != 0 and "No run log" in missing.stderr
+    unknown = invoke("logs", "show", "zzzz", "--log", str(logged))
+    assert unknown.exit_code != 0 and "No run 'zzzz'" in unknown.stderr
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.skip("chromium is not installed (.ci/run installs Debian's package)")
+    return found
+
+
+def dump_dom(page: Path) -> str:
+    """The page as headless Chromium rendered it (its JS run)."""
+    done = subprocess.run(
+        [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=2000", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HOME": str(page.parent)},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_view_writes_a_page_chromium_renders(logged: Path, tmp_path: Path) -> None:
+    run_id = list_runs(logged)[0].id
+    result = invoke("view", run_id, "--log", str(logged))
+    assert result.exit_code == 0, result.output
+    page = Path(result.stdout.strip())
+    assert page == tmp_path / f"run-{run_id}.html"
+    html = page.read_text(encoding="utf-8")
+    assert "http://" not in html and "https://" not in html  # self-contained: nothing fetched
+    dom = dump_dom(page)
+    assert re.search(r'id="agentkit-rendered" data-bars="6"', dom), dom[-3000:]  # 3 requests + 3 tool calls
+    bars = re.findall(r'<div class="bar (request|tool)[^"]*" data-kind="\w+" data-name="([\w-]*)"', dom)
+    assert [b[0] for b in bars] == ["request", "tool", "tool", "request", "tool", "request"]
+    assert [b[1] for b in bars if b[0] == "tool"] == ["get_weather", "get_time", "get_weather"]
+    assert re.findall(r'<details class="call" open="" data-tool="(\w+)"', dom) == ["get_weather", "get_time", "get_weather"]
+    assert "Sunny in Paris at noon, and in Rome." in dom
+
+
+def test_result_to_html_without_a_log_has_no_timings(tmp_path: Path) -> None:
+    from agentkit import Agent
+    from agentkit.testing import ScriptedModel, reply, tool_call
+
+    def add(a: int, b: int) -> int:
+        """Add."""
+        return a + b
+
+    model = ScriptedModel([reply(None, tool_call("add", {"a": 1, "b": 2}), tool_call("add", {"a": 3, "b": 4})), "3, 7"])
+    result = Agent(model, tools=[add], log=False).run_sync("add")
+    page = tmp_path / "result.html"
+    page.write_text(result.to_html(), encoding="utf-8")
+    dom = dump_dom(page)
+    assert 'data-bars="0"' in dom and "No timings" in dom
+    assert dom.count('data-tool="add"') == 2
+
+
+def test_export_as_test_replays_the_run(logged: Path, tmp_path: Path) -> None:
+    run_id = list_runs(logged)[0].id
+    out = tmp_path / "exported" / "test_replay.py"
+    result = invoke("logs", "export", run_id, "--as-test", "--log", str(logged), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert out.exists()
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=out.parent,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "1 passed" in done.stdout
+    # the exported test fails when the run changes: a model answer that calls another tool
+    changed = out.read_text(encoding="utf-8").replace('\\\\"Rome\\\\"', '\\\\"Oslo\\\\"', 1)
+    assert changed != out.read_text(encoding="utf-8")
+    out.write_text(changed, encoding="utf-8")
+    again = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=out.parent,
+    )
+    assert again.returncode == 1, again.stdout[-3000:]
