@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -107,8 +108,20 @@ def encode(messages: Sequence[Message]) -> list[str]:
 
 
 def decode(rows: Iterable[str]) -> list[Message]:
-    """Messages from their stored JSON texts, oldest first: one parse for all of them."""
-    return message_list_adapter().validate_json("[" + ",".join(rows) + "]")
+    """Messages from their stored JSON texts, oldest first: one parse for all of them.
+
+    The garbage collector is paused during the parse (when it is on): the parse makes several tracked objects per
+    message, none of them garbage, and the collections they would set off on the way (over and over the young ones,
+    and now and then the whole heap) cost as much again as the parse on a long session (benchmarks/README.md, Sessions).
+    """
+    text = "[" + ",".join(rows) + "]"
+    if not gc.isenabled():
+        return message_list_adapter().validate_json(text)
+    gc.disable()
+    try:
+        return message_list_adapter().validate_json(text)
+    finally:
+        gc.enable()
 
 
 def check_limit(limit: int | None) -> int | None:
