@@ -314,18 +314,21 @@ class Observer:
 
 
 class InstrumentedModel(Model):
-    """A model whose requests are ``chat {model}`` spans (under their run's span)."""
+    """A model whose requests are ``chat {model}`` spans (under their run's span); ``inner`` is
+    the model it wraps (what :func:`agentkit.pricing.price_for` looks through)."""
 
-    def __init__(self, wrapped: Model, tracer: Any, content: bool) -> None:
-        self.wrapped = wrapped
-        self.model_name = wrapped.model_name
-        self.provider = wrapped.provider
-        self.context_length = wrapped.context_length
+    def __init__(self, inner: Model, tracer: Any, content: bool) -> None:
+        self.inner = inner
+        self.model_name = inner.model_name
+        self.provider = inner.provider
+        self.context_length = inner.context_length
         self._tracer = tracer
         self._content = content
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.wrapped, name)
+        if name == "inner":  # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
     def _start(self, request: ModelRequest) -> Any:
         trace = _otel
@@ -373,7 +376,7 @@ class InstrumentedModel(Model):
         span = self._start(request)
         token = context.attach(_otel.set_span_in_context(span))
         try:
-            response = await self.wrapped.request(request)
+            response = await self.inner.request(request)
         except BaseException as e:
             _error(span, e)
             span.end()
@@ -388,7 +391,7 @@ class InstrumentedModel(Model):
         context = _otel_context
         span = self._start(request)
         current = _otel.set_span_in_context(span)
-        events = self.wrapped.stream(request)
+        events = self.inner.stream(request)
         started = time.perf_counter()
         first = True
         ended = False
@@ -426,12 +429,12 @@ class InstrumentedModel(Model):
 
     def with_rate_limit_retries(self, enabled: bool) -> Model:
         """The wrapped model's copy, wrapped too."""
-        inner = self.wrapped.with_rate_limit_retries(enabled)
-        return self if inner is self.wrapped else InstrumentedModel(inner, self._tracer, self._content)
+        inner = self.inner.with_rate_limit_retries(enabled)
+        return self if inner is self.inner else InstrumentedModel(inner, self._tracer, self._content)
 
     async def aclose(self) -> None:
         """Close the wrapped model."""
-        await self.wrapped.aclose()
+        await self.inner.aclose()
 
     def __repr__(self) -> str:
-        return repr(self.wrapped)
+        return repr(self.inner)
