@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SCHEMA_VERSION", "LoggedRun", "Step", "default_log_path", "list_runs", "load_run", "worker"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: runs and steps; 2: ``steps.agent`` (the agent that made the step: a handoff changes it) and
+the ``retry`` and ``wait`` steps. A file of an older version is brought up to date when written to."""
 BUSY_TIMEOUT = 10.0
 
 _SCHEMA = (
@@ -33,9 +35,11 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS steps ("
     " id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, kind TEXT NOT NULL, call_id TEXT, name TEXT,"
     " started REAL NOT NULL, ended REAL, input_tokens INTEGER, output_tokens INTEGER, cost REAL, finish_reason TEXT,"
-    " data TEXT, result TEXT, is_error INTEGER NOT NULL DEFAULT 0, error TEXT)",
+    " data TEXT, result TEXT, is_error INTEGER NOT NULL DEFAULT 0, error TEXT, agent TEXT)",
     "CREATE INDEX IF NOT EXISTS steps_run ON steps (run_id, id)",
 )
+_MIGRATIONS = {1: ("ALTER TABLE steps ADD COLUMN agent TEXT",)}
+"""What brings a file of schema ``key`` to the next version."""
 
 
 def default_log_path() -> Path:
@@ -60,6 +64,9 @@ def _connect(path: str) -> sqlite3.Connection:
             raise UserError(f"The run log {path} was written by a newer agentkit (schema {version}): upgrade agentkit.")
         if version < SCHEMA_VERSION:
             with immediate(connection):
+                version = _version(connection)  # again, under the lock: another process may have done it
+                for statement in (s for old in range(version or SCHEMA_VERSION, SCHEMA_VERSION) for s in _MIGRATIONS[old]):
+                    connection.execute(statement)
                 for statement in _SCHEMA:
                     connection.execute(statement)
                 connection.execute(
@@ -126,7 +133,11 @@ def end_tool(connection: sqlite3.Connection, run_id: str, call_id: str, values: 
 
 @dataclass
 class Step:
-    """One model request (``kind == "request"``) or tool call (``"tool"``) of a logged run."""
+    """One step of a logged run: a model request (``kind == "request"``), a tool call (``"tool"``),
+    a failed attempt of a request followed by a wait before the next (``"retry"``: its ``data`` holds
+    ``attempt``, ``status``, ``error`` and ``wait`` seconds; ``ended`` is when the wait ends) or a
+    wait before a request (``"wait"``: ``run_many``'s rate limiter). A retry or wait belongs to the
+    next request of its run (the request that was retried, or waited for)."""
 
     kind: str
     name: str | None
@@ -142,6 +153,8 @@ class Step:
     result: str | None = None
     is_error: bool = False
     error: str | None = None
+    agent: str | None = None
+    """The agent that made the step (the run's agent, or the one a handoff passed the run to)."""
 
 
 @dataclass
@@ -179,7 +192,7 @@ _RUN_COLUMNS = (
     " turns, input_tokens, output_tokens, cost, messages"
 )
 _STEP_COLUMNS = (
-    "kind, name, started, ended, call_id, input_tokens, output_tokens, cost, finish_reason, data, result, is_error, error"
+    "kind, name, started, ended, call_id, input_tokens, output_tokens, cost, finish_reason, data, result, is_error, error, agent"
 )
 
 
@@ -259,9 +272,10 @@ def _prefix(text: str) -> str:
 
 
 def _with_steps(connection: sqlite3.Connection, run: LoggedRun) -> LoggedRun:
-    rows = connection.execute(f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY id", (run.id,))
+    columns = _STEP_COLUMNS if _version(connection) >= 2 else _STEP_COLUMNS.replace(", agent", ", NULL")
+    rows = connection.execute(f"SELECT {columns} FROM steps WHERE run_id = ? ORDER BY id", (run.id,))
     names = [name.strip() for name in _STEP_COLUMNS.split(",")]
-    run.steps = [Step(**dict(zip(names, (*row[:11], bool(row[11]), row[12]), strict=True))) for row in rows]
+    run.steps = [Step(**dict(zip(names, (*row[:11], bool(row[11]), *row[12:]), strict=True))) for row in rows]
     children = connection.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE parent_id = ? ORDER BY started", (run.id,))
     run.children = [_with_steps(connection, LoggedRun(*row)) for row in children.fetchall()]
     return run

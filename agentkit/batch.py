@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol, Union
 
 from ._batch_cost import BatchEstimate
+from ._http.client import RETRY_LISTENERS, WAIT_LISTENERS
 from .errors import (
     AllModelsFailed,
     AuthenticationError,
@@ -104,8 +105,8 @@ class RateLimiter:
         self.rate_limited = 0
         """How many 429s the batch absorbed."""
 
-    async def acquire(self) -> None:
-        """Wait until one more request may start."""
+    async def acquire(self, provider: str | None = None) -> None:
+        """Wait until one more request may start (a wait is reported to ``WAIT_LISTENERS`` for ``provider``)."""
         async with self._lock:
             now = time.monotonic()
             start = max(now, self._next_slot, self._paused_until, self._token_debt_until)
@@ -113,6 +114,9 @@ class RateLimiter:
                 self._next_slot = start + 1.0 / self._rate
         delay = start - time.monotonic()
         if delay > 0:
+            if provider is not None:
+                for listener in WAIT_LISTENERS:
+                    listener(provider, delay)
             await asyncio.sleep(delay)
 
     def charge(self, tokens: int) -> None:
@@ -129,15 +133,15 @@ class RateLimiter:
         if self._rate:  # learned from a 429: +25% per second, spread over the requests of that second
             self._rate *= 1.0 + 0.25 / max(self._rate, 1.0)
 
-    def rate_limited_for(self, seconds: float | None) -> None:
-        """The provider said 429: pause everyone and slow down."""
+    def rate_limited_for(self, seconds: float | None) -> float:
+        """The provider said 429: pause everyone and slow down. Returns the seconds of the pause."""
         self.rate_limited += 1
         now = time.monotonic()
         wait = seconds if seconds is not None and seconds > 0 else 1.0
         new_episode = now >= self._paused_until  # workers hit by the same burst slow down once, not once each
         self._paused_until = max(self._paused_until, now + min(wait, 300.0))
         if not new_episode:
-            return
+            return self._paused_until - now
         if self._max_rate:
             self._rate = max((self._rate or self._max_rate) / 2, self._max_rate / 16)
         else:
@@ -147,6 +151,7 @@ class RateLimiter:
             elif self._rate:
                 self._rate = max(self._rate / 2, 1 / 60)
         self._next_slot = max(self._next_slot, self._paused_until)  # slots already handed out stand: start after them
+        return self._paused_until - now
 
     def _forget_before(self, moment: float) -> None:
         while self._successes and self._successes[0] < moment:
@@ -175,12 +180,14 @@ class _LimitedModel(Model):
         self.provider = inner.provider
 
     async def request(self, request: ModelRequest) -> ModelResponse:
-        for _ in range(self.max_waits):
-            await self.limiter.acquire()
+        for attempt in range(self.max_waits):
+            await self.limiter.acquire(None if attempt else self.provider)  # after a 429: the retry's own wait
             try:
                 response = await self.inner.request(request)
             except RateLimitError as e:
-                self.limiter.rate_limited_for(e.retry_after)
+                wait = self.limiter.rate_limited_for(e.retry_after)
+                for listener in RETRY_LISTENERS:  # the run log and the trace show the 429 and the wait
+                    listener(self.provider, e, wait, attempt + 1)
                 continue
             self.limiter.charge(response.usage.total_tokens)
             return response

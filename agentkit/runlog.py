@@ -4,8 +4,11 @@ Opt in with ``AGENTKIT_LOG=path.db`` (every agent), ``Agent(log="path.db")`` or 
 (:func:`default_log_path`), or ``--log PATH`` in the CLI. Each run is a row (agent, model, prompt,
 status, output or error, usage, cost, messages); each model request and tool call a step with its
 start and end times, written as it completes, off the event loop (WAL: a crash keeps what happened
-before it). An agent used as a tool is a run of its own whose parent is the calling run and call.
-Every text recorded passes through agentkit's key redaction: no API key reaches the file.
+before it). The HTTP client's retries and ``run_many``'s rate-limit waits are steps of the request
+they delayed. An agent used as a tool is a run of its own whose parent is the calling run and call
+(recorded in the parent's file when it has no log of its own); a handoff goes on in the same run,
+each step naming its agent. Every text recorded passes through agentkit's key redaction: no API
+key reaches the file.
 
 Read it with ``agentkit logs`` / ``agentkit logs show ID`` / ``agentkit view ID``, or
 :func:`list_runs` and :func:`load_run`.
@@ -15,13 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import os
 import time
 import uuid
-from dataclasses import dataclass, field
-from typing import Any, Union
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Union
 
 from ._exchange import ModelRequest, ModelResponse
 from ._run.hooks import HookSet, prepare_hooks
@@ -32,6 +36,10 @@ from .context import RunContext
 from .errors import ApprovalRequired, UserError
 from .hooks import Hooks
 from .messages import AssistantMessage, Message, ToolCall, ToolMessage, UserMessage, dump_messages, load_messages
+
+if TYPE_CHECKING:
+    from ._run.spec import RunSpec
+    from .errors import ProviderError
 
 __all__ = [
     "ENV_VAR",
@@ -58,7 +66,11 @@ LogOption = Union[str, "os.PathLike[str]", bool, None]
 class _Live:
     run: Any
     run_id: str
+    log: RunLog
     request_start: float = 0.0
+    """When the request in flight was sent (0: none is)."""
+    task: Any = None
+    """The task that sends it: a retry reported from another task is not this request's."""
     tools: dict[str, float] = field(default_factory=dict)
 
 
@@ -72,6 +84,13 @@ def _text(value: Any) -> str:
 
 _live: dict[int, _Live] = {}
 """The runs being recorded, by ``id()`` of their ``LiveRun`` (a sub-agent finds its parent's here)."""
+_sending: contextvars.ContextVar[_Live | None] = contextvars.ContextVar("agentkit_runlog_sending", default=None)
+"""The recorded run whose request was last sent from this task (the HTTP client's retries and the
+rate limiter's waits are reported while it is in flight)."""
+
+
+def _agent(ctx: RunContext[Any]) -> str | None:
+    return ctx._run.spec.label if ctx._run is not None else None
 
 
 class RunLog(Hooks):
@@ -98,17 +117,22 @@ class RunLog(Hooks):
         with contextlib.suppress(Exception):  # already logged by _written
             await asyncio.shield(future)
 
+    def _found(self, ctx: RunContext[Any]) -> _Live | None:
+        """The run of ``ctx`` when this log records it (an agent a handoff reached may have a log of its own)."""
+        live = _live.get(id(ctx._run))
+        return live if live is not None and live.log is self and live.run is ctx._run else None
+
     async def on_run_start(self, ctx: RunContext[Any]) -> None:
         """A run begins: its row, status ``running``."""
         run = ctx._run
         if run is None:
             return
-        live = _live[id(run)] = _Live(run, uuid.uuid4().hex[:12])
+        live = _live[id(run)] = _Live(run, uuid.uuid4().hex[:12], self)
         parent_id = parent_call = None
         if run.parent is not None:
             outer, parent_call = run.parent
             found = _live.get(id(outer))
-            parent_id = found.run_id if found is not None and found.run is outer else None
+            parent_id = found.run_id if found is not None and found.run is outer and found.log is self else None
         prompt = next((m.content for m in reversed(ctx.messages) if isinstance(m, UserMessage)), None)
         row = {
             "id": live.run_id,
@@ -123,14 +147,16 @@ class RunLog(Hooks):
         await self._flush(self._write(insert, "runs", row))
 
     async def before_model_request(self, ctx: RunContext[Any], request: ModelRequest) -> None:
-        """A request is sent: its start time."""
-        live = _live.get(id(ctx._run))
+        """A request is sent: its start time (the last hook before the model: what it waits for is its own)."""
+        live = self._found(ctx)
         if live is not None:
             live.request_start = time.time()
+            live.task = asyncio.current_task()
+            _sending.set(live)
 
     async def after_model_response(self, ctx: RunContext[Any], response: ModelResponse) -> None:
         """The model answered: the request's step."""
-        live = _live.get(id(ctx._run))
+        live = self._found(ctx)
         if live is None:
             return
         usage = response.usage
@@ -145,38 +171,41 @@ class RunLog(Hooks):
             "cost": usage.cost,
             "finish_reason": response.finish_reason,
             "data": _text(response.message),
+            "agent": _agent(ctx),
         }
         live.request_start = 0.0
         await self._flush(self._write(insert, "steps", row))
 
     async def before_tool_call(self, ctx: RunContext[Any], call: ToolCall) -> None:
         """A tool call starts: its step, not yet ended."""
-        live = _live.get(id(ctx._run))
+        live = self._found(ctx)
         if live is None:
             return
         now = time.time()
         live.tools[call.id] = now
-        row = {"run_id": live.run_id, "kind": "tool", "call_id": call.id, "name": call.name, "started": now}
+        row = {"run_id": live.run_id, "kind": "tool", "call_id": call.id, "name": call.name, "started": now, "agent": _agent(ctx)}
         await self._flush(self._write(insert, "steps", {**row, "data": _text(call.arguments)}))
 
     async def after_tool_call(self, ctx: RunContext[Any], call: ToolCall, result: ToolMessage) -> None:
         """A tool call ended: its result (or error) and end time."""
-        live = _live.get(id(ctx._run))
+        live = self._found(ctx)
         if live is None:
             return
         values: dict[str, Any] = {"ended": time.time(), "result": _text(result.content), "is_error": int(result.is_error)}
         if call.id not in live.tools:  # a hook before this one answered for the tool: still a step
             live.tools[call.id] = values["ended"]
             row = {"run_id": live.run_id, "kind": "tool", "call_id": call.id, "name": call.name, "started": values["ended"]}
+            row["agent"] = _agent(ctx)
             self._write(insert, "steps", {**row, "data": _text(call.arguments)})
         live.tools.pop(call.id, None)
         await self._flush(self._write(end_tool, live.run_id, call.id, values))
 
     async def on_run_end(self, ctx: RunContext[Any], result: Any) -> None:
         """The run ended: status ``ok``, its output, usage and messages; the result knows its id."""
-        live = _live.pop(id(ctx._run), None)
-        if live is None or live.run is not ctx._run:
+        live = self._found(ctx)
+        if live is None:
             return
+        del _live[id(ctx._run)]
         usage = result.usage
         values = {
             "ended": time.time(),
@@ -195,8 +224,8 @@ class RunLog(Hooks):
 
     async def on_error(self, ctx: RunContext[Any], error: BaseException) -> None:
         """The run failed (or paused for approval): the error's type and message, redacted."""
-        live = _live.get(id(ctx._run))
-        if live is None or live.run is not ctx._run:
+        live = self._found(ctx)
+        if live is None:
             return
         paused = isinstance(error, ApprovalRequired)
         if not paused:
@@ -216,9 +245,46 @@ class RunLog(Hooks):
         await self._flush(self._write(update_run, live.run_id, values))
 
 
+def _in_flight() -> _Live | None:
+    """The recorded run whose request this task is sending now (None: none is)."""
+    live = _sending.get()
+    if live is None or not live.request_start or live.task is not asyncio.current_task():
+        return None
+    return live
+
+
+def _on_retry(provider: str, error: ProviderError, wait: float, attempt: int) -> None:
+    """The HTTP client (or ``run_many``'s limiter, for a 429) retries the request in flight after ``wait`` s."""
+    live = _in_flight()
+    if live is None:
+        return
+    now = time.time()
+    data = {"attempt": attempt, "status": error.status, "error": type(error).__name__, "wait": round(wait, 3)}
+    if error.retry_after is not None:
+        data["retry_after"] = error.retry_after
+    name = f"HTTP {error.status}" if error.status is not None else type(error).__name__
+    row = {"run_id": live.run_id, "kind": "retry", "name": name, "started": now, "ended": now + wait}
+    live.log._write(insert, "steps", {**row, "data": json.dumps({**data, "provider": provider}), "agent": _agent_of(live)})
+
+
+def _on_wait(provider: str, seconds: float) -> None:
+    """``run_many``'s rate limiter holds the request in flight back for ``seconds``."""
+    live = _in_flight()
+    if live is None:
+        return
+    now = time.time()
+    row = {"run_id": live.run_id, "kind": "wait", "name": "rate limit", "started": now, "ended": now + seconds}
+    data = json.dumps({"wait": round(seconds, 3), "provider": provider})
+    live.log._write(insert, "steps", {**row, "data": data, "agent": _agent_of(live)})
+
+
+def _agent_of(live: _Live) -> str | None:
+    return str(live.run.spec.label)
+
+
 _logs: dict[str, tuple[HookSet, HookSet]] = {}
-_FIRST = ("on_run_start", "before_model_request", "before_tool_call")
-_LAST = ("after_model_response", "after_tool_call", "on_run_end", "on_error")
+_FIRST = ("on_run_start", "before_tool_call")
+_LAST = ("before_model_request", "after_model_response", "after_tool_call", "on_run_end", "on_error")
 
 
 def check_log(value: Any) -> LogOption:
@@ -240,10 +306,29 @@ def log_hooks(own: Any) -> tuple[HookSet, HookSet] | None:
     path = os.fspath(default_log_path() if own is True else own)
     found = _logs.get(path)
     if found is None:
+        from ._http import client
+
+        if _on_retry not in client.RETRY_LISTENERS:
+            client.RETRY_LISTENERS.append(_on_retry)
+            client.WAIT_LISTENERS.append(_on_wait)
         hooks = prepare_hooks([RunLog(path)])
         first = HookSet(**{point: getattr(hooks, point) for point in _FIRST})
         found = _logs[path] = (first, HookSet(**{point: getattr(hooks, point) for point in _LAST}))
     return found
+
+
+def carry_log(before: RunSpec, spec: RunSpec, handoff: bool) -> RunSpec:
+    """``spec`` (of a sub-agent, or of the agent a handoff passes the run to) with the run log of
+    ``before`` (the calling run's, or the run's so far) when that is recorded and ``spec`` would not
+    be recorded there. A sub-agent with a log of its own, or ``log=False``, keeps its choice; a
+    handoff always goes on in the run's own log (the run is one row, of one file)."""
+    found = next((pair for pair in _logs.values() if pair[1].on_run_end[0] in before.hooks.on_run_end), None)
+    if found is None or found[1].on_run_end[0] in spec.hooks.on_run_end:
+        return spec
+    own = getattr(spec.agent, "log", None)
+    if not handoff and (own is False or log_hooks(own) is not None):
+        return spec
+    return replace(spec, hooks=found[0] + spec.hooks + found[1])
 
 
 def messages_of(run: LoggedRun) -> list[Message]:

@@ -3,6 +3,7 @@ and ``agentkit view``. Every log lives under the test's ``tmp_path``."""
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import shutil
@@ -200,3 +201,125 @@ def test_export_as_test_replays_the_run(logged: Path, tmp_path: Path) -> None:
         cwd=out.parent,
     )
     assert again.returncode == 1, again.stdout[-3000:]
+
+
+def attributes(tag: str) -> dict[str, str]:
+    return dict(re.findall(r'([\w-]+)="([^"]*)"', tag))
+
+
+def rows(dom: str) -> list[tuple[int, str]]:
+    """The timeline's rows as drawn: (indent in px, label)."""
+    found = []
+    for tag, text in re.findall(r'(<div class="label"[^>]*>)([^<]*)</div>', dom):
+        indent = re.search(r"padding-left: (\d+)px", attributes(tag)["style"])
+        found.append((int(indent[1]) if indent else 0, html.unescape(text)))
+    return found
+
+
+async def test_view_draws_retries_and_a_nested_sub_agent(loopback, tmp_path: Path) -> None:
+    """A real run over a loopback server answering 429 then 503 (Retry-After) before its answer;
+    the model calls a sub-agent (no log of its own) and a tool in parallel."""
+    from agentkit import Agent
+    from agentkit.models import OpenAICompatible
+    from agentkit.testing import ScriptedModel, reply, tool_call
+    from tests.support.server import Reply, call, chat_completion
+
+    def busy(status: int, seconds: str) -> Reply:
+        return Reply(status=status, body={"error": {"message": "later"}}, headers={"Retry-After": seconds})
+
+    server = loopback(
+        [
+            busy(429, "0.3"),
+            busy(503, "0.2"),
+            Reply(body=chat_completion(tool_calls=[call("researcher", {"input": "find it"}, "c1"), call("clock", {}, "c2")])),
+            Reply(body=chat_completion("All done.")),
+        ]
+    )
+
+    def clock() -> str:
+        """The time."""
+        return "12:00"
+
+    def lookup(topic: str) -> str:
+        """Look a topic up."""
+        return f"{topic}: found"
+
+    researcher = Agent(
+        ScriptedModel([reply(None, tool_call("lookup", {"topic": "it"}, id="l1")), "It is found."], model_name="small"),
+        name="researcher",
+        tools=[lookup],
+    )
+    path = tmp_path / "nested.db"
+    agent = Agent(
+        OpenAICompatible("mistral-large-2512", base_url=server.url + "/v1", api_key="sk-test-not-a-key"),
+        name="lead",
+        tools=[researcher.as_tool(description="Research."), clock],
+        log=path,
+    )
+    assert (await agent.run("go")).output == "All done."
+    run_id = list_runs(path)[0].id
+    result = invoke("view", run_id, "--log", str(path), "-o", str(tmp_path / "nested.html"))
+    assert result.exit_code == 0, result.output
+    dom = dump_dom(tmp_path / "nested.html")
+    assert re.search(r'id="agentkit-rendered" data-bars="7" data-marks="2"', dom), dom[-3000:]
+    assert rows(dom) == [
+        (0, "request 1"),
+        (0, "researcher"),
+        (16, "researcher · request 1"),  # the sub-agent's run, under the call that ran it
+        (16, "researcher · lookup"),
+        (16, "researcher · request 2"),
+        (0, "clock"),
+        (0, "request 2"),
+    ]
+    marks = [attributes(tag) for tag in re.findall(r'<div class="mark [^>]*>', dom)]
+    assert [(m["data-kind"], m["data-attempt"], m["data-status"]) for m in marks] == [
+        ("retry", "1", "429"),
+        ("retry", "2", "503"),
+    ]
+    assert [round(float(m["data-wait"]), 2) for m in marks] == [0.3, 0.2]
+    assert marks[0]["title"] == "retry 1: HTTP 429 (RateLimitError), waited 0.30 s (Retry-After 0.3 s)"
+    first_row = dom[dom.index('title="request 1"') :].split('<div class="row">', 1)[0]
+    assert first_row.count('class="mark retry"') == 2  # drawn on the request they delayed
+    assert "1 retry" not in dom and "2 retries, waited 0.50 s" in dom
+    lead = re.search(
+        r"left: ([\d.e-]+)%; width: ([\d.e-]+)%", attributes(re.findall(r'<div class="bar request[^>]*>', dom)[0])["style"]
+    )
+    spot = re.search(r"left: ([\d.e-]+)%; width: ([\d.e-]+)%", marks[0]["style"])
+    assert lead and spot and float(lead[1]) <= float(spot[1]) <= float(lead[1]) + float(lead[2])
+
+
+def test_a_sub_agent_run_no_tool_call_ran_is_still_drawn(tmp_path: Path) -> None:
+    from agentkit._runlog_html import render
+    from agentkit.runlog import LoggedRun, Step
+
+    def logged(run_id: str, agent: str, parent_call: str | None, steps: list[Step]) -> LoggedRun:
+        return LoggedRun(
+            run_id,
+            "top" if parent_call else None,
+            parent_call,
+            1.0,
+            3.0,
+            agent,
+            "m",
+            "hi",
+            "ok",
+            "done",
+            None,
+            None,
+            1,
+            10,
+            5,
+            None,
+            None,
+            steps,
+        )
+
+    orphan = logged("kid", "stray", "gone", [Step("request", "m", 1.5, 2.0, agent="stray")])
+    top = logged("top", "main", None, [Step("request", "m", 1.0, 1.4), Step("request", "m", 2.1, 3.0)])
+    top.children = [orphan]
+    page = tmp_path / "orphan.html"
+    page.write_text(render(top), encoding="utf-8")
+    dom = dump_dom(page)
+    assert re.search(r'data-bars="3"', dom)
+    assert rows(dom) == [(0, "request 1"), (0, "request 2"), (16, "stray · request 1")]
+    assert 'data-unmatched="1"' in dom  # and in the conversation, after the run's own messages

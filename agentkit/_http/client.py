@@ -65,6 +65,9 @@ RETRY_STATUSES = frozenset({408, 429})  # and every status >= 500
 RETRY_LISTENERS: list[Callable[[str, ProviderError, float, int], None]] = []
 """Called before each wait between two attempts with (provider, error, seconds, attempt from 1):
 instrumentation adds the retry to the current span."""
+WAIT_LISTENERS: list[Callable[[str, float], None]] = []
+"""Called before a wait that is no retry (``run_many``'s rate limiter holding a request back) with
+(provider, seconds): the run log draws it on the request's timeline."""
 logger = logging.getLogger("agentkit")
 
 Transport = Literal["httpx", "aiohttp"]

@@ -265,7 +265,9 @@ class LiveRun:
         """Go on with ``agent`` (called ``label`` in paths and state): its spec (tools, model,
         output...) and settings (under the run's own)."""
         await agent.connect()
-        spec = agent._spec(self.extra_hooks)
+        from ..runlog import carry_log
+
+        spec = carry_log(self.spec, agent._spec(self.extra_hooks), handoff=True)  # the run's log goes on recording it
         check_deps(spec, self.deps)
         self.spec = spec
         self.settings = agent.settings.merge(self.override) if self.override is not None else agent.settings

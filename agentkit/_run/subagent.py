@@ -26,6 +26,7 @@ from ..errors import (
     UserError,
 )
 from ..events import FinalResultStep, ModelRequestStep, ModelResponseStep, ToolCallsStep, ToolResultsStep
+from ..runlog import carry_log
 from ..tools import Tool, serialize_result
 from .live import LiveRun
 from .loop import PLAIN, STREAMING, run_loop
@@ -88,6 +89,7 @@ async def run_nested(agent: AgentLike, ctx: RunContext[Any], prompt: str, max_tu
     if parent is None:  # the tool called by hand, outside any run
         run = LiveRun.start(spec, prompt, None, ctx.deps, agent.settings, None, None, None)
         return await _drive(run, None)
+    spec = carry_log(parent.spec, spec, handoff=False)  # recorded in the parent's run log, as its call's child
     if spec.approve is None and parent.spec.approve is not None:
         spec = replace(spec, approve=parent.spec.approve)  # the parent's approval callback decides here too
     paused = parent.state.nested.pop(ctx.tool_call_id, None)
