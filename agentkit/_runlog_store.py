@@ -159,7 +159,21 @@ class Step:
 
 @dataclass
 class LoggedRun:
-    """One run of the log, with its steps and (``load_run``) its sub-agents' runs."""
+    """One run of the log, with its steps and (``load_run``) its sub-agents' runs.
+
+    Attributes:
+        id: the run's id (12 hex digits; ``agentkit logs`` shows it).
+        parent_id, parent_call_id: for a sub-agent's run, the calling run and its tool call's id.
+        started, ended: Unix times (``ended`` None while the run runs, or when its process died).
+        agent, model: the agent's name (the one it started with) and the model that answered.
+        prompt: the run's prompt (keys redacted, as every text here).
+        status: ``ok``, ``error``, ``paused`` (waiting for approvals) or ``running``.
+        output: the final output (text, or JSON); ``error_type`` and ``error_message`` when it failed.
+        turns, input_tokens, output_tokens, cost: the run's totals (``cost`` None when unknown).
+        messages: the whole conversation at the run's end, as JSON (:func:`messages_of` reads it).
+        steps: its requests, tool calls, retries and waits, in order (``load_run`` only).
+        children: its sub-agents' runs (``load_run`` only).
+    """
 
     id: str
     parent_id: str | None

@@ -55,6 +55,7 @@ __all__ = [
 ]
 
 ENV_VAR = "AGENTKIT_LOG"
+"""The environment variable naming the run log every agent records into (unless ``log=False``)."""
 logger = logging.getLogger("agentkit")
 
 LogOption = Union[str, "os.PathLike[str]", bool, None]

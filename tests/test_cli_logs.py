@@ -258,6 +258,9 @@ async def test_view_draws_retries_and_a_nested_sub_agent(loopback, tmp_path: Pat
     )
     assert (await agent.run("go")).output == "All done."
     run_id = list_runs(path)[0].id
+    shown = invoke("logs", "show", run_id, "--log", str(path))
+    assert "2 retries (HTTP 429, HTTP 503), 0.50 s of waiting." in shown.stdout, shown.output
+    assert "Sub-agent run" in shown.stdout and "→ lookup" in shown.stdout
     result = invoke("view", run_id, "--log", str(path), "-o", str(tmp_path / "nested.html"))
     assert result.exit_code == 0, result.output
     dom = dump_dom(tmp_path / "nested.html")

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..runlog import ENV_VAR, LoggedRun, default_log_path, list_runs, load_run, messages_of
+from ..runlog import ENV_VAR, LoggedRun, Step, default_log_path, list_runs, load_run, messages_of
 from ..usage import Usage
 from ._common import CLIError, one_line, reported, stderr_console, stdout_console
 from ._display import Display, summary
@@ -166,6 +166,9 @@ def show_run(run: LoggedRun, console: Console, depth: int = 0) -> None:
     start = next((i + 1 for i in range(len(messages) - 1, -1, -1) if messages[i].role == "user"), 0)
     display.messages(messages[start:])
     display.end_line()
+    delays = [s for s in run.steps if s.kind in ("retry", "wait")]  # the HTTP client's retries, run_many's waits
+    if delays:
+        console.print(Text(_delays(delays), style="dim"), soft_wrap=True)
     if run.status == "error":
         console.print(Text(f"Error: {run.error_type}: {one_line(run.error_message or '')}", style="red"), soft_wrap=True)
     elif run.status == "running":
@@ -180,6 +183,14 @@ def show_run(run: LoggedRun, console: Console, depth: int = 0) -> None:
     console.rule(Text(summary(run.turns, usage, run.duration), style="dim"), style="dim")
     for child in run.children:
         show_run(child, console, depth + 1)
+
+
+def _delays(steps: list[Step]) -> str:
+    """``2 retries (HTTP 429, HTTP 503), 0.50 s of waiting.``"""
+    retries = [s.name or "error" for s in steps if s.kind == "retry"]
+    waited = sum((s.ended or s.started) - s.started for s in steps)
+    head = f"{len(retries)} {'retry' if len(retries) == 1 else 'retries'} ({', '.join(retries)}), " if retries else ""
+    return f"{head}{waited:.2f} s of waiting{'' if retries else ' for the rate limit'}."
 
 
 @logs.command("export")
