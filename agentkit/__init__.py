@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 
 from .agent import Agent, AgentRun, AgentStream, RunResult, RunState
+from .content import AudioUrl, BinaryContent, DocumentUrl, ImageUrl
 from .context import RunContext
 from .errors import (
     AgentkitError,
@@ -96,6 +97,10 @@ __all__ = [
     "AssistantMessage",
     "ToolMessage",
     "ToolCall",
+    "ImageUrl",
+    "DocumentUrl",
+    "AudioUrl",
+    "BinaryContent",
     "dump_messages",
     "load_messages",
     "ModelRetry",

@@ -17,6 +17,7 @@ from ._batch_cost import BatchEstimate, CostGuard, pick_sample, project
 from ._sync import run_sync
 from .batch import BatchInput, BatchItem, RateLimiter, _already_done, _normalize, current_input_id, limited_model
 from .batch import run_many as _run_many
+from .content import Prompt
 from .errors import UserError
 from .hooks import Hooks
 from .settings import ModelSettings
@@ -63,7 +64,8 @@ class BatchRuns(Generic[DepsT, OutputT]):
         """Run the agent on many inputs with bounded concurrency and client-side rate limits.
 
         Args:
-            inputs: prompts, or ``{"prompt": ..., "id": ...}`` mappings.
+            inputs: prompts (strings, or lists of strings and content parts), or
+                ``{"prompt": ..., "id": ...}`` mappings.
             concurrency: runs in flight at once.
             requests_per_minute: model requests per minute across the batch (spaced evenly).
             tokens_per_minute: tokens per minute across the batch (charged after each response).
@@ -106,7 +108,7 @@ class BatchRuns(Generic[DepsT, OutputT]):
         worker = agent.with_model(CostGuard(model, float(max_cost)) if max_cost is not None else model)
         seconds: list[float] = []
 
-        async def run_one(prompt: str) -> RunResult[Any]:
+        async def run_one(prompt: Prompt) -> RunResult[Any]:
             store = session(current_input_id()) if session is not None else None
             started = time.perf_counter()
             try:
@@ -165,7 +167,7 @@ class BatchRuns(Generic[DepsT, OutputT]):
 
 
 async def _estimate(
-    run_one: Callable[[str], Awaitable[RunResult[Any]]],
+    run_one: Callable[[Prompt], Awaitable[RunResult[Any]]],
     inputs: Iterable[BatchInput],
     seconds: list[float],
     options: dict[str, Any],

@@ -17,6 +17,7 @@ from ._run.loop import Driver, LoopEvent, run_loop
 from ._run.persist import check_session
 from ._run.spec import RunSpec, check_settings
 from ._run.state import Approval, RunState
+from .content import Prompt
 from .hooks import Hooks
 from .instrumentation import observer
 from .messages import Message
@@ -68,7 +69,7 @@ def build_spec(agent: Agent[Any, Any], extra_hooks: HookSet | None = None) -> Ru
 
 def begin(
     agent: Agent[Any, Any],
-    prompt: str | None,
+    prompt: Prompt | None,
     messages: Sequence[Message] | None,
     deps: Any,
     settings: ModelSettings | None,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, Union
 from ._history_cuts import Layout, layout
 from ._history_run import run_facts
 from ._tokens import TokenCounter
+from .content import part_label
 from .context import RunContext
 from .errors import UserError
 from .messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
@@ -239,7 +240,7 @@ class SummarizeOlder:
         if isinstance(m, ToolMessage):
             return f"Tool {m.name or names.get(m.tool_call_id, 'result')} returned: {cut(m.content)}"
         label = "User" if isinstance(m, UserMessage) else "System"
-        text = m.content if isinstance(m.content, str) else " ".join(str(p.get("text", f"[{p.get('type')}]")) for p in m.content)
+        text = m.content if isinstance(m.content, str) else " ".join(part_label(p) for p in m.content)
         return f"{label}: {cut(text)}"
 
     def __repr__(self) -> str:

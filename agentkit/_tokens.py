@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .content import UserContent
 from .errors import ContextLengthExceeded
 from .messages import AssistantMessage, Message, ToolMessage
 
@@ -35,18 +36,17 @@ def text_bytes(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
 
 
-def _parts_bytes(parts: list[dict[str, Any]]) -> tuple[int, int]:
-    """(bytes of text, number of images) of a list of content parts."""
-    size = images = 0
+def _parts_bytes(parts: Sequence[UserContent]) -> tuple[int, int]:
+    """(bytes of text, number of media parts) of a user message's parts. Each image, document or
+    audio part counts as ``IMAGE_TOKENS``: providers count them by pixels, pages or seconds, which
+    no byte size tells, and a guess must not refuse a request that fits."""
+    size = parts_count = 0
     for part in parts:
-        kind = part.get("type")
-        if kind in ("image_url", "input_image", "image"):
-            images += 1
-        elif isinstance(part.get("text"), str):
-            size += text_bytes(part["text"])
+        if isinstance(part, str):
+            size += text_bytes(part)
         else:
-            size += len(json.dumps(part, ensure_ascii=False, default=str))
-    return size, images
+            parts_count += 1
+    return size, parts_count
 
 
 @dataclass
@@ -240,9 +240,8 @@ def _upper_bound(request: ModelRequest) -> int:
         elif isinstance(m.content, str):
             size += len(m.content)
         else:
-            size += sum(
-                IMAGE_TOKENS if p.get("type") in ("image_url", "input_image", "image") else len(str(p)) for p in m.content
-            )
+            text, images = _parts_bytes(m.content)
+            size += text + images * IMAGE_TOKENS
     return size
 
 

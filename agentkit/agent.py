@@ -25,6 +25,7 @@ from ._run.state import Approval, ApprovalCallback, RunResult, RunState
 from ._run.stream import AgentRun, AgentStream, SyncAgentStream
 from ._run.subagent import agent_tool
 from ._sync import run_sync
+from .content import Prompt
 from .guardrails import GuardrailLike, prepare_guardrails
 from .handoffs import HandoffLike
 from .hooks import HistoryProcessor, Hooks
@@ -241,7 +242,7 @@ class Agent(HandoffTargets, BatchRuns[DepsT, OutputT], Generic[DepsT, OutputT]):
 
     async def run(
         self,
-        prompt: str | None = None,
+        prompt: Prompt | None = None,
         *,
         messages: Sequence[Message] | None = None,
         deps: DepsT = None,  # type: ignore[assignment]
@@ -255,7 +256,9 @@ class Agent(HandoffTargets, BatchRuns[DepsT, OutputT], Generic[DepsT, OutputT]):
         """Run the loop until a final answer.
 
         Args:
-            prompt: the user's message; None continues ``messages`` as they are.
+            prompt: the user's message: a string, or a list of strings and content parts
+                (``["What is this?", BinaryContent.from_path("cat.png")]``); None continues
+                ``messages`` as they are.
             messages: an earlier conversation to continue (e.g. ``result.messages``).
             deps: anything the tools need, handed to them as ``RunContext.deps``.
             settings: request parameters for this run, over the agent's defaults.
@@ -287,7 +290,7 @@ class Agent(HandoffTargets, BatchRuns[DepsT, OutputT], Generic[DepsT, OutputT]):
 
     def run_sync(
         self,
-        prompt: str | None = None,
+        prompt: Prompt | None = None,
         *,
         messages: Sequence[Message] | None = None,
         deps: DepsT = None,  # type: ignore[assignment]
@@ -315,7 +318,7 @@ class Agent(HandoffTargets, BatchRuns[DepsT, OutputT], Generic[DepsT, OutputT]):
 
     def run_stream(
         self,
-        prompt: str | None = None,
+        prompt: Prompt | None = None,
         *,
         messages: Sequence[Message] | None = None,
         deps: DepsT = None,  # type: ignore[assignment]
@@ -341,7 +344,7 @@ class Agent(HandoffTargets, BatchRuns[DepsT, OutputT], Generic[DepsT, OutputT]):
 
     def run_stream_sync(
         self,
-        prompt: str | None = None,
+        prompt: Prompt | None = None,
         *,
         messages: Sequence[Message] | None = None,
         deps: DepsT = None,  # type: ignore[assignment]
@@ -369,7 +372,7 @@ class Agent(HandoffTargets, BatchRuns[DepsT, OutputT], Generic[DepsT, OutputT]):
 
     def iter(
         self,
-        prompt: str | None = None,
+        prompt: Prompt | None = None,
         *,
         messages: Sequence[Message] | None = None,
         deps: DepsT = None,  # type: ignore[assignment]

@@ -23,7 +23,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +31,7 @@ from typing import Any, BinaryIO, Protocol, Union
 
 from ._batch_cost import BatchEstimate
 from ._http.client import RETRY_LISTENERS, WAIT_LISTENERS
+from .content import Prompt, is_prompt, prompt_json, prompt_key
 from .errors import (
     AllModelsFailed,
     AuthenticationError,
@@ -54,8 +55,9 @@ __all__ = [
     "BatchEstimate",
 ]
 
-BatchInput = Union[str, Mapping[str, Any]]
-"""A prompt, or ``{"prompt": ..., "id": ...}`` (``id`` optional: default, a hash of the prompt and its position)."""
+BatchInput = Union[str, Sequence[Any], Mapping[str, Any]]
+"""A prompt (a string, or a list of strings and content parts), or ``{"prompt": ..., "id": ...}``
+(``id`` optional: default, a hash of the prompt and its position)."""
 
 
 @dataclass
@@ -63,7 +65,7 @@ class BatchItem:
     """One input's outcome: ``output`` when it succeeded, ``error`` (a message) when it did not."""
 
     id: str
-    prompt: str
+    prompt: Prompt
     output: Any = None
     error: str | None = None
     usage: Usage = field(default_factory=Usage)
@@ -197,17 +199,17 @@ class _LimitedModel(Model):
         await self.inner.aclose()
 
 
-def _normalize(inputs: Iterable[BatchInput]) -> list[tuple[str, str]]:
-    items: list[tuple[str, str]] = []
+def _normalize(inputs: Iterable[BatchInput]) -> list[tuple[str, Prompt]]:
+    items: list[tuple[str, Prompt]] = []
     seen: set[str] = set()
     for position, raw in enumerate(inputs):
-        if isinstance(raw, str):
+        if is_prompt(raw):
             prompt, given = raw, None
-        elif isinstance(raw, Mapping) and isinstance(raw.get("prompt"), str):
+        elif isinstance(raw, Mapping) and is_prompt(raw.get("prompt")):
             prompt, given = raw["prompt"], raw.get("id")
         else:
-            raise UserError(f"Input #{position} must be a string or a mapping with a 'prompt' string, not {raw!r:.100}.")
-        key = str(given) if given is not None else hashlib.sha256(f"{position}\0{prompt}".encode()).hexdigest()[:16]
+            raise UserError(f"Input #{position} must be a prompt or a mapping with a 'prompt', not {raw!r:.100}.")
+        key = str(given) if given is not None else hashlib.sha256(f"{position}\0{prompt_key(prompt)}".encode()).hexdigest()[:16]
         if key in seen:
             raise UserError(f"Input #{position}: the id {key!r} is used twice; ids must be unique.")
         seen.add(key)
@@ -319,7 +321,7 @@ class _Result(Protocol):
 
 
 async def run_many(
-    run: Callable[[str], Awaitable[_Result]],
+    run: Callable[[Prompt], Awaitable[_Result]],
     inputs: Iterable[BatchInput],
     *,
     limiter: RateLimiter | None = None,
@@ -350,7 +352,7 @@ async def run_many(
     def finished(item: BatchItem) -> None:
         outcome[item.id] = item
         if out is not None:
-            line = {"id": item.id, "prompt": item.prompt, "output": _jsonable(item.output), "error": item.error}
+            line = {"id": item.id, "prompt": prompt_json(item.prompt), "output": _jsonable(item.output), "error": item.error}
             line["usage"] = _jsonable(item.usage)
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
             out.flush()  # each line reaches the OS as it completes: a crash loses nothing
@@ -369,7 +371,7 @@ async def run_many(
     return [outcome[key] for key, _ in items]
 
 
-def _already_done(path: Path, items: list[tuple[str, str]]) -> dict[str, BatchItem]:
+def _already_done(path: Path, items: list[tuple[str, Prompt]]) -> dict[str, BatchItem]:
     """The inputs whose success is in the results file (repaired first when its last line is torn)."""
     _repair(path)
     done = _done_ids(path)
@@ -382,13 +384,13 @@ def _already_done(path: Path, items: list[tuple[str, str]]) -> dict[str, BatchIt
 
 
 async def _run_all(
-    run: Callable[[str], Awaitable[_Result]],
-    todo: list[tuple[str, str]],
+    run: Callable[[Prompt], Awaitable[_Result]],
+    todo: list[tuple[str, Prompt]],
     concurrency: int,
     finished: Callable[[BatchItem], None],
 ) -> BaseException | None:
     """Run ``todo`` with ``concurrency`` workers; the error that stopped the batch, or None."""
-    queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+    queue: asyncio.Queue[tuple[str, Prompt]] = asyncio.Queue()
     for entry in todo:
         queue.put_nowait(entry)
     stop: list[BaseException] = []  # the authentication failure that ends the batch
@@ -430,7 +432,9 @@ def current_input_id() -> str:
     return _INPUT_ID.get()
 
 
-async def _one(run: Callable[[str], Awaitable[_Result]], key: str, prompt: str, stop: list[BaseException]) -> BatchItem | None:
+async def _one(
+    run: Callable[[Prompt], Awaitable[_Result]], key: str, prompt: Prompt, stop: list[BaseException]
+) -> BatchItem | None:
     _INPUT_ID.set(key)
     try:
         result = await run(prompt)

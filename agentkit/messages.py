@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+
+from .content import ContentPart, UserContent, legacy_content
 
 __all__ = [
     "ToolCall",
@@ -51,10 +53,20 @@ class SystemMessage(_Base):
 
 
 class UserMessage(_Base):
-    """A user turn: text, or a list of content parts (e.g. images) passed to the provider as is."""
+    """A user turn: text, or a list of strings and content parts (:class:`~agentkit.ImageUrl`,
+    :class:`~agentkit.DocumentUrl`, :class:`~agentkit.AudioUrl`, :class:`~agentkit.BinaryContent`).
+
+    Each model client maps the parts to its provider's format. Content stored as wire dicts
+    (``{"type": "image_url", ...}``, agentkit's format before typed parts) loads as typed parts.
+    """
 
     role: Literal["user"] = "user"
-    content: Union[str, list[dict[str, Any]]]
+    content: Union[str, list[UserContent]]
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _typed_parts(cls, value: Any) -> Any:
+        return legacy_content(value)
 
 
 class AssistantMessage(_Base):
@@ -81,6 +93,9 @@ class ToolMessage(_Base):
 
     ``is_error`` marks results that report a failure back to the model (bad arguments, unknown
     tool, the tool raised); it is agentkit's bookkeeping and is not sent on the wire.
+    ``attachments`` holds the images and files the tool returned (``content`` its text): sent in
+    the tool result where the provider accepts them there, else in a user message right after
+    the tool results (see ``docs/multimodal.md``).
     """
 
     role: Literal["tool"] = "tool"
@@ -88,6 +103,7 @@ class ToolMessage(_Base):
     content: str
     name: Union[str, None] = None
     is_error: bool = False
+    attachments: list[ContentPart] = Field(default_factory=list, exclude_if=lambda parts: not parts)
 
 
 Message = Annotated[

@@ -32,6 +32,7 @@ from ._schema import StrictSchemaError, strip_strict_nulls, to_strict
 from ._threads import run_in_thread
 from ._tool_signature import ArgsModel, is_async
 from ._tool_signature import describe as _describe
+from .content import AudioUrl, BinaryContent, ContentPart, DocumentUrl, ImageUrl
 from .context import RunContext
 from .errors import ToolDefinitionError
 from .guardrails import ToolGuardrail, ToolGuardrailLike, prepare_tool_guardrails
@@ -406,6 +407,22 @@ def serialize_result(value: Any) -> str:
         return pydantic_core.to_json(value).decode()
     except pydantic_core.PydanticSerializationError:
         return str(value)
+
+
+_PART_TYPES = (ImageUrl, DocumentUrl, AudioUrl, BinaryContent)
+
+
+def split_result(value: Any) -> tuple[str, list[ContentPart]]:
+    """A tool's return value as (text, attachments): an image or file part (``BinaryContent``,
+    ``ImageUrl``, ...), or a list mixing them with text, becomes the parts and the text of the
+    rest; anything else is :func:`serialize_result` with no parts."""
+    if isinstance(value, _PART_TYPES):
+        return "", [value]
+    if isinstance(value, (list, tuple)) and any(isinstance(v, _PART_TYPES) for v in value):
+        parts = [v for v in value if isinstance(v, _PART_TYPES)]
+        texts = [serialize_result(v) for v in value if not isinstance(v, _PART_TYPES)]
+        return "\n".join(texts), parts
+    return serialize_result(value), []
 
 
 def format_validation_errors(title: str, errors: Any) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..content import Prompt, prompt_content
 from ..context import RunContext
 from ..errors import (
     AgentRunError,
@@ -109,7 +110,7 @@ class LiveRun:
     def start(
         cls,
         spec: RunSpec,
-        prompt: str | None,
+        prompt: Prompt | None,
         messages: Sequence[Message] | None,
         deps: Any,
         settings: ModelSettings,
@@ -118,8 +119,7 @@ class LiveRun:
         approvals: Mapping[str, Approval] | None,
     ) -> LiveRun:
         """A new run (prompt and/or messages), or a paused one resumed (``state`` and ``approvals``)."""
-        if prompt is not None and not isinstance(prompt, str):
-            raise UserError(f"prompt must be a string, not {type(prompt).__name__}.")
+        content = None if prompt is None else prompt_content(prompt)  # a string, or checked strings and parts
         check_deps(spec, deps, targets=True)
         if state is not None:
             if prompt is not None or messages:
@@ -131,8 +131,8 @@ class LiveRun:
         if spec.instructions and not (history and isinstance(history[0], SystemMessage)):
             history.insert(0, SystemMessage(content=spec.instructions))
         start = len(history) if messages else 0
-        if prompt is not None:
-            history.append(UserMessage(content=prompt))
+        if content is not None:
+            history.append(UserMessage(content=content))
         if not history:
             raise UserError("Nothing to send: give a prompt or messages.")
         return cls(spec, RunState(history, Usage(), 0, {}, 0, start, {}), deps, settings, limits, {})

@@ -26,7 +26,7 @@ from ..events import ToolCallsStep, ToolExecutionStarted, ToolProgress, ToolResu
 from ..hooks import Substitute, Veto
 from ..messages import AssistantMessage, Message, ToolCall, ToolMessage
 from ..output import OutputInvalid
-from ..tools import Tool, ToolArgumentsError, serialize_result
+from ..tools import Tool, ToolArgumentsError, split_result
 from .decide import Final, HandOff, Pause
 from .hooks import call_hook
 from .live import LiveRun
@@ -292,17 +292,15 @@ class TurnCalls:
         if message is None:
             emit(ToolExecutionStarted(call.id, tool.name, call.arguments, turn, path))
             try:
-                content, is_error = await self._invoke(tool, call, ctx)
+                message = await self._invoke(tool, call, ctx)
             except ApprovalRequired as e:  # a sub-agent (agent.as_tool()) paused: so does this run
                 self.paused[call.id] = e
                 emit(_PAUSED)
                 return
-            message = ToolMessage(tool_call_id=call.id, content=content, name=call.name, is_error=is_error)
         for hook in hooks.after_tool_call:
             replacement = await call_hook(hook, ctx, call, message)
             if replacement is not None:  # a replaced result is a good one
-                content = replacement if isinstance(replacement, str) else serialize_result(replacement)
-                message = ToolMessage(tool_call_id=call.id, content=content, name=call.name)
+                message = _result_message(call, replacement)
         if ran:
             (self.failed if message.is_error else self.succeeded).add(tool.name)
         self.results[i] = message
@@ -314,14 +312,14 @@ class TurnCalls:
             if isinstance(verdict, Veto):
                 return ToolMessage(tool_call_id=call.id, content=verdict.message, name=call.name, is_error=True)
             if isinstance(verdict, Substitute):
-                return ToolMessage(tool_call_id=call.id, content=serialize_result(verdict.result), name=call.name)
+                return _result_message(call, verdict.result)
         return None
 
-    async def _invoke(self, tool: Tool[Any, Any], call: ToolCall, ctx: RunContext[Any]) -> tuple[str, bool]:
+    async def _invoke(self, tool: Tool[Any, Any], call: ToolCall, ctx: RunContext[Any]) -> ToolMessage:
         try:
             value = await tool.call(call.arguments, ctx)
         except (ToolArgumentsError, ModelRetry) as e:
-            return e.message, True
+            return ToolMessage(tool_call_id=call.id, content=e.message, name=call.name, is_error=True)
         except (ApprovalRequired, *_ENDS_RUN):
             raise
         except Exception as e:  # a tool's failure goes back to the model, unless the agent says "raise"
@@ -333,12 +331,10 @@ class TurnCalls:
                     tool_call_id=call.id,
                 ) from e
             logger.warning("Tool %r raised %s; the error goes back to the model.", tool.name, type(e).__name__, exc_info=True)
-            return (
-                f"Error: tool {tool.name!r} raised {type(e).__name__}: {e}. "
-                f"Fix the arguments and call it again, or continue without it.",
-                True,
-            )
-        return serialize_result(value), False
+            text = f"Error: tool {tool.name!r} raised {type(e).__name__}: {e}. "
+            text += "Fix the arguments and call it again, or continue without it."
+            return ToolMessage(tool_call_id=call.id, content=text, name=call.name, is_error=True)
+        return _result_message(call, value)
 
     # -- 4. finish ---------------------------------------------------------------------------
     def finish(self) -> list[ToolMessage]:
@@ -391,6 +387,12 @@ class TurnCalls:
                 tool_name=name,
                 last_error=last,
             )
+
+
+def _result_message(call: ToolCall, value: Any) -> ToolMessage:
+    """A good result as a tool message: text, and the images and files the value holds."""
+    text, parts = split_result(value)
+    return ToolMessage(tool_call_id=call.id, content=text, name=call.name, attachments=parts)
 
 
 def _in_call_order(messages: list[Message]) -> None:

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ..content import UserContent, part_label
 from ..errors import UserError
 from ..messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
 from ..sessions import SessionInfo, SessionVersionError, SQLiteSession, default_sessions_path
@@ -83,14 +84,12 @@ def _find(infos: Sequence[SessionInfo], name: str, path: Path) -> SessionInfo:
     raise CLIError(f"No session named {name!r} in {path}{where}.", 1)
 
 
-def _text(content: str | list[dict[str, object]] | None) -> str:
+def _text(content: str | list[UserContent] | None) -> str:
     if content is None:
         return ""
     if isinstance(content, str):
         return content
-    texts = [str(part.get("text", "")) for part in content if part.get("type") == "text"]
-    others = len(content) - len(texts)
-    return " ".join([*texts, *([f"[{others} non-text part{'s' if others != 1 else ''}]"] if others else [])])
+    return " ".join(part_label(part) for part in content)
 
 
 def _brief(text: str) -> str:

@@ -24,6 +24,7 @@ from ..events import ModelStreamEvent, ResponseComplete
 from ..messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
 from ..tools import ToolDefinition
 from ..usage import Usage
+from ._content_map import PartMapper, attachment_note, attachments_message
 from ._http_model import HTTPModel
 from ._stream import ChatStreamAssembler
 from .base import ModelRequest, ModelResponse, events_from_response
@@ -222,37 +223,60 @@ class OpenAIChatModel(HTTPModel):
                 del body[key]
 
     def wire_messages(self, messages: Sequence[Message]) -> list[dict[str, Any]]:
-        """Neutral messages → the provider's message dicts (ids mapped, order fixed)."""
-        map_id = self.profile.map_tool_call_id
+        """Neutral messages → the provider's message dicts (content parts mapped and checked, ids
+        mapped, order fixed). A part the provider cannot take raises
+        :class:`~agentkit.errors.UserError` here, before anything is sent."""
+        mapper = PartMapper(self.profile.media)
         out: list[dict[str, Any]] = []
+        follow: list[ToolMessage] = []  # tool results whose parts go in a user message after the tool results
         for m in messages:
+            if follow and not isinstance(m, ToolMessage):
+                out.append(attachments_message(follow, mapper))
+                follow = []
             if isinstance(m, ToolMessage):
-                out.append(
-                    {"role": "tool", "tool_call_id": map_id(m.tool_call_id) if map_id else m.tool_call_id, "content": m.content}
-                )
+                out.append(self._wire_tool_message(m, mapper, follow))
             elif isinstance(m, AssistantMessage):
-                d: dict[str, Any] = {"role": "assistant"}
-                if m.content is not None or not m.tool_calls or self.profile.tool_call_content == "empty":
-                    d["content"] = m.content or ""
-                if m.prefix and self.profile.supports_prefix:
-                    d["prefix"] = True
-                if m.tool_calls:
-                    d["tool_calls"] = [
-                        {
-                            "id": map_id(c.id) if map_id else c.id,
-                            "type": "function",
-                            "function": {"name": c.name, "arguments": c.arguments if c.arguments.strip() else "{}"},
-                        }
-                        for c in m.tool_calls
-                    ]
-                out.append(d)
-            elif isinstance(m, (UserMessage, SystemMessage)):
-                out.append({"role": m.role, "content": m.content})
+                out.append(self._wire_assistant(m))
+            elif isinstance(m, UserMessage):
+                out.append({"role": "user", "content": mapper.user_content(m.content)})
+            elif isinstance(m, SystemMessage):
+                out.append({"role": "system", "content": m.content})
             else:  # pragma: no cover - Message is a closed union
                 raise UserError(f"not a message: {m!r}")
+        if follow:
+            out.append(attachments_message(follow, mapper))
         if self.profile.fix_messages is not None:
             out = self.profile.fix_messages(out)
         return out
+
+    def _wire_tool_message(self, m: ToolMessage, mapper: PartMapper, follow: list[ToolMessage]) -> dict[str, Any]:
+        map_id = self.profile.map_tool_call_id
+        content: Any = m.content
+        if m.attachments and self.profile.media.tool_attachments == "inline":
+            content = ([{"type": "text", "text": m.content}] if m.content else []) + [mapper.part(p) for p in m.attachments]
+        elif m.attachments:
+            note = attachment_note(m.attachments)
+            content = f"{m.content}\n{note}" if m.content else note
+            follow.append(m)
+        return {"role": "tool", "tool_call_id": map_id(m.tool_call_id) if map_id else m.tool_call_id, "content": content}
+
+    def _wire_assistant(self, m: AssistantMessage) -> dict[str, Any]:
+        map_id = self.profile.map_tool_call_id
+        d: dict[str, Any] = {"role": "assistant"}
+        if m.content is not None or not m.tool_calls or self.profile.tool_call_content == "empty":
+            d["content"] = m.content or ""
+        if m.prefix and self.profile.supports_prefix:
+            d["prefix"] = True
+        if m.tool_calls:
+            d["tool_calls"] = [
+                {
+                    "id": map_id(c.id) if map_id else c.id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments if c.arguments.strip() else "{}"},
+                }
+                for c in m.tool_calls
+            ]
+        return d
 
     def _wire_tool(self, tool: ToolDefinition) -> dict[str, Any]:
         function: dict[str, Any] = {"name": tool.name, "description": tool.description, "parameters": tool.parameters}

@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from ._content_map import COMPATIBLE_MEDIA, MISTRAL_MEDIA, OPENAI_CHAT_MEDIA, OPENROUTER_MEDIA, MediaRules
+
 __all__ = [
     "Profile",
     "OPENAI",
@@ -58,6 +60,9 @@ class Profile:
             ``json_schema`` one), tried in order when the server rejects the form before it
             with an error that names ``response_format``; the model keeps the first form
             accepted for its later requests.
+        media: the content parts the API takes (images, documents, audio), their spelling,
+            media types and size limits, and where a tool's images go (see
+            :class:`~._content_map.MediaRules`).
     """
 
     name: str
@@ -73,6 +78,7 @@ class Profile:
     fix_messages: Callable[[WireMessages], WireMessages] | None = None
     tool_call_content: Literal["omit", "empty"] = "omit"
     response_format_fallbacks: tuple[ResponseFormatForm, ...] = ()
+    media: MediaRules = COMPATIBLE_MEDIA
 
 
 # --- message fixes and id rules --------------------------------------------------------------
@@ -173,6 +179,7 @@ OPENAI = Profile(
             "web_search_options",
         }
     ),
+    media=OPENAI_CHAT_MEDIA,
 )
 """OpenAI's own API: ``max_completion_tokens``; no top_k/min_p/top_a/repetition_penalty; an
 allow-list of the body fields its spec documents."""
@@ -188,7 +195,7 @@ is; an assistant message that only calls tools carries ``content: ""`` (llama-cp
 ``null``); native structured output asks for ``json_schema`` and, when the server rejects that
 (llama-cpp-python does), for ``json_object`` with the schema."""
 
-OPENROUTER = Profile(name="openrouter")
+OPENROUTER = Profile(name="openrouter", media=OPENROUTER_MEDIA)
 """OpenRouter: every sampling parameter of the seeds, plus models/provider/reasoning/plugins."""
 
 MISTRAL = Profile(
@@ -227,6 +234,7 @@ MISTRAL = Profile(
     ),
     map_tool_call_id=mistral_tool_call_id,
     fix_messages=bridge_tool_to_user,
+    media=MISTRAL_MEDIA,
 )
 """Mistral's API: an allow-list body (unknown fields are a 422), ``random_seed``, ``any``,
 9-character tool-call ids, no ``tool`` → ``user`` adjacency, ``prefix`` assistant messages."""

@@ -8,9 +8,9 @@ The agent loop is the same as with chat completions; only the wire format differ
   echoes it back (``"instructions": null`` when there were none). ``instructions`` cannot say
   *where* in a conversation it applies, so a system message that comes later is sent in place
   as a ``{"role": "system", ...}`` input item, keeping the order of the conversation.
-* **Messages.** User messages are ``{"role": "user", "content": ...}`` items (chat-style content
-  parts such as ``{"type": "text"}`` / ``{"type": "image_url"}`` become ``input_text`` /
-  ``input_image``); assistant text is ``{"role": "assistant", "content": text}``; each tool
+* **Messages.** User messages are ``{"role": "user", "content": ...}`` items (content parts
+  become ``input_text`` / ``input_image`` / ``input_file`` / ``input_audio``, checked against
+  the client's :class:`~._content_map.MediaRules`); assistant text is ``{"role": "assistant", "content": text}``; each tool
   call a ``function_call`` item and each tool result a ``function_call_output`` item, linked by
   ``call_id``. Item ``id`` s (``fc_...``, ``msg_...``) are never sent back, only ``call_id``,
   and reasoning items are not echoed (agentkit keeps only their summary text).
@@ -58,6 +58,15 @@ from ..events import ModelStreamEvent
 from ..messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
 from ..tools import ToolDefinition
 from ..usage import Usage
+from ._content_map import (
+    COMPATIBLE_RESPONSES_MEDIA,
+    OPENAI_RESPONSES_MEDIA,
+    OPENROUTER_RESPONSES_MEDIA,
+    MediaRules,
+    PartMapper,
+    attachment_note,
+    attachments_message,
+)
 from ._http_model import HTTPModel
 from ._responses_stream import ResponsesStreamAssembler
 from .base import ModelRequest, ModelResponse, events_from_response
@@ -98,6 +107,8 @@ class ResponsesModel(HTTPModel):
         unsupported: settings the server does not accept; dropped with a warning (an error
             with ``strict_settings=True``). Empty by default: every setting is sent.
         store: the ``store`` value to send (None: not sent; ``extra_body`` overrides it).
+        media: the content parts the server takes (types, sizes, where a tool's images go);
+            see :class:`~._content_map.MediaRules`.
         api_key_env: the environment variable holding the key when ``api_key`` is None, read at
             the first request if it is not set yet (a missing key raises
             :class:`~agentkit.errors.MissingAPIKeyError` then, before sending anything).
@@ -125,10 +136,12 @@ class ResponsesModel(HTTPModel):
         store: bool | None = None,
         api_key_env: str | None = None,
         context_length: int | None = None,
+        media: MediaRules = COMPATIBLE_RESPONSES_MEDIA,
         **options: Unpack[ClientOptions],
     ) -> None:
         self.unsupported = unsupported
         self.store = store
+        self.media = media
         super().__init__(
             model_name,
             base_url=base_url,
@@ -241,30 +254,25 @@ class ResponsesModel(HTTPModel):
             if not isinstance(m, SystemMessage):
                 break
             lead.append(m.content)
+        mapper = PartMapper(self.media)
         items: list[dict[str, Any]] = []
+        follow: list[ToolMessage] = []  # results whose parts go in a user item after the outputs
         for m in messages[len(lead) :]:
+            if follow and not isinstance(m, ToolMessage):
+                items.append(attachments_message(follow, mapper))
+                follow = []
             if isinstance(m, ToolMessage):
-                items.append({"type": "function_call_output", "call_id": m.tool_call_id, "output": m.content})
+                items.append({"type": "function_call_output", "call_id": m.tool_call_id, "output": _output(m, mapper, follow)})
             elif isinstance(m, AssistantMessage):
-                text = m.content or (m.refusal if not m.tool_calls else None)
-                if text:
-                    items.append({"role": "assistant", "content": text})
-                for c in m.tool_calls:
-                    items.append(
-                        {
-                            "type": "function_call",
-                            "call_id": c.id,
-                            "name": c.name,
-                            "arguments": c.arguments if c.arguments.strip() else "{}",
-                        }
-                    )
+                items.extend(_assistant_items(m))
             elif isinstance(m, UserMessage):
-                content = m.content if isinstance(m.content, str) else [_input_part(p) for p in m.content]
-                items.append({"role": "user", "content": content})
+                items.append({"role": "user", "content": mapper.user_content(m.content)})
             elif isinstance(m, SystemMessage):
                 items.append({"role": "system", "content": m.content})
             else:  # pragma: no cover - Message is a closed union
                 raise UserError(f"not a message: {m!r}")
+        if follow:
+            items.append(attachments_message(follow, mapper))
         return ("\n\n".join(lead) if lead else None), items
 
     def _wire_tool(self, tool: ToolDefinition) -> dict[str, Any]:
@@ -357,6 +365,7 @@ class OpenAIResponses(ResponsesModel):
             provider="openai",
             unsupported=OPENAI_RESPONSES_UNSUPPORTED,
             store=False,
+            media=OPENAI_RESPONSES_MEDIA,
             context_length=context_length,
             **options,
         )
@@ -391,23 +400,32 @@ class OpenRouterResponses(ResponsesModel):
             api_key_env=endpoint.key_env,
             provider="openrouter",
             unsupported=OPENROUTER_RESPONSES_UNSUPPORTED,
+            media=OPENROUTER_RESPONSES_MEDIA,
             context_length=context_length,
             **openrouter_options(app_url, app_name, options),
         )
 
 
-def _input_part(part: dict[str, Any]) -> dict[str, Any]:
-    """A chat-completions content part → the Responses API's (``input_*`` parts pass as they are)."""
-    kind = part.get("type")
-    if kind == "text":
-        return {"type": "input_text", "text": part.get("text", "")}
-    if kind == "image_url":
-        image = part.get("image_url")
-        url, detail = (image.get("url"), image.get("detail")) if isinstance(image, dict) else (image, None)
-        return {"type": "input_image", "image_url": url, "detail": detail or "auto"}
-    if kind == "file" and isinstance(part.get("file"), dict):
-        return {"type": "input_file", **part["file"]}
-    return part
+def _output(m: ToolMessage, mapper: PartMapper, follow: list[ToolMessage]) -> Any:
+    """A tool result's ``output``: its text, or text and parts (``input_image`` / ``input_file``)."""
+    if not m.attachments:
+        return m.content
+    if mapper.rules.tool_attachments == "inline":
+        return ([mapper.part(m.content)] if m.content else []) + [mapper.part(p) for p in m.attachments]
+    follow.append(m)
+    note = attachment_note(m.attachments)
+    return f"{m.content}\n{note}" if m.content else note
+
+
+def _assistant_items(m: AssistantMessage) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    text = m.content or (m.refusal if not m.tool_calls else None)
+    if text:
+        items.append({"role": "assistant", "content": text})
+    for c in m.tool_calls:
+        arguments = c.arguments if c.arguments.strip() else "{}"
+        items.append({"type": "function_call", "call_id": c.id, "name": c.name, "arguments": arguments})
+    return items
 
 
 def _tool_call(raw: dict[str, Any], position: int) -> ToolCall:

@@ -39,3 +39,18 @@ def every_kind() -> list[Message]:
         AssistantMessage(content=None),
         AssistantMessage(content="Il fait beau."),
     ]
+
+
+TYPED_PARTS_ROW = (
+    '{"role":"user","content":["What is in this image?",'
+    '{"kind":"image-url","url":"data:image/png;base64,iVBORw0KGgo=","detail":"low"}]}'
+)
+"""How the third message of :func:`every_kind` is written since content parts are typed (issue 17)."""
+
+
+def rows_written(frozen_rows: list[str]) -> list[str]:
+    """The rows agentkit writes for :func:`every_kind`: schema v1's, except that content parts are
+    stored typed (``{"kind": "image-url", ...}``); v1's wire-dict parts still load as typed parts."""
+    rows = list(frozen_rows)
+    rows[2] = TYPED_PARTS_ROW
+    return rows

@@ -18,10 +18,10 @@ import pytest
 import redis.asyncio
 
 from agentkit.errors import UserError
-from agentkit.messages import Message, UserMessage
+from agentkit.messages import Message, UserMessage, message_list_adapter
 from agentkit.sessions import Session, SessionVersionError
 from tests.sessions.conftest import Store
-from tests.sessions.messages import every_kind
+from tests.sessions.messages import every_kind, rows_written
 from tests.sessions.writer import batch
 
 ROOT = Path(__file__).parent.parent.parent
@@ -277,4 +277,5 @@ def test_the_v1_rows_of_every_kind_are_frozen() -> None:
     """The rows schema version 1 writes (tests/sessions/schema_v1.json): every later agentkit must read them."""
     frozen = json.loads((Path(__file__).parent / "schema_v1.json").read_text(encoding="utf-8"))
     assert frozen["schema_version"] == 1
-    assert [m.model_dump_json() for m in every_kind()] == frozen["rows"]
+    assert [m.model_dump_json() for m in every_kind()] == rows_written(frozen["rows"])  # content parts: typed
+    assert [message_list_adapter().validate_json(f"[{row}]")[0] for row in frozen["rows"]] == every_kind()  # v1 rows load

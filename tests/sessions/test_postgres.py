@@ -15,7 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from agentkit.messages import UserMessage
 from agentkit.sessions import PostgresSession, _postgres
-from tests.sessions.messages import every_kind
+from tests.sessions.messages import every_kind, rows_written
 
 FROZEN = json.loads((Path(__file__).parent / "schema_v1.json").read_text(encoding="utf-8"))
 
@@ -51,7 +51,7 @@ async def test_tables_are_created_on_first_use_with_one_numbered_row_per_message
         await session.add_messages(every_kind()[3:])
     assert await rows(schema_dsn, "SELECT value FROM agentkit_meta") == [("1",)]
     stored = await rows(schema_dsn, "SELECT seq, data::text FROM agentkit_messages WHERE session_id = 'chat' ORDER BY seq")
-    assert stored == list(enumerate(FROZEN["rows"], 1))  # the JSON text as written (json, not jsonb)
+    assert stored == list(enumerate(rows_written(FROZEN["rows"]), 1))  # the JSON text as written (json, not jsonb)
     assert await rows(schema_dsn, "SELECT last_seq FROM agentkit_sessions") == [(len(every_kind()),)]
 
 

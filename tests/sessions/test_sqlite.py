@@ -18,7 +18,7 @@ import pytest
 from agentkit.errors import UserError
 from agentkit.messages import UserMessage
 from agentkit.sessions import SessionInfo, SQLiteSession, default_sessions_path
-from tests.sessions.messages import every_kind
+from tests.sessions.messages import every_kind, rows_written
 
 ROOT = Path(__file__).parent.parent.parent
 FROZEN = json.loads((Path(__file__).parent / "schema_v1.json").read_text(encoding="utf-8"))
@@ -42,7 +42,7 @@ async def test_the_file_is_in_wal_mode_with_one_numbered_row_per_message(tmp_pat
         assert db.execute("SELECT value FROM agentkit_meta WHERE key = 'schema_version'").fetchone() == ("1",)
         rows = db.execute("SELECT seq, data FROM agentkit_messages WHERE session_id = 'chat' ORDER BY seq").fetchall()
     assert [seq for seq, _ in rows] == list(range(1, len(every_kind()) + 1))
-    assert [data for _, data in rows] == FROZEN["rows"]
+    assert [data for _, data in rows] == rows_written(FROZEN["rows"])
 
 
 async def test_reads_a_file_written_by_schema_v1(tmp_path: Path) -> None:

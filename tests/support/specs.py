@@ -23,17 +23,34 @@ REQUEST_SCHEMAS = {
     ("mistral", "chat"): ("mistral.json", "ChatCompletionRequest"),
     ("mistral", "embeddings"): ("mistral.json", "EmbeddingRequest"),
     ("openrouter", "chat"): ("openrouter.json", "ChatRequest"),
+    ("openrouter", "responses"): ("openrouter-responses.json", "ResponsesRequest"),
     ("openrouter", "embeddings"): ("openrouter-embeddings.json", "EmbeddingsRequest"),
 }
 
 
+_ONE_OF = jsonschema.Draft202012Validator.VALIDATORS["oneOf"]
+
+
+def _one_of(validator: Any, one_of: list[Any], instance: Any, schema: dict[str, Any]) -> Any:
+    """``oneOf``, except that where the schema names an OpenAPI ``discriminator`` one matching
+    branch is enough: JSON Schema has no discriminators, OpenAPI's pick one branch. (OpenAI's
+    ``InputItem``: a user message with a list of content parts is both an ``EasyInputMessage``
+    and an ``Item``.)"""
+    if "discriminator" in schema and any(not any(validator.descend(instance, branch)) for branch in one_of):
+        return
+    yield from _ONE_OF(validator, one_of, instance, schema)
+
+
+_Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"oneOf": _one_of})
+
+
 @cache
-def validator(provider: str, kind: str = "chat") -> jsonschema.Draft202012Validator:
+def validator(provider: str, kind: str = "chat") -> Any:
     filename, name = REQUEST_SCHEMAS[(provider, kind)]
     document = json.loads((SPECS / filename).read_text())
     uri = f"urn:agentkit-test:{filename}"
     registry: Registry[Any] = Registry().with_resource(uri, Resource.from_contents(document))
-    return jsonschema.Draft202012Validator({"$ref": f"{uri}#/components/schemas/{name}"}, registry=registry)
+    return _Validator({"$ref": f"{uri}#/components/schemas/{name}"}, registry=registry)
 
 
 def spec_errors(body: Any, provider: str = "openai", kind: str = "chat") -> list[str]:

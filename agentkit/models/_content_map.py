@@ -1,0 +1,380 @@
+"""Content parts → each provider's wire format, checked before anything is sent.
+
+A :class:`MediaRules` (one per provider, held by its :class:`~.profiles.Profile` or by the
+Responses API client) says which parts the API takes, how they are spelled (``dialect``), which
+media types and sizes it accepts, and where a tool's images go. :class:`PartMapper` turns one
+request's parts into wire dicts and raises :class:`~agentkit.errors.UserError` for a part the
+provider cannot take or a limit it would exceed, naming the limit, before any request.
+
+Spellings (see ``docs/multimodal.md`` for the whole table):
+
+* ``openai`` (OpenAI, OpenRouter, OpenAI-compatible servers): ``image_url`` (URL or data URL,
+  ``detail``), ``input_audio`` (``{data, format}``), ``file`` (``{filename, file_data}``: a
+  base64 data URL, or a URL where the provider fetches documents);
+* ``mistral``: ``image_url``, ``document_url`` (URL or base64 data URL, ``document_name``),
+  ``input_audio`` (the base64 text);
+* ``responses`` (the Responses API): ``input_image``, ``input_file`` (``file_data`` or
+  ``file_url``), ``input_audio`` (``{data, format}``).
+
+Bytes are base64-encoded once per :class:`~agentkit.BinaryContent` (it keeps the text), and a
+``data:`` URL is never decoded: its size is read from its length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
+
+from ..content import AudioUrl, BinaryContent, DocumentUrl, ImageUrl, UserContent
+from ..errors import UserError
+
+__all__ = [
+    "MediaRules",
+    "PartMapper",
+    "AUDIO_FORMATS",
+    "OPENAI_CHAT_MEDIA",
+    "OPENROUTER_MEDIA",
+    "MISTRAL_MEDIA",
+    "COMPATIBLE_MEDIA",
+    "OPENAI_RESPONSES_MEDIA",
+    "OPENROUTER_RESPONSES_MEDIA",
+    "COMPATIBLE_RESPONSES_MEDIA",
+]
+
+MB = 1024 * 1024
+
+AUDIO_FORMATS: Mapping[str, str] = {
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/wave": "wav",
+    "audio/vnd.wave": "wav",
+    "audio/mpeg": "mp3",
+    "audio/mp3": "mp3",
+    "audio/flac": "flac",
+    "audio/x-flac": "flac",
+    "audio/ogg": "ogg",
+    "audio/mp4": "m4a",
+    "audio/x-m4a": "m4a",
+    "audio/m4a": "m4a",
+    "audio/aac": "aac",
+    "audio/aiff": "aiff",
+    "audio/x-aiff": "aiff",
+    "audio/webm": "webm",
+}
+"""Audio media types → the ``format`` names the APIs use."""
+
+WEB_IMAGES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
+PDF = frozenset({"application/pdf"})
+
+
+@dataclass(frozen=True)
+class MediaRules:
+    """What one provider's API takes as content parts (all limits are checked before sending).
+
+    Attributes:
+        api: the API's name in errors (``"OpenAI chat completions"``).
+        dialect: how parts are spelled: ``openai``, ``mistral`` or ``responses``.
+        image_types: the image media types accepted (None: any ``image/*``).
+        audio_formats: the audio formats accepted (``wav``, ``mp3``, ...; empty: no audio).
+        document_types: the document media types accepted (None: any; empty: no documents).
+        document_urls: whether documents may be given by URL (the provider fetches them).
+        audio_urls: whether audio may be given by URL (vLLM's ``audio_url`` part).
+        max_image_bytes: the largest image (bytes), per image.
+        max_images: the most images in one request.
+        max_image_bytes_total: the most image bytes in one request.
+        max_document_bytes: the largest document (bytes).
+        max_audio_bytes: the largest audio part (bytes).
+        tool_attachments: where a tool's images and files go: ``inline`` (in the tool result,
+            where the API takes parts there) or ``user_message`` (the tool result says "see the
+            attached image" and the parts follow in a user message after the tool results).
+        source: where the limits are documented (named in errors).
+    """
+
+    api: str
+    dialect: Literal["openai", "mistral", "responses"] = "openai"
+    image_types: frozenset[str] | None = WEB_IMAGES
+    audio_formats: frozenset[str] = frozenset()
+    document_types: frozenset[str] | None = PDF
+    document_urls: bool = False
+    audio_urls: bool = False
+    max_image_bytes: int | None = None
+    max_images: int | None = None
+    max_image_bytes_total: int | None = None
+    max_document_bytes: int | None = None
+    max_audio_bytes: int | None = None
+    tool_attachments: Literal["inline", "user_message"] = "user_message"
+    source: str = field(default="", compare=False)
+
+
+OPENAI_CHAT_MEDIA = MediaRules(
+    api="OpenAI chat completions",
+    audio_formats=frozenset({"wav", "mp3"}),
+    max_image_bytes=20 * MB,
+    max_images=500,
+    max_image_bytes_total=50 * MB,
+    max_document_bytes=32 * MB,
+    source="OpenAI's vision and file-input guides",
+)
+"""OpenAI chat completions: PNG/JPEG/WEBP/GIF images (20 MB each, 500 and 50 MB per request),
+``input_audio`` in wav or mp3, PDFs as base64 ``file`` parts (32 MB); tool results are text only."""
+
+OPENROUTER_MEDIA = MediaRules(
+    api="OpenRouter chat completions",
+    audio_formats=frozenset({"wav", "mp3", "flac", "m4a", "ogg", "aiff", "aac"}),
+    document_urls=True,
+    tool_attachments="inline",
+    source="OpenRouter's multimodal docs",
+)
+"""OpenRouter: PNG/JPEG/WEBP/GIF images by URL or base64; PDFs as base64 or by URL (any model,
+through its PDF parser); audio base64 only (no URLs) in the formats its spec lists; tool
+results may carry parts (its ``ChatToolMessage`` takes content items)."""
+
+MISTRAL_MEDIA = MediaRules(
+    api="Mistral chat completions",
+    dialect="mistral",
+    audio_formats=frozenset({"wav", "mp3", "flac", "ogg", "m4a"}),
+    document_urls=True,
+    max_image_bytes=10 * MB,
+    max_images=8,
+    max_document_bytes=50 * MB,
+    tool_attachments="inline",
+    source="Mistral's vision and document docs",
+)
+"""Mistral: PNG/JPEG/WEBP/GIF images (10 MB each, 8 per request) as ``image_url``; PDFs as
+``document_url`` (URL or base64 data URL, 50 MB); ``input_audio`` base64; tool messages take
+content chunks."""
+
+COMPATIBLE_MEDIA = MediaRules(
+    api="the OpenAI-compatible server",
+    image_types=None,
+    audio_formats=frozenset(AUDIO_FORMATS.values()),
+    document_types=None,
+    document_urls=True,
+    audio_urls=True,
+)
+"""OpenAI-compatible servers (vLLM, llama.cpp, Ollama, ...): OpenAI's spelling, no media type or
+size checks (the server decides), ``audio_url`` for audio URLs (vLLM); tool images in a user
+message after the tool results (chat templates read tool messages as text)."""
+
+OPENAI_RESPONSES_MEDIA = MediaRules(
+    api="OpenAI's Responses API",
+    dialect="responses",
+    document_urls=True,
+    max_image_bytes=20 * MB,
+    max_images=500,
+    max_image_bytes_total=50 * MB,
+    max_document_bytes=32 * MB,
+    tool_attachments="inline",
+    source="OpenAI's vision and file-input guides",
+)
+"""OpenAI's Responses API: ``input_image``, ``input_file`` (base64 or ``file_url``); no audio
+input (its ``InputContent`` has none); ``function_call_output`` takes images and files."""
+
+OPENROUTER_RESPONSES_MEDIA = MediaRules(
+    api="OpenRouter's Responses API",
+    dialect="responses",
+    audio_formats=frozenset({"wav", "mp3"}),
+    document_urls=True,
+    tool_attachments="inline",
+    source="OpenRouter's multimodal docs",
+)
+"""OpenRouter's Responses API: ``input_image``, ``input_file``, ``input_audio`` (mp3, wav)."""
+
+COMPATIBLE_RESPONSES_MEDIA = MediaRules(
+    api="the Responses API server",
+    dialect="responses",
+    image_types=None,
+    audio_formats=frozenset({"wav", "mp3"}),
+    document_types=None,
+    document_urls=True,
+    tool_attachments="inline",
+)
+"""Any other Responses API server: the Responses spelling, no media type or size checks."""
+
+
+class _Inline(NamedTuple):
+    """Bytes to send inline: from a :class:`BinaryContent` (its cached base64) or a data URL."""
+
+    media_type: str
+    b64: str
+    size: int
+    filename: str | None
+    data_url: str
+
+
+def _inline(part: BinaryContent | ImageUrl | DocumentUrl | AudioUrl) -> _Inline | None:
+    if isinstance(part, BinaryContent):
+        return _Inline(part.media_type.lower(), part.base64, len(part.data), part.filename, part.data_url)
+    url = part.url
+    if not url.startswith("data:"):
+        return None
+    header, _, payload = url.partition(",")
+    media_type = header[5:].split(";", 1)[0].lower() or "application/octet-stream"
+    size = len(payload) * 3 // 4 - payload[-2:].count("=")
+    return _Inline(media_type, payload, size, None, url)
+
+
+def _kind(part: BinaryContent | ImageUrl | DocumentUrl | AudioUrl, inline: _Inline | None) -> str:
+    if isinstance(part, ImageUrl):
+        return "image"
+    if isinstance(part, DocumentUrl):
+        return "document"
+    if isinstance(part, AudioUrl):
+        return "audio"
+    media_type = inline.media_type if inline is not None else ""
+    return "image" if media_type.startswith("image/") else "audio" if media_type.startswith("audio/") else "document"
+
+
+def _mb(size: int) -> str:
+    return f"{size / MB:.1f} MB"
+
+
+class PartMapper:
+    """Maps the parts of one request, counting images against the per-request limits."""
+
+    def __init__(self, rules: MediaRules) -> None:
+        self.rules = rules
+        self.images = 0
+        self.image_bytes = 0
+
+    # -- public ----------------------------------------------------------------------------
+    def user_content(self, content: str | list[UserContent]) -> Any:
+        """A user message's content on the wire (a string stays a string)."""
+        if isinstance(content, str):
+            return content
+        return [self.part(p) for p in content]
+
+    def part(self, part: UserContent) -> dict[str, Any]:
+        """One part as a wire dict (checked)."""
+        if isinstance(part, str):
+            return {"type": "input_text" if self.rules.dialect == "responses" else "text", "text": part}
+        inline = _inline(part)
+        kind = _kind(part, inline)
+        if inline is not None:
+            self._check(kind, inline)
+        wire: dict[str, Any] = getattr(self, f"_{self.rules.dialect}_{kind}")(part, inline)
+        return wire
+
+    # -- checks ----------------------------------------------------------------------------
+    def _refuse(self, what: str) -> UserError:
+        return UserError(f"{self.rules.api} cannot take {what}; nothing was sent.")
+
+    def _over(self, what: str, size: str, limit: str) -> UserError:
+        source = f" ({self.rules.source})" if self.rules.source else ""
+        return UserError(f"{what} is {size}: {self.rules.api} takes at most {limit}{source}; nothing was sent.")
+
+    def _check(self, kind: str, inline: _Inline) -> None:
+        getattr(self, f"_check_{kind}")(inline)
+
+    def _check_image(self, inline: _Inline) -> None:
+        rules = self.rules
+        media_type = "image/jpeg" if inline.media_type == "image/jpg" else inline.media_type
+        if rules.image_types is not None and media_type not in rules.image_types:
+            accepted = ", ".join(sorted(t.split("/")[1].upper() for t in rules.image_types))
+            raise self._refuse(f"{inline.media_type} images (it takes {accepted})")
+        if rules.max_image_bytes is not None and inline.size > rules.max_image_bytes:
+            name = inline.filename or inline.media_type
+            raise self._over(f"An image ({name})", _mb(inline.size), f"{_mb(rules.max_image_bytes)} per image")
+        self.images += 1
+        self.image_bytes += inline.size
+        if rules.max_images is not None and self.images > rules.max_images:
+            raise self._over("The number of images in the request", str(self.images), f"{rules.max_images} images per request")
+        if rules.max_image_bytes_total is not None and self.image_bytes > rules.max_image_bytes_total:
+            limit = f"{_mb(rules.max_image_bytes_total)} of images per request"
+            raise self._over("The images of the request together", _mb(self.image_bytes), limit)
+
+    def _check_audio(self, inline: _Inline) -> None:
+        rules = self.rules
+        fmt = AUDIO_FORMATS.get(inline.media_type)
+        if fmt is None or fmt not in rules.audio_formats:
+            accepted = ", ".join(sorted(rules.audio_formats)) or "no audio"
+            raise self._refuse(f"{inline.media_type} audio (it takes {accepted})")
+        if rules.max_audio_bytes is not None and inline.size > rules.max_audio_bytes:
+            raise self._over("An audio part", _mb(inline.size), _mb(rules.max_audio_bytes))
+
+    def _check_document(self, inline: _Inline) -> None:
+        rules = self.rules
+        if rules.document_types is not None and inline.media_type not in rules.document_types:
+            accepted = ", ".join(sorted(rules.document_types)) or "no documents"
+            raise self._refuse(f"{inline.media_type} files (it takes {accepted})")
+        if rules.max_document_bytes is not None and inline.size > rules.max_document_bytes:
+            name = inline.filename or inline.media_type
+            raise self._over(f"A document ({name})", _mb(inline.size), f"{_mb(rules.max_document_bytes)} per document")
+
+    def _url_only(self, part: Any, inline: _Inline | None, allowed: bool, what: str) -> str:
+        if inline is None and not allowed:
+            raise self._refuse(f"{what} by URL ({part.url[:80]}): give the bytes as BinaryContent")
+        return str(part.url)
+
+    # -- openai --------------------------------------------------------------------------
+    def _openai_image(self, part: Any, inline: _Inline | None) -> dict[str, Any]:
+        image: dict[str, Any] = {"url": inline.data_url if inline is not None else part.url}
+        if getattr(part, "detail", None):
+            image["detail"] = part.detail
+        return {"type": "image_url", "image_url": image}
+
+    def _openai_audio(self, part: Any, inline: _Inline | None) -> dict[str, Any]:
+        if inline is None:
+            return {"type": "audio_url", "audio_url": {"url": self._url_only(part, inline, self.rules.audio_urls, "audio")}}
+        return {"type": "input_audio", "input_audio": {"data": inline.b64, "format": AUDIO_FORMATS[inline.media_type]}}
+
+    def _openai_document(self, part: Any, inline: _Inline | None) -> dict[str, Any]:
+        if inline is None:
+            url = self._url_only(part, inline, self.rules.document_urls, "documents")
+            return {"type": "file", "file": {"filename": part.filename, "file_data": url}}
+        return {"type": "file", "file": {"filename": inline.filename or _default_name(inline), "file_data": inline.data_url}}
+
+    # -- mistral -------------------------------------------------------------------------
+    def _mistral_image(self, part: Any, inline: _Inline | None) -> dict[str, Any]:
+        url = inline.data_url if inline is not None else part.url
+        detail = getattr(part, "detail", None)
+        return {"type": "image_url", "image_url": {"url": url, "detail": detail} if detail else url}
+
+    def _mistral_audio(self, part: Any, inline: _Inline | None) -> dict[str, Any]:
+        if inline is None:
+            raise self._refuse(f"audio by URL ({part.url[:80]}): give the bytes as BinaryContent")
+        return {"type": "input_audio", "input_audio": inline.b64}
+
+    def _mistral_document(self, part: Any, inline: _Inline | None) -> dict[str, Any]:
+        if inline is None:
+            return {"type": "document_url", "document_url": self._url_only(part, inline, self.rules.document_urls, "documents")}
+        name = inline.filename or _default_name(inline)
+        return {"type": "document_url", "document_url": inline.data_url, "document_name": name}
+
+    # -- responses -----------------------------------------------------------------------
+    def _responses_image(self, part: Any, inline: _Inline | None) -> dict[str, Any]:
+        url = inline.data_url if inline is not None else part.url
+        return {"type": "input_image", "image_url": url, "detail": getattr(part, "detail", None) or "auto"}
+
+    def _responses_audio(self, part: Any, inline: _Inline | None) -> dict[str, Any]:
+        if inline is None:
+            raise self._refuse(f"audio by URL ({part.url[:80]}): give the bytes as BinaryContent")
+        return {"type": "input_audio", "input_audio": {"data": inline.b64, "format": AUDIO_FORMATS[inline.media_type]}}
+
+    def _responses_document(self, part: Any, inline: _Inline | None) -> dict[str, Any]:
+        if inline is None:
+            return {"type": "input_file", "file_url": self._url_only(part, inline, self.rules.document_urls, "documents")}
+        return {"type": "input_file", "filename": inline.filename or _default_name(inline), "file_data": inline.data_url}
+
+
+def _default_name(inline: _Inline) -> str:
+    subtype = inline.media_type.split("/", 1)[-1].split("+", 1)[0]
+    return f"document.{subtype if subtype.isalnum() else 'bin'}"
+
+
+def attachments_message(results: list[Any], mapper: PartMapper) -> dict[str, Any]:
+    """The user message that carries tool results' images and files, for APIs whose tool
+    results are text only: for each result a line naming the tool and its call, then its parts."""
+    content: list[dict[str, Any]] = []
+    for result in results:
+        content.append(mapper.part(f"Attached by tool {result.name or 'result'} (call {result.tool_call_id}):"))
+        content.extend(mapper.part(p) for p in result.attachments)
+    return {"role": "user", "content": content}
+
+
+def attachment_note(parts: list[Any]) -> str:
+    """What a text-only tool result says about the parts that follow it in a user message."""
+    kinds = {_kind(p, _inline(p)) for p in parts}
+    noun = "image" if kinds == {"image"} else "file"
+    return f"(see the attached {noun})" if len(parts) == 1 else f"(see the {len(parts)} attached {noun}s)"
