@@ -96,9 +96,12 @@ def _schema(body: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def pairs() -> list[Pair]:
-    """Every recorded chat or Responses request whose answer reports its prompt tokens, in file order."""
+    """Every recorded chat or Responses request whose answer reports its prompt tokens, in file order
+    (real recordings only: the constructed ``multimodal_*`` fixtures' token counts are not measured)."""
     found = []
     for path in sorted(RECORDED.glob("*.json")):
+        if "constructed" in json.loads(path.read_text())["source"]:
+            continue
         for turn, interaction in enumerate(json.loads(path.read_text())["interactions"]):
             request, response = interaction["request"], interaction["response"]
             url, body = request["url"], request["body"]
