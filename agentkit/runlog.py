@@ -70,6 +70,8 @@ class _Live:
     log: RunLog
     request_start: float = 0.0
     """When the request in flight was sent (0: none is)."""
+    request_end: float = 0.0
+    """When its answer came (0: not yet): before the other hooks and the session's save."""
     task: Any = None
     """The task that sends it: a retry reported from another task is not this request's."""
     tools: dict[str, float] = field(default_factory=dict)
@@ -151,7 +153,7 @@ class RunLog(Hooks):
         """A request is sent: its start time (the last hook before the model: what it waits for is its own)."""
         live = self._found(ctx)
         if live is not None:
-            live.request_start = time.time()
+            live.request_start, live.request_end = time.time(), 0.0
             live.task = asyncio.current_task()
             _sending.set(live)
 
@@ -166,7 +168,7 @@ class RunLog(Hooks):
             "kind": "request",
             "name": response.model_name or ctx.model_name,
             "started": live.request_start or time.time(),
-            "ended": time.time(),
+            "ended": live.request_end or time.time(),
             "input_tokens": usage.prompt_tokens,
             "output_tokens": usage.completion_tokens,
             "cost": usage.cost,
@@ -174,7 +176,7 @@ class RunLog(Hooks):
             "data": _text(response.message),
             "agent": _agent(ctx),
         }
-        live.request_start = 0.0
+        live.request_start = live.request_end = 0.0
         await self._flush(self._write(insert, "steps", row))
 
     async def before_tool_call(self, ctx: RunContext[Any], call: ToolCall) -> None:
@@ -246,10 +248,23 @@ class RunLog(Hooks):
         await self._flush(self._write(update_run, live.run_id, values))
 
 
+class _Answered(Hooks):
+    """The first ``after_model_response`` hook: the request's end (what the hooks after it do is not its)."""
+
+    def __init__(self, log: RunLog) -> None:
+        self.log = log
+
+    async def after_model_response(self, ctx: RunContext[Any], response: ModelResponse) -> None:
+        """The answer came: the request's end time."""
+        live = self.log._found(ctx)
+        if live is not None:
+            live.request_end = time.time()
+
+
 def _in_flight() -> _Live | None:
     """The recorded run whose request this task is sending now (None: none is)."""
     live = _sending.get()
-    if live is None or not live.request_start or live.task is not asyncio.current_task():
+    if live is None or not live.request_start or live.request_end or live.task is not asyncio.current_task():
         return None
     return live
 
@@ -312,8 +327,9 @@ def log_hooks(own: Any) -> tuple[HookSet, HookSet] | None:
         if _on_retry not in client.RETRY_LISTENERS:
             client.RETRY_LISTENERS.append(_on_retry)
             client.WAIT_LISTENERS.append(_on_wait)
-        hooks = prepare_hooks([RunLog(path)])
-        first = HookSet(**{point: getattr(hooks, point) for point in _FIRST})
+        log = RunLog(path)
+        hooks = prepare_hooks([log])
+        first = HookSet(**{point: getattr(hooks, point) for point in _FIRST}) + prepare_hooks([_Answered(log)])
         found = _logs[path] = (first, HookSet(**{point: getattr(hooks, point) for point in _LAST}))
     return found
 

@@ -326,3 +326,30 @@ def test_a_sub_agent_run_no_tool_call_ran_is_still_drawn(tmp_path: Path) -> None
     assert re.search(r'data-bars="3"', dom)
     assert rows(dom) == [(0, "request 1"), (0, "request 2"), (16, "stray · request 1")]
     assert 'data-unmatched="1"' in dom  # and in the conversation, after the run's own messages
+
+
+def test_view_names_the_agent_of_each_step_after_a_handoff(tmp_path: Path) -> None:
+    from agentkit import Agent
+    from agentkit.testing import ScriptedModel, reply, tool_call
+
+    def refund(order: str) -> str:
+        """Refund an order."""
+        return f"refunded {order}"
+
+    billing = Agent(
+        ScriptedModel([reply(None, tool_call("refund", {"order": "A1"})), "Refunded A1."], model_name="b"),
+        name="billing",
+        tools=[refund],
+    )  # no log of its own: the run goes on in triage's
+    path = tmp_path / "handoff.db"
+    triage = Agent(
+        ScriptedModel([reply(None, tool_call("transfer_to_billing", {}))]), name="triage", handoffs=[billing], log=path
+    )
+    assert triage.run_sync("refund A1").output == "Refunded A1."
+    (run,) = list_runs(path)
+    assert run.status == "ok"
+    result = invoke("view", run.id, "--log", str(path), "-o", str(tmp_path / "handoff.html"))
+    assert result.exit_code == 0, result.output
+    dom = dump_dom(tmp_path / "handoff.html")
+    assert rows(dom) == [(0, "request 1"), (0, "billing · request 2"), (0, "billing · refund"), (0, "billing · request 3")]
+    assert dom.count('<div class="who">assistant · billing</div>') == 2

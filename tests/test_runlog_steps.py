@@ -204,3 +204,21 @@ def test_a_first_schema_file_is_read_and_brought_up_to_date(tmp_path):
     assert stored == (str(SCHEMA_VERSION),) and SCHEMA_VERSION == 2
     assert [r.prompt for r in list_runs(path)] == ["again", "p"]
     assert load_run(path, list_runs(path)[0].id).steps[0].agent == "b"
+
+
+async def test_retries_of_what_a_hook_calls_after_the_answer_are_not_the_requests(loopback, tmp_path):
+    from agentkit import Hooks
+
+    judge_server = loopback([busy(429, "0.05"), Reply(body=chat_completion("fine"))])
+    judge = Agent(model(judge_server), log=False)
+
+    class Judge(Hooks):
+        async def after_model_response(self, ctx, response):
+            await judge.run("judge it")  # its own retry: not a step of the logged run's request
+
+    path = tmp_path / "hooked.db"
+    server = loopback([Reply(body=chat_completion("answer"))])
+    await Agent(model(server), hooks=[Judge()], log=path).run("go")
+    (run,) = list_runs(path)
+    assert [s.kind for s in load_run(path, run.id).steps] == ["request"]
+    assert len(judge_server.requests) == 2
