@@ -163,13 +163,21 @@ class LoggedRun:
 
     Attributes:
         id: the run's id (12 hex digits; ``agentkit logs`` shows it).
-        parent_id, parent_call_id: for a sub-agent's run, the calling run and its tool call's id.
-        started, ended: Unix times (``ended`` None while the run runs, or when its process died).
-        agent, model: the agent's name (the one it started with) and the model that answered.
+        parent_id: for a sub-agent's run, the calling run's id.
+        parent_call_id: for a sub-agent's run, the id of the tool call that ran it.
+        started: when it started (Unix time).
+        ended: when it ended (None while it runs, or when its process died).
+        agent: the agent's name (the one it started with, after a handoff too).
+        model: the model that gave the last answer.
         prompt: the run's prompt (keys redacted, as every text here).
         status: ``ok``, ``error``, ``paused`` (waiting for approvals) or ``running``.
-        output: the final output (text, or JSON); ``error_type`` and ``error_message`` when it failed.
-        turns, input_tokens, output_tokens, cost: the run's totals (``cost`` None when unknown).
+        output: the final output (text, or JSON).
+        error_type: the exception's class name, when it failed.
+        error_message: its message (keys redacted).
+        turns: how many model requests the run made.
+        input_tokens: input tokens, over the run (its sub-agents' included).
+        output_tokens: output tokens, likewise.
+        cost: what it cost in USD (None when unknown).
         messages: the whole conversation at the run's end, as JSON (:func:`messages_of` reads it).
         steps: its requests, tool calls, retries and waits, in order (``load_run`` only).
         children: its sub-agents' runs (``load_run`` only).
@@ -242,7 +250,17 @@ def list_runs(
     limit: int | None = 20,
     top_level: bool = True,
 ) -> list[LoggedRun]:
-    """The most recent runs first (their steps not loaded), filtered."""
+    """The runs of the log at ``path``, the most recent first (their steps not loaded: :func:`load_run`).
+
+    Args:
+        path: the run log (raises :class:`~agentkit.errors.UserError` when there is none there).
+        agent: only this agent's runs.
+        model: only the runs with this model.
+        status: only the runs that ended so (``ok``, ``error``, ``paused``) or still ``running``.
+        since: only the runs started at or after this Unix time.
+        limit: at most this many (None: all).
+        top_level: only runs that are not a sub-agent's (False: those too).
+    """
     where: list[str] = []
     params: list[Any] = []
     for column, value in (("agent", agent), ("model", model), ("status", status)):
@@ -268,7 +286,13 @@ def list_runs(
 
 
 def load_run(path: str | os.PathLike[str], run_id: str) -> LoggedRun:
-    """One run (``run_id`` or a unique prefix of it) with its steps and its sub-agents' runs, nested."""
+    """One run with its steps and its sub-agents' runs (``children``, nested the same way).
+
+    Args:
+        path: the run log.
+        run_id: the run's id, or the start of it when no other run starts so (else
+            :class:`~agentkit.errors.UserError`, as for an id that names no run).
+    """
     connection = _read(path)
     try:
         rows = connection.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id LIKE ? LIMIT 2", (_prefix(run_id),)).fetchall()
