@@ -16,8 +16,10 @@ from click.core import ParameterSource
 
 from .. import __version__, _providers
 from ..agent import Agent, RunResult
+from ..content import Prompt
 from ..models.base import Model
 from ..models.providers import OpenAICompatible
+from ._attach import attach_option, attachments, with_attachments
 from ._common import CLIError, find_agent, load_file, reported, split_target, stderr_console, stdout_console, with_model
 from ._display import Display, TerminalApprover, jsonable, stdin_is_tty
 from ._logs import log_option, logs, view
@@ -119,7 +121,7 @@ def _result_document(result: RunResult[Any]) -> dict[str, Any]:
     }
 
 
-async def _run_once(agent: Agent[Any, Any], prompt: str, display: Display | None, stream: bool) -> RunResult[Any]:
+async def _run_once(agent: Agent[Any, Any], prompt: Prompt, display: Display | None, stream: bool) -> RunResult[Any]:
     try:
         if not stream:
             return await agent.run(prompt)
@@ -139,6 +141,7 @@ async def _run_once(agent: Agent[Any, Any], prompt: str, display: Display | None
 @click.option("--stream/--no-stream", default=True, show_default=True, help="Show the answer as it arrives.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result (output, usage, messages) as one JSON document.")
 @click.option("--agent", "agent_name", metavar="NAME", help="The module-level agent to run (default: `agent`).")
+@attach_option
 @_base_url_option
 @_yes_option
 @log_option
@@ -146,6 +149,7 @@ async def _run_once(agent: Agent[Any, Any], prompt: str, display: Display | None
 def run(
     file: str,
     prompt: str | None,
+    attached: tuple[str, ...],
     model: str | None,
     base_url: str | None,
     stream: bool,
@@ -158,7 +162,8 @@ def run(
 
     FILE.py is imported (its directory on sys.path); its module-level `agent` runs (or
     --agent NAME, or FILE.py:NAME). Tool calls and results are shown as they happen; tools that
-    require approval ask y/n on the terminal.
+    require approval ask y/n on the terminal. -a FILE_OR_URL adds an image, PDF or audio file to
+    the prompt.
     """
     with reported(debug):
         path, name = split_target(file)
@@ -166,7 +171,7 @@ def run(
         with quiet:
             module = load_file(path)
         agent = with_model(find_agent(module, agent_name or name, path), chosen_model(model, base_url))
-        text = _read_prompt(prompt)
+        text = with_attachments(_read_prompt(prompt), attachments(attached))
         console = stdout_console()
         display = None if as_json else Display(console, structured=agent.output_type is not str, output_tool=agent.output_tool)
         if agent.approve is None:
@@ -192,6 +197,7 @@ def run(
 @click.option(
     "--session", "session_name", metavar="NAME", help="Resume the conversation stored as NAME (a new one when there is none)."
 )
+@attach_option
 @_sessions_db_option
 @_base_url_option
 @_yes_option
@@ -203,6 +209,7 @@ def chat(
     mcp_config: str | None,
     system: str | None,
     session_name: str | None,
+    attached: tuple[str, ...],
     sessions_db: str | None,
     base_url: str | None,
     yes: bool,
@@ -212,7 +219,8 @@ def chat(
 
     Answers stream; Ctrl-C cancels the current answer, Ctrl-D, `exit` or `quit` ends the session.
     With --session NAME the conversation is stored (each step as it completes) and the next
-    `agentkit chat --session NAME` continues it.
+    `agentkit chat --session NAME` continues it. -a FILE_OR_URL adds an image, PDF or audio file
+    to the first message.
     """
     from ._chat import build_chat_agent, run_chat
     from ._sessions import sessions_path
@@ -222,8 +230,9 @@ def chat(
         if session_name is None and given:
             raise CLIError("--sessions-db is the file of --session NAME: give a session name too.")
         stored = None if session_name is None else (session_name, sessions_path(sessions_db))
+        parts = attachments(attached)
         agent, approver = build_chat_agent(chosen_model(model, base_url), tool_specs, mcp_config, system, yes)
-        run_chat(agent, approver, debug, stored)
+        run_chat(agent, approver, debug, stored, parts)
 
 
 # --- sessions -------------------------------------------------------------------------------

@@ -13,11 +13,13 @@ from rich.console import Console
 from rich.text import Text
 
 from ..agent import Agent, RunResult
+from ..content import ContentPart, Prompt
 from ..messages import Message
 from ..models.base import Model
 from ..sessions import SQLiteSession
 from ..tools import Tool, ToolLike, Toolset
 from ..usage import Usage
+from ._attach import with_attachments
 from ._common import CLIError, collect_tools, load_module_or_file, model_or_test, print_error, stderr_console, stdout_console
 from ._display import Display, TerminalApprover, TurnInterrupts, stdin_is_tty, summary
 from ._sessions import close_unanswered, open_chat_session, resume_hint
@@ -88,7 +90,7 @@ def _read_prompt(console: Console) -> str | None:
 
 
 async def _answer(
-    agent: Agent[Any, str], prompt: str, history: list[Message], display: Display, session: SQLiteSession | None
+    agent: Agent[Any, str], prompt: Prompt, history: list[Message], display: Display, session: SQLiteSession | None
 ) -> RunResult[str]:
     stream = agent.run_stream(prompt, messages=history) if session is None else agent.run_stream(prompt, session=session)
     async with stream as events:
@@ -98,9 +100,14 @@ async def _answer(
 
 
 async def chat_session(
-    agent: Agent[Any, str], approver: TerminalApprover, debug: bool, stored: tuple[str, Path] | None = None
+    agent: Agent[Any, str],
+    approver: TerminalApprover,
+    debug: bool,
+    stored: tuple[str, Path] | None = None,
+    attached: Sequence[ContentPart] = (),
 ) -> None:
     """Read prompts until ``exit``/``quit``/end of input; each answer streams and joins the history.
+    ``attached`` parts (``-a``) go with the first prompt.
 
     Ctrl-C while an answer runs cancels that answer (the history stays as it was before it).
     With ``stored`` (a session's name and its SQLite file), the session is the history: its earlier
@@ -133,7 +140,8 @@ async def chat_session(
                     continue
                 display = Display(out)
                 approver.display = display
-                task = asyncio.ensure_future(_answer(agent, prompt, history, display, session))
+                task = asyncio.ensure_future(_answer(agent, with_attachments(prompt, attached), history, display, session))
+                attached = ()
                 with interrupts.cancelling(task):
                     await asyncio.wait({task})
                 display.end_line()
@@ -169,7 +177,13 @@ async def _after_failure(task: asyncio.Future[Any], session: SQLiteSession | Non
             print_error(e, debug)
 
 
-def run_chat(agent: Agent[Any, str], approver: TerminalApprover, debug: bool, stored: tuple[str, Path] | None = None) -> None:
+def run_chat(
+    agent: Agent[Any, str],
+    approver: TerminalApprover,
+    debug: bool,
+    stored: tuple[str, Path] | None = None,
+    attached: Sequence[ContentPart] = (),
+) -> None:
     """Run :func:`chat_session` on an event loop of its own.
 
     Not ``asyncio.run``: it would turn Ctrl-C at the prompt into cancelling the whole session.
@@ -179,7 +193,7 @@ def run_chat(agent: Agent[Any, str], approver: TerminalApprover, debug: bool, st
             import readline  # noqa: F401 - line editing and history for input()
     loop = asyncio.new_event_loop()
     try:
-        loop.run_until_complete(chat_session(agent, approver, debug, stored))
+        loop.run_until_complete(chat_session(agent, approver, debug, stored, attached))
     finally:
         try:
             loop.run_until_complete(loop.shutdown_asyncgens())
