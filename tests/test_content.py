@@ -185,3 +185,23 @@ def test_bad_prompts_are_user_errors() -> None:
     for prompt, match in ((5, "not int"), ([b"raw"], "item #0 is a bytes"), ([], "empty list"), ({"a": 1}, "not dict")):
         with pytest.raises(UserError, match=match):
             agent.run_sync(prompt)  # type: ignore[arg-type]
+
+
+def test_run_many_takes_prompts_of_parts(tmp_path: Path) -> None:
+    agent = Agent("test")
+    image = BinaryContent(PNG, "image/png", filename="cat.png")
+    results = tmp_path / "results.jsonl"
+    items = agent.run_many_sync(
+        [["Describe", image], {"prompt": ["Again", ImageUrl("https://x.test/d.png")], "id": "two"}], results=str(results)
+    )
+    assert [item.ok for item in items] == [True, True]
+    assert items[0].prompt == ["Describe", image] and items[1].id == "two"
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    assert sorted(line["prompt"][1] for line in lines) == [
+        "[image: cat.png]",
+        "[image: https://x.test/d.png]",
+    ]  # labels, no bytes
+    again = agent.run_many_sync(
+        [["Describe", image], {"prompt": ["Again", ImageUrl("https://x.test/d.png")], "id": "two"}], results=str(results)
+    )
+    assert all(item.skipped for item in again)  # the same bytes give the same default id

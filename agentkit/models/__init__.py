@@ -8,12 +8,15 @@
   :class:`ResponsesModel` for any other server that speaks it.
 * :class:`Model`, :class:`ModelRequest`, :class:`ModelResponse` — the interface, to write your own.
 * :func:`infer_model` — ``"provider:model"`` strings.
+* :class:`Profile`, :class:`MediaRules` — what differs between providers, as data (a profile's
+  ``media`` says which images, documents and audio its API takes).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._content_map import MediaRules
 from .base import Model, ModelRequest, ModelResponse
 from .fallback import AllModelsFailed, FallbackModel
 from .profiles import MISTRAL, OPENAI, OPENAI_COMPATIBLE, OPENROUTER, Profile
@@ -29,6 +32,7 @@ __all__ = [
     "ModelRequest",
     "ModelResponse",
     "Profile",
+    "MediaRules",
     "OPENAI",
     "OPENAI_COMPATIBLE",
     "OpenAIChatModel",
