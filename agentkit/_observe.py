@@ -51,20 +51,24 @@ _pending: dict[int, tuple[ModelRequest, Any]] = {}
 class RunTrace:
     """One run's spans and clocks (``LiveRun.trace``)."""
 
-    __slots__ = ("agent", "closed", "observer", "request", "request_start", "span", "start", "tools")
+    __slots__ = ("agent", "closed", "context", "observer", "request", "request_start", "span", "start", "tools")
 
     def __init__(self, observer: Observer, span: Any, agent: str) -> None:
         self.observer = observer
         self.closed = False
         self.span = span
+        self.context = _otel.set_span_in_context(span) if span is not None else None
+        """The context with the run's span current: the parent of its ``chat`` and ``execute_tool`` spans."""
+        if span is not None and not span.is_recording():
+            self.span = None  # not sampled (or a no-op tracer): its requests and calls make no spans
         self.start = time.perf_counter()
         self.tools: dict[str, tuple[Any, float]] = {}
         self.agent = agent
         self.request: ModelRequest | None = None
         self.request_start = 0.0
 
-    def close(self) -> None:
-        """End the spans still open: the run's, and those of calls a failure cut short."""
+    def close(self, attributes: dict[str, Any] | None = None) -> None:
+        """End the spans still open: the run's (with ``attributes``), and those of calls a failure cut short."""
         self.closed = True
         if self.request is not None:
             _pending.pop(id(self.request), None)
@@ -73,8 +77,17 @@ class RunTrace:
             if span is not None:
                 span.end()
         self.tools.clear()
-        if self.span is not None:
-            self.span.end()
+        self.end(attributes or {})
+
+    def end(self, attributes: dict[str, Any]) -> None:
+        """End the run's span with ``attributes``."""
+        span = self.span
+        if span is None:
+            return
+        self.span = None
+        if attributes:
+            span.set_attributes(attributes)
+        span.end()
 
     def abandon(self) -> None:
         """The run's generator is ending: if no hook closed the run (it was cancelled, closed
@@ -170,10 +183,10 @@ class Observer:
         label = run.spec.label
         if self.tracer is not None:
             parent = None
-            if run.parent is not None:  # an agent used as a tool: under its call's span
-                outer, call_id = run.parent
-                found = outer.trace.tools.get(call_id) if outer.trace is not None else None
-                parent = _otel.set_span_in_context(found[0]) if found is not None else None
+            if run.parent is not None and run.parent[0].trace is not None:  # an agent used as a tool
+                outer, call_id = run.parent[0].trace, run.parent[1]
+                found = outer.tools.get(call_id)  # under its call's span, or its run's if that was not sampled
+                parent = _otel.set_span_in_context(found[0]) if found is not None and found[0] is not None else outer.context
             model = run.spec.model
             attributes = {
                 "gen_ai.operation.name": "invoke_agent",
@@ -197,11 +210,11 @@ class Observer:
                 logger.debug("Run handed off from %s to %s.", trace.agent, label)
             trace.agent = label
         trace.request_start = time.perf_counter()
-        if trace.span is not None:
+        if trace.context is not None:
             if trace.request is not None:
                 _pending.pop(id(trace.request), None)
             trace.request = request
-            _pending[id(request)] = (request, trace.span)
+            _pending[id(request)] = (request, trace.context if trace.span is not None else None)
 
     async def after_model_response(self, ctx: RunContext[Any], response: ModelResponse) -> None:
         run = ctx._run
@@ -225,8 +238,9 @@ class Observer:
         if trace is None:
             return
         usage = result.usage
+        attributes: dict[str, Any] | None = None
         if trace.span is not None:
-            attributes: dict[str, Any] = {
+            attributes = {
                 "gen_ai.usage.input_tokens": usage.prompt_tokens,
                 "gen_ai.usage.output_tokens": usage.completion_tokens,
             }
@@ -234,8 +248,7 @@ class Observer:
                 attributes["gen_ai.response.model"] = result.model_name
             if self.content:
                 attributes["gen_ai.output.messages"] = _text([result.messages[-1]]) if result.messages else "[]"
-            trace.span.set_attributes(attributes)
-        trace.close()
+        trace.close(attributes)
         if self.level:
             cost = f"${usage.cost:.6f}" if getattr(usage, "cost", None) is not None else "unknown"
             logger.info(
@@ -286,8 +299,7 @@ class Observer:
             }
             if self.content:
                 attributes["gen_ai.tool.call.arguments"] = redact_secrets(call.arguments)
-            parent = _otel.set_span_in_context(trace.span)
-            span = self.tracer.start_span(f"execute_tool {call.name}", context=parent, attributes=attributes)
+            span = self.tracer.start_span(f"execute_tool {call.name}", context=trace.context, attributes=attributes)
         trace.tools[call.id] = (span, time.perf_counter())
 
     async def after_tool_call(self, ctx: RunContext[Any], call: ToolCall, result: ToolMessage) -> None:
@@ -331,9 +343,13 @@ class InstrumentedModel(Model):
         return getattr(self.inner, name)
 
     def _start(self, request: ModelRequest) -> Any:
-        trace = _otel
+        """The request's span, started (``None`` when its run is not sampled)."""
         found = _pending.pop(id(request), None)
-        parent = trace.set_span_in_context(found[1]) if found is not None and found[0] is request else None
+        parent = None
+        if found is not None and found[0] is request:
+            parent = found[1]
+            if parent is None:
+                return None
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "chat",
             "gen_ai.provider.name": self.provider or "unknown",
@@ -350,7 +366,7 @@ class InstrumentedModel(Model):
         if self._content:
             attributes["gen_ai.input.messages"] = _text(list(request.messages))
         return self._tracer.start_span(
-            f"chat {self.model_name}", context=parent, kind=trace.SpanKind.CLIENT, attributes=attributes
+            f"chat {self.model_name}", context=parent, kind=_otel.SpanKind.CLIENT, attributes=attributes
         )
 
     def _done(self, span: Any, response: ModelResponse) -> None:
@@ -374,6 +390,8 @@ class InstrumentedModel(Model):
         """The wrapped model's answer, as a ``chat`` span."""
         context = _otel_context
         span = self._start(request)
+        if span is None:
+            return await self.inner.request(request)
         token = context.attach(_otel.set_span_in_context(span))
         try:
             response = await self.inner.request(request)
@@ -390,8 +408,15 @@ class InstrumentedModel(Model):
         """The wrapped model's events; the ``chat`` span ends with the stream (time to first token recorded)."""
         context = _otel_context
         span = self._start(request)
-        current = _otel.set_span_in_context(span)
         events = self.inner.stream(request)
+        if span is None:
+            try:
+                async for event in events:
+                    yield event
+            finally:
+                await events.aclose()
+            return
+        current = _otel.set_span_in_context(span)
         started = time.perf_counter()
         first = True
         ended = False

@@ -180,6 +180,73 @@ def test_a_sub_agent_runs_under_its_tool_call_and_a_handoff_is_an_event(spans):
     assert events[0].attributes["agentkit.handoff.to"] == "billing"
 
 
+class _SampleAgents:
+    """A sampler that records runs of the named agents only, decided on the attributes a root span
+    starts with (so they must be given at its start), and follows the parent below a root."""
+
+    def __init__(self, *names):
+        from opentelemetry.sdk.trace.sampling import Decision, ParentBased, StaticSampler
+
+        self.names = names
+        self.seen = []
+        self.parent_based = ParentBased(StaticSampler(Decision.DROP))
+
+    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None):
+        from opentelemetry.sdk.trace.sampling import Decision, SamplingResult
+        from opentelemetry.trace import get_current_span
+
+        if get_current_span(parent_context).get_span_context().is_valid:
+            return self.parent_based.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+        self.seen.append(dict(attributes or {}))
+        record = (attributes or {}).get("gen_ai.agent.name") in self.names
+        return SamplingResult(Decision.RECORD_AND_SAMPLE if record else Decision.DROP)
+
+    def get_description(self):
+        return "sample agents by name"
+
+
+def test_an_unsampled_run_makes_no_span_at_all_and_its_sub_agents_follow_it():
+    from opentelemetry.trace import NoOpTracerProvider
+
+    exporter = InMemorySpanExporter()
+    sampler = _SampleAgents("lead")
+    provider = TracerProvider(sampler=sampler)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+    def team(lead_name):
+        settings = _settings(provider)
+        helper = Agent(ScriptedModel(["helped"]), name="helper", instrument=settings)
+        script = [
+            reply(None, tool_call("helper", {"input": "do it"}, id="call_h")),
+            reply(None, tool_call("get_weather", {"city": "Oslo"})),
+            "done",
+        ]
+        return Agent(ScriptedModel(script), name=lead_name, tools=[helper.as_tool(), get_weather], instrument=settings)
+
+    assert team("quiet").run_sync("go").output == "done"
+    assert exporter.get_finished_spans() == ()  # not its chats, its tools, nor its sub-agent as roots of their own
+    assert sampler.seen[-1]["gen_ai.operation.name"] == "invoke_agent" and sampler.seen[-1]["gen_ai.agent.name"] == "quiet"
+    assert len(sampler.seen) == 1  # one decision per run: its requests and calls asked no sampler
+    assert team("lead").run_sync("go").output == "done"
+    names = sorted(s.name for s in exporter.get_finished_spans())
+    assert names == sorted(
+        [
+            "invoke_agent lead",
+            "chat scripted",
+            "chat scripted",
+            "chat scripted",
+            "execute_tool helper",
+            "execute_tool get_weather",
+            "invoke_agent helper",
+            "chat scripted",
+        ]
+    )
+    provider.shutdown()
+
+    quiet = Agent(ScriptedModel(["fine"]), instrument=InstrumentationSettings(tracer_provider=NoOpTracerProvider()))
+    assert quiet.run_sync("hi").output == "fine"
+
+
 def test_a_failed_request_sets_error_type_and_status(loopback, spans):
     exporter, provider = spans
     server = loopback([Reply(400, {"error": {"message": "bad request"}})])
