@@ -7,7 +7,6 @@ import importlib.metadata
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -53,19 +52,21 @@ def test_the_fast_transport_is_a_default_dependency_and_fast_stays_an_extra() ->
     assert "fast" in (_distribution().metadata.get_all("Provides-Extra") or [])  # old install commands still work
 
 
-# CPU time, not wall time: the suite may share the machine with other work, which would only add waiting
-_IMPORT_TIME = "import time; t = time.process_time(); import agentkit; print(time.process_time() - t)"
+# What ``import agentkit`` loads, not how long it takes (timing belongs to benchmarks/run.py's import
+# workload, never to a test that a busy machine would fail): none of the heavy or optional packages,
+# and not many more modules than today (about 300 with pydantic and asyncio).
+_HEAVY = ("aiohttp", "httpx_aiohttp", "httpx", "jsonschema", "opentelemetry", "numpy", "psycopg", "redis", "mcp", "sqlite3")
+_IMPORTED = (
+    "import sys; before = set(sys.modules); import agentkit; print(len(set(sys.modules) - before)); print(*sorted(sys.modules))"
+)
 
 
-def test_import_agentkit_stays_quick_and_does_not_import_aiohttp() -> None:
-    code = "import sys, agentkit; print(sorted(m for m in ('aiohttp', 'httpx_aiohttp') if m in sys.modules))"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
-    assert done.stdout.strip() == "[]", done.stdout
-    times = [
-        float(subprocess.run([sys.executable, "-c", _IMPORT_TIME], capture_output=True, text=True, check=True).stdout)
-        for _ in range(5)
-    ]
-    assert statistics.median(times) < 0.25, times
+def test_import_agentkit_stays_light_and_does_not_import_aiohttp() -> None:
+    done = subprocess.run([sys.executable, "-c", _IMPORTED], capture_output=True, text=True, check=True, cwd=ROOT)
+    count, names = done.stdout.split("\n", 1)
+    loaded = {name.split(".")[0] for name in names.split()}
+    assert not loaded & set(_HEAVY), sorted(loaded & set(_HEAVY))
+    assert int(count) < 360, f"import agentkit loads {count} modules"
 
 
 def test_mypy_outside_the_repository_finds_agentkit_through_the_editable_install(tmp_path: Path) -> None:
