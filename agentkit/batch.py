@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol, Union
 
 from ._batch_cost import BatchEstimate
-from ._http.client import RETRY_LISTENERS, WAIT_LISTENERS
 from .content import Prompt, is_prompt, prompt_json, prompt_key
 from .errors import (
     AllModelsFailed,
@@ -117,6 +116,8 @@ class RateLimiter:
         delay = start - time.monotonic()
         if delay > 0:
             if provider is not None:
+                from ._http.client import WAIT_LISTENERS  # here: importing agentkit does not import httpx
+
                 for listener in WAIT_LISTENERS:
                     listener(provider, delay)
             await asyncio.sleep(delay)
@@ -188,6 +189,8 @@ class _LimitedModel(Model):
                 response = await self.inner.request(request)
             except RateLimitError as e:
                 wait = self.limiter.rate_limited_for(e.retry_after)
+                from ._http.client import RETRY_LISTENERS
+
                 for listener in RETRY_LISTENERS:  # the run log and the trace show the 429 and the wait
                     listener(self.provider, e, wait, attempt + 1)
                 continue

@@ -177,6 +177,8 @@ class RunLog(Hooks):
             "agent": _agent(ctx),
         }
         live.request_start = live.request_end = 0.0
+        if _sending.get() is live:
+            _sending.set(None)  # the task's context does not keep the run alive
         await self._flush(self._write(insert, "steps", row))
 
     async def before_tool_call(self, ctx: RunContext[Any], call: ToolCall) -> None:
@@ -274,6 +276,13 @@ def _on_retry(provider: str, error: ProviderError, wait: float, attempt: int) ->
     live = _in_flight()
     if live is None:
         return
+    try:
+        _retried(live, provider, error, wait, attempt)
+    except Exception as e:  # the run log never fails a request
+        logger.warning("The run log %s could not record a retry: %s", live.log.path, e)
+
+
+def _retried(live: _Live, provider: str, error: ProviderError, wait: float, attempt: int) -> None:
     now = time.time()
     data = {"attempt": attempt, "status": error.status, "error": type(error).__name__, "wait": round(wait, 3)}
     if error.retry_after is not None:
@@ -291,10 +300,13 @@ def _on_wait(provider: str, seconds: float) -> None:
     now = time.time()
     row = {"run_id": live.run_id, "kind": "wait", "name": "rate limit", "started": now, "ended": now + seconds}
     data = json.dumps({"wait": round(seconds, 3), "provider": provider})
-    live.log._write(insert, "steps", {**row, "data": data, "agent": _agent_of(live)})
+    try:
+        live.log._write(insert, "steps", {**row, "data": data, "agent": _agent_of(live)})
+    except Exception as e:  # the run log never fails a request
+        logger.warning("The run log %s could not record a wait: %s", live.log.path, e)
 
 
-def _agent_of(live: _Live) -> str | None:
+def _agent_of(live: _Live) -> str:
     return str(live.run.spec.label)
 
 
