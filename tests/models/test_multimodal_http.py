@@ -119,3 +119,23 @@ def test_a_run_continued_from_stored_messages_sends_the_image_again(loopback: An
     agent.run_sync("What colour?", messages=stored)
     _, second = server.bodies("/chat/completions")
     assert second["messages"][0]["content"][1] == {"type": "image_url", "image_url": {"url": DATA_URL}}
+
+
+async def test_responses_api_streams_structured_output_from_an_image(loopback: Any) -> None:
+    from agentkit.models import OpenRouterResponses
+    from tests.models.test_responses_stream import message, response, stream_reply, wire_events
+    from tests.models.test_responses_stream import sse as responses_sse
+    from tests.support.specs import assert_valid_request
+
+    events, _ = wire_events(response(message(json.dumps({"number": "INV-9", "total": 7.5}))))
+    server = loopback([stream_reply(responses_sse(events, names=False, comments=True))], spec=None)
+    model = OpenRouterResponses("mistralai/mistral-large-2512", api_key="sk-test", base_url=server.url + "/v1")
+    agent = Agent(model, output_type=Invoice)
+    async with agent.run_stream(["Extract the invoice.", BinaryContent(PNG, "image/png")]) as run:
+        async for _ in run:
+            pass
+    assert run.result.output == Invoice(number="INV-9", total=7.5)
+    (sent,) = server.bodies("/responses")
+    assert_valid_request(sent, "openrouter", "responses")
+    assert sent["stream"] is True and sent["text"]["format"]["type"] == "json_schema"
+    assert sent["input"][0]["content"][1] == {"type": "input_image", "image_url": DATA_URL, "detail": "auto"}
