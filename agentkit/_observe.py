@@ -107,13 +107,29 @@ class RunTrace:
 
 
 def _text(value: Any) -> str:
-    """``value`` as JSON text, registered keys hidden."""
+    """``value`` as JSON text, registered keys hidden and binary parts (images, files, audio) named
+    by their type and size instead of their base64."""
     if hasattr(value, "model_dump"):
         value = value.model_dump(mode="json", exclude_none=True)
     elif isinstance(value, (list, tuple)):
         value = [v.model_dump(mode="json", exclude_none=True) if hasattr(v, "model_dump") else v for v in value]
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = value if isinstance(value, str) else json.dumps(_elide(value), ensure_ascii=False, default=str)
     return redact_secrets(text)
+
+
+def _elide(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_elide(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if value.get("kind") == "binary" and isinstance(value.get("data"), str):
+        data = value["data"]
+        size = len(data) * 3 // 4 - data[-2:].count("=")
+        return {**value, "data": f"<{size:,} bytes of {value.get('media_type', 'data')}>"}
+    url = value.get("url")
+    if isinstance(url, str) and url.startswith("data:") and len(url) > 100:
+        return {**value, "url": f"{url.split(',', 1)[0]},<{len(url):,} characters>"}
+    return {key: _elide(v) for key, v in value.items()}
 
 
 def _load() -> None:
@@ -141,6 +157,13 @@ def _on_retry(provider: str, error: ProviderError, wait: float, attempt: int) ->
     span.add_event("agentkit.rate_limit_wait" if error.status == 429 else "agentkit.retry", attributes)
 
 
+def _on_wait(provider: str, seconds: float) -> None:
+    """``run_many``'s rate limiter holding a request back, as an event of the current ``chat`` span."""
+    span = _otel.get_current_span()
+    if span.is_recording():
+        span.add_event("agentkit.rate_limit_wait", {"agentkit.wait.seconds": seconds, "agentkit.wait.reason": "batch_limiter"})
+
+
 class Observer:
     """The hooks and the model wrapper for one choice of settings and log level."""
 
@@ -156,6 +179,7 @@ class Observer:
             self.tracer = _otel.get_tracer(_NAME, __version__, tracer_provider=settings.tracer_provider)
             if _on_retry not in _client.RETRY_LISTENERS:
                 _client.RETRY_LISTENERS.append(_on_retry)
+                _client.WAIT_LISTENERS.append(_on_wait)
         first = {"on_run_start": ((_NAME, self.on_run_start),), "before_tool_call": ((_NAME, self.before_tool_call),)}
         self.first = HookSet(**first)  # type: ignore[arg-type]
         last: dict[str, Any] = {

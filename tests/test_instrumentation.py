@@ -282,6 +282,22 @@ def test_retries_and_rate_limit_waits_are_events_of_the_chat_span(loopback, span
     assert not any(KEY in w for w in warnings)
 
 
+async def test_run_many_rate_limiter_waits_are_events_of_the_chat_span(loopback, spans):
+    exporter, provider = spans
+    server = loopback(
+        [Reply(429, {"error": {"message": "slow"}}, headers={"retry-after": "0.3"}), *[Reply(body=chat_completion("ok"))] * 3]
+    )
+    agent = Agent(_model(server), instrument=_settings(provider))
+    results = await agent.run_many(["a", "b", "c"], concurrency=1, requests_per_minute=300)
+    assert all(r.ok for r in results)
+    chats = sorted((s for s in exporter.get_finished_spans() if s.name.startswith("chat")), key=lambda s: s.start_time)
+    assert len(chats) == 3
+    first = [(e.name, e.attributes.get("http.response.status_code")) for e in chats[0].events]
+    assert first == [("agentkit.rate_limit_wait", 429)]  # the 429 the batch absorbed, on the request it delayed
+    held = [e for e in chats[-1].events if e.attributes.get("agentkit.wait.reason") == "batch_limiter"]
+    assert held and 0 < held[0].attributes["agentkit.wait.seconds"] <= 0.45  # 300 a minute: held back up to 0.2 s
+
+
 async def test_a_streamed_chat_span_ends_with_the_stream_and_records_time_to_first_chunk(loopback, spans):
     exporter, provider = spans
     server = loopback(
@@ -483,3 +499,43 @@ print("ok")
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+async def test_an_instrumented_run_costs_what_it_costs_without(loopback, spans):
+    """Pricing looks through the instrumentation wrapper: a fallback's answer is priced at the model that answered."""
+    from agentkit.models import FallbackModel
+
+    exporter, provider = spans
+    costs = []
+    for settings in (None, _settings(provider)):
+        down = loopback([Reply(status=503, body={"error": {"message": "down"}})] * 5)
+        up = loopback(
+            [
+                Reply(
+                    body=chat_completion(
+                        "hi", usage={"prompt_tokens": 1_000_000, "completion_tokens": 0, "total_tokens": 1_000_000}
+                    )
+                )
+            ]
+        )
+        first = OpenAICompatible("mistral-large-2512", base_url=down.url + "/v1", max_retries=0)
+        second = OpenAICompatible("mistral-nemo", base_url=up.url + "/v1")
+        agent = Agent(FallbackModel(first, second), instrument=settings) if settings else Agent(FallbackModel(first, second))
+        costs.append((await agent.run("hi")).usage.cost)
+    assert costs[0] == costs[1] == pytest.approx(0.02)  # Nemo's price, instrumented or not
+    assert _by_name(exporter)["invoke_agent agent"].attributes["gen_ai.usage.input_tokens"] == 1_000_000
+
+
+def test_recorded_content_names_images_by_type_and_size_not_their_base64(spans):
+    from agentkit import BinaryContent, ImageUrl
+
+    exporter, provider = spans
+    png = b"\x89PNG\r\n\x1a\n" + bytes(3000)
+    agent = Agent(ScriptedModel(["a cat"]), instrument=_settings(provider, content=True))
+    prompt = ["What is this?", BinaryContent(png, "image/png"), ImageUrl("data:image/png;base64," + "A" * 400)]
+    assert agent.run_sync(prompt).output == "a cat"
+    chat = next(s for s in exporter.get_finished_spans() if s.name.startswith("chat"))
+    recorded = chat.attributes["gen_ai.input.messages"]
+    assert "What is this?" in recorded and "3,008 bytes of image/png" in recorded
+    assert "data:image/png;base64,<422 characters>" in recorded
+    assert "AAAA" not in recorded and len(recorded) < 600
