@@ -71,6 +71,13 @@ def test_run_{test_name}_replays_with_the_same_tool_calls():
 '''
 
 
+class _Code(str):
+    """Python source to put in the file as is (its ``repr`` is itself)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 def export_test(run: LoggedRun) -> str:
     """The pytest file's text for ``run``."""
     messages = messages_of(run)
@@ -82,6 +89,8 @@ def export_test(run: LoggedRun) -> str:
     last = answers[-1] if answers else None
     output = last.content if last is not None and not last.tool_calls and run.status == "ok" else None
     prompt = messages[start].content if start >= 0 else run.prompt
+    if not isinstance(prompt, str) and prompt is not None:  # text and parts (images, files): as the message holds them
+        prompt = _Code(f"load_messages({dump_messages([messages[start]])!r})[0].content")
     return _TEMPLATE.format(
         run_id=run.id,
         agent=run.agent or "agent",

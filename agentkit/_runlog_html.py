@@ -8,7 +8,8 @@ import json
 from html import escape
 from typing import Any
 
-from ._runlog_store import LoggedRun, Step
+from ._runlog_store import LoggedRun, Step, prompt_text
+from .content import part_label
 from .messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage, dump_messages
 
 __all__ = ["render", "result_html"]
@@ -212,7 +213,7 @@ def _conversation(run: LoggedRun, messages: list[Message], timed: bool) -> str:
     for m in messages:
         if isinstance(m, (UserMessage, SystemMessage)):
             role = "user" if isinstance(m, UserMessage) else "system"
-            text = m.content if isinstance(m.content, str) else json.dumps(m.model_dump(mode="json")["content"])
+            text = prompt_text(m.content)  # images, files and audio as labels: not their bytes
             out.append(f'<div class="msg {role}"><div class="who">{role}</div><pre>{escape(text)}</pre></div>')
         elif isinstance(m, AssistantMessage):
             found = next(requests, None)
@@ -242,6 +243,8 @@ def _call(call_id: str, name: str, arguments: str, result: ToolMessage | None, s
     failed = result is not None and result.is_error
     head = f"{escape(name)}(…){took}{' · <span class=err>error</span>' if failed else ''}"
     answer = "<p class=note>no result recorded</p>" if result is None else f"<pre>{escape(result.content)}</pre>"
+    if result is not None and result.attachments:
+        answer += f"<div class=note>attached: {escape(' '.join(part_label(p) for p in result.attachments))}</div>"
     return (
         f'<details class="call" open data-tool="{escape(name)}" data-call="{escape(call_id)}"><summary>{head}</summary>'
         f'<div class="note">arguments</div><pre>{escape(_pretty(arguments))}</pre>'

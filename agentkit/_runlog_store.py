@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .content import part_label
 from .errors import UserError
 from .sessions._sqlite_worker import Worker, busy, immediate
 
@@ -40,6 +41,11 @@ _SCHEMA = (
 )
 _MIGRATIONS = {1: ("ALTER TABLE steps ADD COLUMN agent TEXT",)}
 """What brings a file of schema ``key`` to the next version."""
+
+
+def prompt_text(content: Any) -> str:
+    """A user message's content as one text: images, files and audio as labels (``[image: cat.png]``)."""
+    return content if isinstance(content, str) else " ".join(part_label(part) for part in content)
 
 
 def default_log_path() -> Path:

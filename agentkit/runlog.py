@@ -29,7 +29,18 @@ from typing import TYPE_CHECKING, Any, Union
 
 from ._exchange import ModelRequest, ModelResponse
 from ._run.hooks import HookSet, prepare_hooks
-from ._runlog_store import SCHEMA_VERSION, LoggedRun, Step, default_log_path, end_tool, insert, list_runs, load_run, update_run
+from ._runlog_store import (
+    SCHEMA_VERSION,
+    LoggedRun,
+    Step,
+    default_log_path,
+    end_tool,
+    insert,
+    list_runs,
+    load_run,
+    prompt_text,
+    update_run,
+)
 from ._runlog_store import worker as _worker
 from ._secrets import redact_secrets
 from .context import RunContext
@@ -136,7 +147,7 @@ class RunLog(Hooks):
             outer, parent_call = run.parent
             found = _live.get(id(outer))
             parent_id = found.run_id if found is not None and found.run is outer and found.log is self else None
-        prompt = next((m.content for m in reversed(ctx.messages) if isinstance(m, UserMessage)), None)
+        prompt = next((prompt_text(m.content) for m in reversed(ctx.messages) if isinstance(m, UserMessage)), None)
         row = {
             "id": live.run_id,
             "parent_id": parent_id,

@@ -222,3 +222,33 @@ async def test_retries_of_what_a_hook_calls_after_the_answer_are_not_the_request
     (run,) = list_runs(path)
     assert [s.kind for s in load_run(path, run.id).steps] == ["request"]
     assert len(judge_server.requests) == 2
+
+
+def test_a_prompt_with_an_image_is_recorded_as_labels_and_exports_a_test_that_passes(tmp_path):
+    import base64
+    import subprocess
+    import sys
+
+    from agentkit._runlog_export import export_test
+    from agentkit._runlog_html import render
+    from agentkit.content import BinaryContent, ImageUrl
+
+    png = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
+    path = tmp_path / "image.db"
+    prompt = ["What is this?", BinaryContent(data=png, media_type="image/png"), ImageUrl(url="https://example.com/cat.jpg")]
+    Agent(ScriptedModel(["A cat."]), name="eyes", log=path).run_sync(prompt)
+    run = load_run(path, list_runs(path)[0].id)
+    assert run.prompt == "What is this? [image: image/png] [image: https://example.com/cat.jpg]"
+    page = render(run)
+    assert "What is this? [image: image/png] [image: https://example.com/cat.jpg]" in page
+    assert base64.b64encode(png).decode() not in page  # the page names the image, it does not carry it
+    test = tmp_path / "test_image_run.py"
+    test.write_text(export_test(run), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout[-3000:]
