@@ -20,6 +20,7 @@ from .batch import run_many as _run_many
 from .content import Prompt
 from .errors import UserError
 from .hooks import Hooks
+from .ratelimit import Limiter
 from .settings import ModelSettings
 from .usage import UsageLimits
 
@@ -51,6 +52,7 @@ class BatchRuns(Generic[DepsT, OutputT]):
         concurrency: int = 16,
         requests_per_minute: float | None = None,
         tokens_per_minute: float | None = None,
+        limiter: Limiter | None = None,
         results: str | Path | None = None,
         progress: bool | None = None,
         deps: DepsT = None,  # type: ignore[assignment]
@@ -69,6 +71,10 @@ class BatchRuns(Generic[DepsT, OutputT]):
             concurrency: runs in flight at once.
             requests_per_minute: model requests per minute across the batch (spaced evenly).
             tokens_per_minute: tokens per minute across the batch (charged after each response).
+            limiter: a :class:`~agentkit.ratelimit.Limiter` to pace the batch with instead of
+                ``requests_per_minute`` and ``tokens_per_minute``: a
+                :class:`~agentkit.ratelimit.RedisRateLimiter` shares one budget with every
+                other process using it (other batches, web workers). Not closed here.
             results: a JSONL file; each result is appended as it completes, and inputs already
                 there (succeeded) are skipped — start again with the same file after a crash.
             progress: a progress bar (rich) — default: when stderr is a terminal.
@@ -101,7 +107,7 @@ class BatchRuns(Generic[DepsT, OutputT]):
             raise UserError("run_many(estimate=...) needs results=...: the sample's results go there (not paid twice).")
         if max_cost is not None and (isinstance(max_cost, bool) or not isinstance(max_cost, (int, float)) or max_cost < 0):
             raise UserError(f"max_cost must be a non-negative number of USD, not {max_cost!r}.")
-        limiter = RateLimiter(requests_per_minute, tokens_per_minute)
+        limiter = _the_limiter(limiter, requests_per_minute, tokens_per_minute)
         await agent.connect()  # on the agent itself, so aclose() closes the toolsets
         begin(agent, "", None, deps, settings, usage_limits, None, None, hooks)  # your mistakes raise here, once
         model = limited_model(agent.model, limiter)
@@ -136,6 +142,7 @@ class BatchRuns(Generic[DepsT, OutputT]):
         concurrency: int = 16,
         requests_per_minute: float | None = None,
         tokens_per_minute: float | None = None,
+        limiter: Limiter | None = None,
         results: str | Path | None = None,
         progress: bool | None = None,
         deps: DepsT = None,  # type: ignore[assignment]
@@ -146,24 +153,52 @@ class BatchRuns(Generic[DepsT, OutputT]):
         max_cost: float | None = None,
         estimate: EstimateCallback | None = None,
     ) -> list[BatchItem]:
-        """:meth:`run_many` for synchronous code."""
+        """:meth:`run_many` for synchronous code (a ``limiter``'s connections of this call's event loop are closed at its end)."""
         return run_sync(
-            self.run_many(
-                inputs,
-                concurrency=concurrency,
-                requests_per_minute=requests_per_minute,
-                tokens_per_minute=tokens_per_minute,
-                results=results,
-                progress=progress,
-                deps=deps,
-                settings=settings,
-                usage_limits=usage_limits,
-                hooks=hooks,
-                session=session,
-                max_cost=max_cost,
-                estimate=estimate,
+            _closing(
+                self.run_many(
+                    inputs,
+                    concurrency=concurrency,
+                    requests_per_minute=requests_per_minute,
+                    tokens_per_minute=tokens_per_minute,
+                    limiter=limiter,
+                    results=results,
+                    progress=progress,
+                    deps=deps,
+                    settings=settings,
+                    usage_limits=usage_limits,
+                    hooks=hooks,
+                    session=session,
+                    max_cost=max_cost,
+                    estimate=estimate,
+                ),
+                limiter,
             )
         )
+
+
+def _the_limiter(limiter: Limiter | None, requests_per_minute: float | None, tokens_per_minute: float | None) -> Limiter:
+    """The batch's limiter: the one given (which holds the limits), else an in-process one."""
+    if limiter is None:
+        return RateLimiter(requests_per_minute, tokens_per_minute)
+    if requests_per_minute is not None or tokens_per_minute is not None:
+        raise UserError("run_many(limiter=...) holds the limits: give requests_per_minute and tokens_per_minute to the limiter.")
+    if not isinstance(limiter, Limiter):
+        raise UserError(
+            f"run_many(limiter=...) takes a Limiter (acquire, charge, rate_limited_for: a RateLimiter, a RedisRateLimiter), "
+            f"not {limiter!r:.80}."
+        )
+    return limiter
+
+
+async def _closing(batch: Awaitable[list[BatchItem]], limiter: Limiter | None) -> list[BatchItem]:
+    """``await batch``, then close the limiter's connections of this event loop (``run_many_sync``'s loop ends with it)."""
+    try:
+        return await batch
+    finally:
+        close = getattr(limiter, "aclose", None)
+        if close is not None:
+            await close()
 
 
 async def _estimate(

@@ -36,11 +36,11 @@ from .errors import (
     AuthenticationError,
     BatchCostExceeded,
     MissingAPIKeyError,
-    RateLimitError,
+    RateLimiterUnavailable,
     UserError,
     redact_secrets,
 )
-from .models.base import Model, ModelRequest, ModelResponse
+from .ratelimit import Limiter, limited_model
 from .usage import Usage
 
 __all__ = [
@@ -168,40 +168,6 @@ class RateLimiter:
         return len(self._successes) / max(now - self._successes[0], 0.1)
 
 
-class _LimitedModel(Model):
-    """The agent's model behind a batch's :class:`RateLimiter`; 429s wait instead of failing.
-
-    The model is asked for its twin that raises a 429 at once (:meth:`Model.with_rate_limit_retries`,
-    sharing its connections), so the limiter sees the first 429 and paces every worker.
-    """
-
-    def __init__(self, inner: Model, limiter: RateLimiter, max_waits: int) -> None:
-        self.inner = inner.with_rate_limit_retries(False)
-        self.limiter = limiter
-        self.max_waits = max_waits
-        self.model_name = inner.model_name
-        self.provider = inner.provider
-
-    async def request(self, request: ModelRequest) -> ModelResponse:
-        for attempt in range(self.max_waits):
-            await self.limiter.acquire(None if attempt else self.provider)  # after a 429: the retry's own wait
-            try:
-                response = await self.inner.request(request)
-            except RateLimitError as e:
-                wait = self.limiter.rate_limited_for(e.retry_after)
-                from ._http.client import RETRY_LISTENERS
-
-                for listener in RETRY_LISTENERS:  # the run log and the trace show the 429 and the wait
-                    listener(self.provider, e, wait, attempt + 1)
-                continue
-            self.limiter.charge(response.usage.total_tokens)
-            return response
-        raise RateLimitError(f"still rate limited after waiting {self.max_waits} times", provider=self.inner.provider)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
 def _normalize(inputs: Iterable[BatchInput]) -> list[tuple[str, Prompt]]:
     items: list[tuple[str, Prompt]] = []
     seen: set[str] = set()
@@ -312,12 +278,6 @@ def total_usage(items: Iterable[BatchItem]) -> Usage:
     return total
 
 
-def limited_model(model: Model, limiter: RateLimiter, max_waits: int = 50) -> Model:
-    """``model`` behind ``limiter``: requests wait for their slot, and a 429 slows every worker
-    down instead of failing (up to ``max_waits`` waits per request)."""
-    return _LimitedModel(model, limiter, max_waits)
-
-
 class _Result(Protocol):
     output: Any
     usage: Usage
@@ -327,7 +287,7 @@ async def run_many(
     run: Callable[[Prompt], Awaitable[_Result]],
     inputs: Iterable[BatchInput],
     *,
-    limiter: RateLimiter | None = None,
+    limiter: Limiter | None = None,
     concurrency: int = 16,
     results: str | Path | None = None,
     progress: bool | None = None,
@@ -420,11 +380,11 @@ async def _run_all(
 
 
 def _stops_the_batch(error: BaseException) -> bool:
-    """Whether every input would fail the same way: a key the provider refuses, no key at all, or
-    the batch's ``max_cost`` reached."""
+    """Whether every input would fail the same way: a key the provider refuses, no key at all,
+    the batch's ``max_cost`` reached, or a shared rate limiter whose Redis cannot be reached."""
     if isinstance(error, AllModelsFailed):
         return all(_stops_the_batch(e) for e in error.errors)
-    return isinstance(error, (AuthenticationError, MissingAPIKeyError, BatchCostExceeded))
+    return isinstance(error, (AuthenticationError, MissingAPIKeyError, BatchCostExceeded, RateLimiterUnavailable))
 
 
 _INPUT_ID: ContextVar[str] = ContextVar("agentkit_batch_input_id", default="")
@@ -454,7 +414,7 @@ class _Progress:
     """A rich progress bar on stderr when it is a terminal (and rich is installed): done/total,
     failures and 429s absorbed so far, elapsed and remaining time. Silent otherwise."""
 
-    def __init__(self, total: int, done: int, enabled: bool | None, limiter: RateLimiter) -> None:
+    def __init__(self, total: int, done: int, enabled: bool | None, limiter: Limiter) -> None:
         self._bar: Any = None
         self._limiter = limiter
         self.failed = 0

@@ -38,6 +38,7 @@ __all__ = [
     "ToolRetriesExceeded",
     "OutputValidationError",
     "UnexpectedModelBehavior",
+    "RateLimiterUnavailable",
     "UsageLimitExceeded",
     "BatchCostExceeded",
     "ApprovalRequired",
@@ -291,6 +292,16 @@ class GuardrailError(HookError):
 
 class UnexpectedModelBehavior(AgentRunError):
     """The model answered in a way the loop cannot continue from (e.g. an empty response)."""
+
+
+class RateLimiterUnavailable(AgentkitError):
+    """A shared rate limiter (:class:`~agentkit.ratelimit.RedisRateLimiter`) could not reach its
+    store (Redis down, refused, timed out, a wrong password) or its store answered with an error.
+
+    Raised by the request that needed a slot, after the client's own short retries, never after
+    an unbounded wait; ``run_many`` stops the batch with it, as every input would fail the same
+    way. The message names the server without its password.
+    """
 
 
 # --- provider errors -------------------------------------------------------------------------
