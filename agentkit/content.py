@@ -17,6 +17,7 @@ import base64
 import binascii
 import hashlib
 import mimetypes
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeGuard, Union
@@ -40,13 +41,38 @@ __all__ = [
     "is_prompt",
     "prompt_key",
     "prompt_json",
+    "check_url",
+    "check_media_type",
+    "MAX_FILE_BYTES",
 ]
 
 ImageDetail = Literal["auto", "low", "high"]
 
+MB = 1024 * 1024
+MAX_FILE_BYTES = 100 * MB
+"""The largest file :meth:`BinaryContent.from_path` reads unless told otherwise."""
+
 
 class _Part(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+    _checked: bool = PrivateAttr(default=False)  # the URL was checked in full (once per part)
+
+    def __eq__(self, other: object) -> bool:  # the fields, not the private cache
+        if not isinstance(other, _Part):
+            return NotImplemented
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    def __hash__(self) -> int:
+        return hash((type(self), *self.__dict__.values()))
+
+    def checked_url(self, what: str) -> str:
+        """The part's URL, checked in full the first time (a data URL's base64 is read once)."""
+        url: str = self.__dict__["url"]
+        if not self._checked:
+            check_url(url, what, full=True)
+            self._checked = True
+        return url
 
 
 class ImageUrl(_Part):
@@ -61,7 +87,9 @@ class ImageUrl(_Part):
     detail: Union[ImageDetail, None] = None
 
     def __init__(self, url: str, detail: ImageDetail | None = None, **data: Any) -> None:
-        super().__init__(**{"url": url, "detail": detail, **data})
+        if detail is not None and detail not in ("auto", "low", "high"):
+            raise UserError(f"ImageUrl detail must be 'auto', 'low' or 'high', not {detail!r}.")
+        super().__init__(**{"url": _checked(url, "ImageUrl", data), "detail": detail, **data})
 
 
 class DocumentUrl(_Part):
@@ -72,7 +100,7 @@ class DocumentUrl(_Part):
     url: str
 
     def __init__(self, url: str, **data: Any) -> None:
-        super().__init__(**{"url": url, **data})
+        super().__init__(**{"url": _checked(url, "DocumentUrl", data), **data})
 
     @property
     def filename(self) -> str:
@@ -89,7 +117,7 @@ class AudioUrl(_Part):
     url: str
 
     def __init__(self, url: str, **data: Any) -> None:
-        super().__init__(**{"url": url, **data})
+        super().__init__(**{"url": _checked(url, "AudioUrl", data), **data})
 
 
 class BinaryContent(_Part):
@@ -108,27 +136,47 @@ class BinaryContent(_Part):
     _b64: Union[str, None] = PrivateAttr(default=None)
 
     def __init__(self, data: bytes, media_type: str, filename: str | None = None, **extra: Any) -> None:
+        if "kind" not in extra:  # made by the caller, not loaded from JSON (checked again before sending)
+            if isinstance(data, (bytes, bytearray, memoryview)) and not data:
+                raise UserError(f"BinaryContent({media_type!r}) has no bytes: an empty image, file or audio cannot be sent.")
+            media_type = check_media_type(media_type)
         super().__init__(**{"data": data, "media_type": media_type, "filename": filename, **extra})
 
     @classmethod
-    def from_path(cls, path: str | Path, media_type: str | None = None) -> BinaryContent:
+    def from_path(cls, path: str | Path, media_type: str | None = None, *, max_bytes: int = MAX_FILE_BYTES) -> BinaryContent:
         """Read a file; its media type is sniffed from its first bytes (PNG, JPEG, GIF, WEBP,
-        PDF, WAV, MP3, OGG, FLAC, M4A, ...), else guessed from its name, unless given."""
+        PDF, WAV, MP3, OGG, FLAC, M4A, ...), else guessed from its name, unless given.
+
+        A file larger than ``max_bytes`` (100 MB; no hosted API takes more inline) is refused
+        before it is read; so are an empty file, a directory, and a file whose name promises a
+        type its bytes are not (``notes.txt`` renamed ``cat.png``).
+        """
         file = Path(path)
         try:
+            size = file.stat().st_size
+            if file.is_dir():
+                raise UserError(f"Cannot read {str(path)!r}: it is a directory, not a file.")
+            if size > max_bytes:
+                raise UserError(
+                    f"{str(path)!r} is {size / MB:.1f} MB: BinaryContent.from_path reads at most {max_bytes / MB:.1f} MB "
+                    f"(max_bytes=); no provider takes a larger file inline. Nothing was read."
+                )
             data = file.read_bytes()
         except OSError as e:
             raise UserError(f"Cannot read {str(path)!r}: {e.strerror or e}.") from None
-        return cls(data, media_type or sniff_media_type(data, file.name), filename=file.name)
+        if not data:
+            raise UserError(f"{str(path)!r} is empty: there is nothing to send.")
+        return cls(data, media_type or _file_media_type(data, file.name), filename=file.name)
 
     @classmethod
     def from_data_url(cls, url: str) -> BinaryContent:
         """A ``data:<media type>;base64,<data>`` URL as bytes."""
-        header, sep, payload = url.partition(",")
-        if not url.startswith("data:") or not sep or not header.endswith(";base64"):
+        check_url(url, "BinaryContent.from_data_url", full=True)
+        header, _, payload = url.partition(",")
+        if not url.startswith("data:"):
             raise UserError(f"Not a base64 data URL: {url[:60]!r}.")
         media_type = header[len("data:") : -len(";base64")] or "application/octet-stream"
-        part = cls(_b64decode(payload), media_type)
+        part = cls(base64.b64decode(payload), media_type)
         part._b64 = payload
         return part
 
@@ -218,7 +266,7 @@ def prompt_content(prompt: Any) -> str | list[UserContent]:
     for position, item in enumerate(prompt):
         if not isinstance(item, (str, *_PART_TYPES)):
             raise UserError(
-                f"prompt item #{position} is a {type(item).__name__}: give strings and content parts "
+                f"prompt item #{position} is of type {type(item).__name__}: give strings and content parts "
                 f"(ImageUrl, DocumentUrl, AudioUrl, BinaryContent; BinaryContent.from_path() reads a file)."
             )
         items.append(item)
@@ -268,7 +316,7 @@ def legacy_part(raw: dict[str, Any]) -> Any:
     if kind in ("image_url", "input_image"):
         image = raw.get("image_url")
         url, detail = (image.get("url"), image.get("detail")) if isinstance(image, dict) else (image, raw.get("detail"))
-        return ImageUrl(str(url), detail if detail in ("auto", "low", "high") else None)
+        return ImageUrl(str(url), detail if detail in ("auto", "low", "high") else None, kind="image-url")
     if kind == "input_audio" and isinstance(raw.get("input_audio"), dict):
         audio = raw["input_audio"]
         return {"kind": "binary", "data": audio.get("data", ""), "media_type": f"audio/{audio.get('format', 'wav')}"}
@@ -277,10 +325,13 @@ def legacy_part(raw: dict[str, Any]) -> Any:
         file: dict[str, Any] = inner if isinstance(inner, dict) else raw
         data = str(file.get("file_data") or file.get("file_url") or "")
         if data.startswith("data:"):
-            return BinaryContent.from_data_url(data).model_copy(update={"filename": file.get("filename")})
-        return DocumentUrl(data)
+            try:
+                return BinaryContent.from_data_url(data).model_copy(update={"filename": file.get("filename")})
+            except UserError:  # loads as stored; refused before it is sent
+                pass
+        return DocumentUrl(data, kind="document-url")
     if kind == "document_url":
-        return DocumentUrl(str(raw.get("document_url", "")))
+        return DocumentUrl(str(raw.get("document_url", "")), kind="document-url")
     return raw  # not a known shape: validation names it
 
 
@@ -331,6 +382,64 @@ def sniff_media_type(data: bytes, name: str | None = None) -> str:
         if guessed:
             return guessed
     return "application/octet-stream"
+
+
+_SNIFFABLE = frozenset(
+    {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "audio/x-wav", "audio/wav", "audio/flac"}
+)
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+_URL_SCHEMES = ("http://", "https://", "data:")
+
+
+def _file_media_type(data: bytes, name: str) -> str:
+    """A file's media type from its bytes; a name promising a type whose bytes we know (``.png``,
+    ``.pdf``, ``.wav``...) that the bytes are not is refused."""
+    media_type = sniff_media_type(data)
+    if media_type != "application/octet-stream":
+        return media_type
+    guessed = mimetypes.guess_type(name)[0] or media_type
+    if guessed in _SNIFFABLE:
+        raise UserError(
+            f"{name!r} is not a valid {guessed} file: its first bytes {data[:8]!r} are not those of one. "
+            f"Give the real file, or its type (BinaryContent.from_path(path, media_type=...))."
+        )
+    return guessed
+
+
+def _checked(url: str, what: str, data: dict[str, Any]) -> str:
+    """A part's URL checked when the caller makes the part; one loaded from JSON (it has its
+    ``kind``) loads as stored, so an old conversation never fails to load, and is checked
+    before it is sent."""
+    return url if "kind" in data else check_url(url, what, full=True)
+
+
+def check_media_type(media_type: str) -> str:
+    """A media type made canonical (``IMAGE/PNG; q=1`` → ``image/png``), or a UserError."""
+    canonical = media_type.split(";", 1)[0].strip().lower() if isinstance(media_type, str) else ""
+    if not _MEDIA_TYPE.fullmatch(canonical):
+        raise UserError(f"{media_type!r} is not a media type: give one like 'image/png', 'application/pdf', 'audio/wav'.")
+    return "image/jpeg" if canonical == "image/jpg" else canonical
+
+
+def check_url(url: str, what: str, full: bool = False) -> str:
+    """``url`` if it is an ``http(s)://`` URL or a base64 ``data:`` URL, else a UserError (a
+    ``file://`` or ``javascript:`` URL, a path, a data URL that is not base64). ``full`` also
+    checks a data URL's base64 text character by character (done once, when a part is made)."""
+    if not isinstance(url, str) or not url.startswith(_URL_SCHEMES) or url in _URL_SCHEMES:
+        shown = url[:60] if isinstance(url, str) else type(url).__name__
+        raise UserError(
+            f"{what}: {shown!r} is not an http(s):// URL or a base64 data: URL. "
+            f"For a local file use BinaryContent.from_path()."
+        )
+    if url.startswith("data:"):
+        header, sep, payload = url.partition(",")
+        media_type = header[5:].removesuffix(";base64")
+        if not sep or not header.endswith(";base64") or not payload or not _MEDIA_TYPE.fullmatch(media_type.lower()):
+            raise UserError(f"{what}: {url[:60]!r} is not a data URL of the form data:<media type>;base64,<data>.")
+        if full and (len(payload) % 4 or not _BASE64.fullmatch(payload)):
+            raise UserError(f"{what}: the data URL {url[:40]!r}... does not hold valid base64 text.")
+    return url
 
 
 def _b64decode(text: str) -> bytes:

@@ -74,3 +74,31 @@ def test_chat_attaches_to_the_first_message(tmp_path: Path, monkeypatch: pytest.
     first, second = model.requests
     assert first.messages[-1].content == ["What is it?", BinaryContent(PNG, "image/png", filename="p.png")]
     assert second.messages[-1].content == "What colour?"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("{tmp}", "it is a directory"),
+        ("{tmp}/missing.png", "No such file or directory"),
+        ("{tmp}/fake.png", "is not a valid image/png file"),
+        ("{tmp}/empty.png", "is empty"),
+        ("javascript:alert(1)", "give a file's path, or an http://, https:// or data: URL"),
+        ("ftp://example.com/a.png", "give a file's path, or an http://, https:// or data: URL"),
+        ("data:image/png;base64,!!", "does not hold valid base64"),
+        ("data:image/png,raw", "data:<media type>;base64,<data>"),
+    ],
+)
+def test_bad_attachments_are_clear_errors_before_the_agent_runs(tmp_path: Path, value: str, message: str) -> None:
+    (tmp_path / "agent.py").write_text(textwrap.dedent(AGENT), encoding="utf-8")
+    (tmp_path / "fake.png").write_text("not a picture", encoding="utf-8")
+    (tmp_path / "empty.png").write_bytes(b"")
+    result = invoke("run", str(tmp_path / "agent.py"), "describe", "-a", value.format(tmp=tmp_path))
+    assert result.exit_code == 2 and "--attach" in result.output and message in result.output
+    assert "A small picture." not in result.output
+
+
+def test_a_file_url_is_read_as_its_path(tmp_path: Path) -> None:
+    (tmp_path / "cat.png").write_bytes(PNG)
+    (part,) = attachments([(tmp_path / "cat.png").as_uri()])
+    assert part == BinaryContent(PNG, "image/png", filename="cat.png")

@@ -182,7 +182,7 @@ async def test_a_prompt_is_a_list_of_strings_and_parts(method: str) -> None:
 
 def test_bad_prompts_are_user_errors() -> None:
     agent = Agent("test")
-    for prompt, match in ((5, "not int"), ([b"raw"], "item #0 is a bytes"), ([], "empty list"), ({"a": 1}, "not dict")):
+    for prompt, match in ((5, "not int"), ([b"raw"], "item #0 is of type bytes"), ([], "empty list"), ({"a": 1}, "not dict")):
         with pytest.raises(UserError, match=match):
             agent.run_sync(prompt)  # type: ignore[arg-type]
 

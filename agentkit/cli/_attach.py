@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import click
 
@@ -30,17 +32,24 @@ def attach_option(f: click.decorators.FC) -> click.decorators.FC:
 
 
 def attachments(values: Sequence[str]) -> list[ContentPart]:
-    """Each value as a content part: a URL by its extension (PDF, audio, else an image), a path read
-    with :meth:`~agentkit.BinaryContent.from_path` (its media type from its bytes)."""
+    """Each value as a content part: an http(s) URL by its extension (PDF, audio, else an image), a
+    ``data:`` URL as its bytes, a path (or ``file://`` URL) read with
+    :meth:`~agentkit.BinaryContent.from_path` (its media type from its bytes). Anything else
+    (``ftp://``, ``javascript:``, a missing file, a directory, an empty file) is a CLIError."""
     parts: list[ContentPart] = []
     for value in values:
-        if value.startswith(("http://", "https://", "data:")):
-            parts.append(_url_part(value))
-            continue
+        shown = value if len(value) <= 80 else value[:77] + "..."
         try:
-            parts.append(BinaryContent.from_path(value))
+            if value.startswith(("http://", "https://", "data:")):
+                parts.append(_url_part(value))
+            elif value.startswith("file://"):
+                parts.append(BinaryContent.from_path(url2pathname(urlparse(value).path)))
+            elif re.match(r"[a-zA-Z][a-zA-Z0-9+.-]+:", value) and not Path(value).exists():
+                raise CLIError(f"--attach {shown}: give a file's path, or an http://, https:// or data: URL.")
+            else:
+                parts.append(BinaryContent.from_path(value))
         except ValueError as e:
-            raise CLIError(f"--attach {value}: {e}") from None
+            raise CLIError(f"--attach {shown}: {e}") from None
     return parts
 
 

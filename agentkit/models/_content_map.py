@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
-from ..content import AudioUrl, BinaryContent, DocumentUrl, ImageUrl, UserContent
+from ..content import AudioUrl, BinaryContent, DocumentUrl, ImageUrl, UserContent, check_media_type
 from ..errors import UserError
 
 __all__ = [
@@ -84,6 +84,7 @@ class MediaRules:
         max_images: the most images in one request.
         max_image_bytes_total: the most image bytes in one request.
         max_document_bytes: the largest document (bytes).
+        max_document_bytes_total: the most document bytes in one request.
         max_audio_bytes: the largest audio part (bytes).
         tool_attachments: where a tool's images and files go: ``inline`` (in the tool result,
             where the API takes parts there) or ``user_message`` (the tool result says "see the
@@ -102,6 +103,7 @@ class MediaRules:
     max_images: int | None = None
     max_image_bytes_total: int | None = None
     max_document_bytes: int | None = None
+    max_document_bytes_total: int | None = None
     max_audio_bytes: int | None = None
     tool_attachments: Literal["inline", "user_message"] = "user_message"
     source: str = field(default="", compare=False)
@@ -114,10 +116,12 @@ OPENAI_CHAT_MEDIA = MediaRules(
     max_images=500,
     max_image_bytes_total=50 * MB,
     max_document_bytes=32 * MB,
+    max_document_bytes_total=32 * MB,
     source="OpenAI's vision and file-input guides",
 )
 """OpenAI chat completions: PNG/JPEG/WEBP/GIF images (20 MB each, 500 and 50 MB per request),
-``input_audio`` in wav or mp3, PDFs as base64 ``file`` parts (32 MB); tool results are text only."""
+``input_audio`` in wav or mp3, PDFs as base64 ``file`` parts (32 MB of files per request, all
+files together); tool results are text only."""
 
 OPENROUTER_MEDIA = MediaRules(
     api="OpenRouter chat completions",
@@ -165,6 +169,7 @@ OPENAI_RESPONSES_MEDIA = MediaRules(
     max_images=500,
     max_image_bytes_total=50 * MB,
     max_document_bytes=32 * MB,
+    max_document_bytes_total=32 * MB,
     tool_attachments="inline",
     source="OpenAI's vision and file-input guides",
 )
@@ -204,13 +209,19 @@ class _Inline(NamedTuple):
 
 
 def _inline(part: BinaryContent | ImageUrl | DocumentUrl | AudioUrl) -> _Inline | None:
+    """The part's bytes to send inline (None: a URL the provider fetches); a UserError for an
+    empty part, a malformed media type or a URL that is neither http(s) nor a base64 data URL."""
     if isinstance(part, BinaryContent):
-        return _Inline(part.media_type.lower(), part.base64, len(part.data), part.filename, part.data_url)
-    url = part.url
+        if not part.data:
+            raise UserError(f"{part!r} has no bytes: an empty image, file or audio cannot be sent; nothing was sent.")
+        media_type = check_media_type(part.media_type)
+        data_url = part.data_url if media_type == part.media_type else f"data:{media_type};base64,{part.base64}"
+        return _Inline(media_type, part.base64, len(part.data), part.filename, data_url)
+    url = part.checked_url(type(part).__name__)
     if not url.startswith("data:"):
         return None
     header, _, payload = url.partition(",")
-    media_type = header[5:].split(";", 1)[0].lower() or "application/octet-stream"
+    media_type = check_media_type(header[5:].split(";", 1)[0])
     size = len(payload) * 3 // 4 - payload[-2:].count("=")
     return _Inline(media_type, payload, size, None, url)
 
@@ -237,6 +248,7 @@ class PartMapper:
         self.rules = rules
         self.images = 0
         self.image_bytes = 0
+        self.document_bytes = 0
 
     # -- public ----------------------------------------------------------------------------
     def user_content(self, content: str | list[UserContent]) -> Any:
@@ -269,8 +281,7 @@ class PartMapper:
 
     def _check_image(self, inline: _Inline) -> None:
         rules = self.rules
-        media_type = "image/jpeg" if inline.media_type == "image/jpg" else inline.media_type
-        if rules.image_types is not None and media_type not in rules.image_types:
+        if rules.image_types is not None and inline.media_type not in rules.image_types:
             accepted = ", ".join(sorted(t.split("/")[1].upper() for t in rules.image_types))
             raise self._refuse(f"{inline.media_type} images (it takes {accepted})")
         if rules.max_image_bytes is not None and inline.size > rules.max_image_bytes:
@@ -301,6 +312,10 @@ class PartMapper:
         if rules.max_document_bytes is not None and inline.size > rules.max_document_bytes:
             name = inline.filename or inline.media_type
             raise self._over(f"A document ({name})", _mb(inline.size), f"{_mb(rules.max_document_bytes)} per document")
+        self.document_bytes += inline.size
+        if rules.max_document_bytes_total is not None and self.document_bytes > rules.max_document_bytes_total:
+            limit = f"{_mb(rules.max_document_bytes_total)} of files per request"
+            raise self._over("The files of the request together", _mb(self.document_bytes), limit)
 
     def _url_only(self, part: Any, inline: _Inline | None, allowed: bool, what: str) -> str:
         if inline is None and not allowed:
