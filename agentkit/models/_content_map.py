@@ -22,11 +22,12 @@ Bytes are base64-encoded once per :class:`~agentkit.BinaryContent` (it keeps the
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
-from ..content import AudioUrl, BinaryContent, DocumentUrl, ImageUrl, UserContent, check_media_type
+from ..content import AudioUrl, BinaryContent, DocumentUrl, ImageUrl, UserContent, check_media_type, part_label
 from ..errors import UserError
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
 ]
 
 MB = 1024 * 1024
+logger = logging.getLogger("agentkit")
 
 AUDIO_FORMATS: Mapping[str, str] = {
     "audio/wav": "wav",
@@ -268,6 +270,19 @@ class PartMapper:
         wire: dict[str, Any] = getattr(self, f"_{self.rules.dialect}_{kind}")(part, inline)
         return wire
 
+    def tool_part(self, part: UserContent) -> dict[str, Any]:
+        """A part a tool returned: as :meth:`part`, except that one the provider cannot take
+        becomes a text part saying why (a tool's output, an MCP server's say, is not the caller's
+        to fix mid-run; the run goes on and the model is told), with a warning in the log."""
+        counts = (self.images, self.image_bytes, self.document_bytes)
+        try:
+            return self.part(part)
+        except UserError as e:
+            self.images, self.image_bytes, self.document_bytes = counts
+            reason = str(e).removesuffix("; nothing was sent.").removesuffix(".")
+            logger.warning("A tool's %s was not sent: %s", part_label(part), reason)
+            return self.part(f"{part_label(part)} not sent: {reason}.")
+
     # -- checks ----------------------------------------------------------------------------
     def _refuse(self, what: str) -> UserError:
         return UserError(f"{self.rules.api} cannot take {what}; nothing was sent.")
@@ -384,12 +399,12 @@ def attachments_message(results: list[Any], mapper: PartMapper) -> dict[str, Any
     content: list[dict[str, Any]] = []
     for result in results:
         content.append(mapper.part(f"Attached by tool {result.name or 'result'} (call {result.tool_call_id}):"))
-        content.extend(mapper.part(p) for p in result.attachments)
+        content.extend(mapper.tool_part(p) for p in result.attachments)
     return {"role": "user", "content": content}
 
 
 def attachment_note(parts: list[Any]) -> str:
     """What a text-only tool result says about the parts that follow it in a user message."""
-    kinds = {_kind(p, _inline(p)) for p in parts}
-    noun = "image" if kinds == {"image"} else "file"
+    kinds = {"image" if isinstance(p, ImageUrl) or (isinstance(p, BinaryContent) and p.is_image) else "file" for p in parts}
+    noun = "image" if kinds == {"image"} else "file"  # no URL is read here: a bad one is named in the parts
     return f"(see the attached {noun})" if len(parts) == 1 else f"(see the {len(parts)} attached {noun}s)"

@@ -253,7 +253,7 @@ class OpenAIChatModel(HTTPModel):
         map_id = self.profile.map_tool_call_id
         content: Any = m.content
         if m.attachments and self.profile.media.tool_attachments == "inline":
-            content = ([{"type": "text", "text": m.content}] if m.content else []) + [mapper.part(p) for p in m.attachments]
+            content = ([{"type": "text", "text": m.content}] if m.content else []) + [mapper.tool_part(p) for p in m.attachments]
         elif m.attachments:
             note = attachment_note(m.attachments)
             content = f"{m.content}\n{note}" if m.content else note

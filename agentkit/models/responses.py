@@ -411,7 +411,7 @@ def _output(m: ToolMessage, mapper: PartMapper, follow: list[ToolMessage]) -> An
     if not m.attachments:
         return m.content
     if mapper.rules.tool_attachments == "inline":
-        return ([mapper.part(m.content)] if m.content else []) + [mapper.part(p) for p in m.attachments]
+        return ([mapper.part(m.content)] if m.content else []) + [mapper.tool_part(p) for p in m.attachments]
     follow.append(m)
     note = attachment_note(m.attachments)
     return f"{m.content}\n{note}" if m.content else note

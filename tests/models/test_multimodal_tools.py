@@ -145,16 +145,25 @@ def test_a_tool_returning_images_on_the_responses_api(loopback: Any, cls: Any, s
     ]
 
 
-def test_a_tool_image_a_provider_refuses_is_a_user_error_before_the_second_request(loopback: Any) -> None:
+def test_a_tool_image_the_provider_cannot_take_is_named_not_sent_and_the_run_goes_on(
+    loopback: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A prompt's bad part is the caller's UserError; a tool's (an MCP server's TIFF, say) is not
+    the caller's to fix mid-run: the model is told in its place, and the run goes on."""
+
     @tool
-    def scan() -> BinaryContent:
+    def scan() -> list[Any]:
         """Scan."""
-        return BinaryContent(b"II*\x00" + b"\0" * 16, "image/tiff")
+        return ["scanned", BinaryContent(b"II*\x00" + b"\0" * 16, "image/tiff", filename="page.tif"), ImageUrl(REMOTE)]
 
-    from agentkit.errors import UserError
-
-    server = loopback([Reply(body=chat_completion(tool_calls=[call("scan", {}, id="c1")]))], spec="openai")
-    agent = Agent(OpenAI("gpt-4o", api_key="sk-test", base_url=server.url + "/v1"), tools=[scan])
-    with pytest.raises(UserError, match="cannot take image/tiff images"):
-        agent.run_sync("Scan it.")
-    assert len(server.bodies("/chat/completions")) == 1
+    replies = [Reply(body=chat_completion(tool_calls=[call("scan", {}, id="c1")])), Reply(body=chat_completion("ok"))]
+    for cls, spec in ((OpenAI, "openai"), (Mistral, "mistral")):
+        server = loopback(replies, spec=spec)
+        agent = Agent(cls("gpt-4o", api_key="sk-test", base_url=server.url + "/v1"), tools=[scan])
+        assert agent.run_sync("Scan it.").output == "ok"
+        _, second = server.bodies("/chat/completions")
+        parts = second["messages"][-1]["content"]
+        note = "[image: page.tif] not sent: " + cls("x", api_key="k").profile.media.api + " cannot take image/tiff images"
+        assert any(p.get("type") == "text" and p["text"].startswith(note) for p in parts)
+        assert parts[-1]["type"] == "image_url"  # the other image still goes
+    assert "was not sent" in caplog.text
