@@ -23,8 +23,11 @@ How MCP tools behave:
   back. ``prefix="x"`` gives ``x_<tool>``.
 * **Results**: text as text; ``structuredContent`` as compact JSON (unless the text blocks
   say something other than its JSON, e.g. ``"42"`` beside ``{"result": 42}``: then the text);
-  images and audio as a short description (``[image: image/png, 1234 bytes]``), never base64;
-  embedded resources as their text (or a description when binary); resource links as their URI.
+  images, audio and binary embedded resources as :class:`~agentkit.BinaryContent` parts that
+  the model client sends as it sends any tool's images (see ``docs/multimodal.md``; a block that
+  is not valid base64 stays a short description, ``[image: image/png, 1234 bytes]``); text
+  resources as their text; resource links as their URI. ``server.call_tool()`` itself returns
+  text only, with those descriptions.
 * **Errors** go to the model as error tool messages, and the run goes on: a result with
   ``isError: true``, a protocol error, a timeout or a lost connection raise
   :class:`MCPToolError` with the server's message (the model sees ``tool 'x' raised
@@ -58,7 +61,7 @@ except ImportError as _e:  # pragma: no cover - exercised in a subprocess
 
 from ._config import MCPConfigError, load_mcp_config
 from ._server import MCPServer
-from ._tools import MCPConnectionError, MCPToolError, format_result, make_tool_names
+from ._tools import MCPConnectionError, MCPToolError, format_result, make_tool_names, result_value
 from ._transports import MCPServerHTTP, MCPServerStdio
 
 __all__ = [
@@ -70,5 +73,6 @@ __all__ = [
     "MCPConnectionError",
     "MCPConfigError",
     "format_result",
+    "result_value",
     "make_tool_names",
 ]

@@ -24,7 +24,7 @@ from ..errors import ModelRetry, ToolDefinitionError, UserError
 from ..tools import Tool
 from ._http_limit import oversize_message
 from ._redact import scrub
-from ._tools import INVALID_PARAMS, MCPConnectionError, MCPToolError, format_result, make_tool_names
+from ._tools import INVALID_PARAMS, MCPConnectionError, MCPToolError, format_result, make_tool_names, result_value
 
 __all__ = ["MCPServer", "ApprovalSpec", "DEFAULT_CALL_TIMEOUT", "DEFAULT_MAX_RESULT_CHARS"]
 
@@ -208,18 +208,33 @@ class MCPServer(ABC):
         the arguments or the tool name (JSON-RPC "invalid params"); their messages never show the
         secrets of the server's command line, URL, env or headers.
         """
-        try:
-            text = await self._call(name, arguments)
-        except MCPToolError as e:
-            raise MCPToolError(self._scrub(str(e))) from None
-        except ModelRetry as e:
-            raise ModelRetry(self._scrub(e.message)) from None
+        return self._cut(format_result(await self._result(name, arguments)))
+
+    async def call_tool_value(self, name: str, arguments: Mapping[str, Any] | None = None) -> str | list[Any]:
+        """Like :meth:`call_tool`, but images, audio and binary resources in the result come back
+        as :class:`~agentkit.BinaryContent` parts after the text (what the agent's tools return,
+        so the model sees the images; see ``docs/multimodal.md``)."""
+        value = result_value(await self._result(name, arguments))
+        return self._cut(value) if isinstance(value, str) else [self._cut(v) if isinstance(v, str) else v for v in value]
+
+    def _cut(self, text: str) -> str:
         limit = self.max_result_chars
         if limit is not None and len(text) > limit:
             return f"{text[:limit]}\n[cut: the result has {len(text):,} characters; only the first {limit:,} are shown.]"
         return text
 
-    async def _call(self, name: str, arguments: Mapping[str, Any] | None) -> str:
+    async def _result(self, name: str, arguments: Mapping[str, Any] | None) -> dict[str, Any]:
+        try:
+            result = await self._call(name, arguments)
+            if result.get("isError"):
+                format_result(result)  # raises MCPToolError with the text
+            return result
+        except MCPToolError as e:
+            raise MCPToolError(self._scrub(str(e))) from None
+        except ModelRetry as e:
+            raise ModelRetry(self._scrub(e.message)) from None
+
+    async def _call(self, name: str, arguments: Mapping[str, Any] | None) -> dict[str, Any]:
         session = self._session
         if session is None:
             raise MCPToolError(f"MCP server {self.name!r} is not connected.")
@@ -248,7 +263,7 @@ class MCPServer(ABC):
             raise MCPToolError(f"The connection to MCP server {self.name!r} was lost ({describe_error(e)}).") from None
         except Exception as e:  # transport failures, the SDK's own checks (e.g. of structured content)
             raise MCPToolError(f"Calling {name!r} on MCP server {self.name!r} failed: {describe_error(e)}") from None
-        return format_result(result.model_dump(by_alias=True, mode="json"))
+        return result.model_dump(by_alias=True, mode="json")
 
     # -- connecting ------------------------------------------------------------------------------
     def _get_lock(self) -> asyncio.Lock:
@@ -404,9 +419,9 @@ class MCPServer(ABC):
             self.skipped_tools[real] = str(e)
             return None
 
-    def _caller(self, real: str) -> Callable[[dict[str, Any]], Coroutine[Any, Any, str]]:
-        async def call(arguments: dict[str, Any]) -> str:
-            return await self.call_tool(real, arguments)
+    def _caller(self, real: str) -> Callable[[dict[str, Any]], Coroutine[Any, Any, str | list[Any]]]:
+        async def call(arguments: dict[str, Any]) -> str | list[Any]:
+            return await self.call_tool_value(real, arguments)
 
         return call
 

@@ -1,4 +1,4 @@
-"""SDK-free helpers: tool names for the model, MCP tool results as text, and the MCP errors.
+"""SDK-free helpers: tool names for the model, MCP tool results as text and parts, and the MCP errors.
 
 Everything here works on plain dicts (``model.model_dump(by_alias=True)``), so it reads the
 camelCase wire names and does not depend on which major version of the ``mcp`` SDK built them.
@@ -13,9 +13,10 @@ from typing import Any
 
 import pydantic_core
 
+from ..content import BinaryContent, check_media_type
 from ..errors import AgentkitError
 
-__all__ = ["MCPConnectionError", "MCPToolError", "make_tool_names", "format_result", "INVALID_PARAMS"]
+__all__ = ["MCPConnectionError", "MCPToolError", "make_tool_names", "format_result", "result_value", "INVALID_PARAMS"]
 
 INVALID_PARAMS = -32602
 """JSON-RPC "invalid params": the server says the call itself was wrong (unknown tool, bad arguments)."""
@@ -99,6 +100,46 @@ def format_result(result: Mapping[str, Any]) -> str:
     if result.get("isError"):
         raise MCPToolError(text or "the tool reported an error without a message")
     return text or "(no output)"
+
+
+def result_value(result: Mapping[str, Any]) -> str | list[Any]:
+    """A ``CallToolResult`` as a tool's return value: its text (:func:`format_result`), or, when
+    it holds images, audio or binary embedded resources, a list of that text and the bytes as
+    :class:`~agentkit.BinaryContent` parts (their base64 kept as the server sent it), which the
+    model client sends as it sends any tool's images. A block that is not valid base64 or has no
+    media type stays a description.
+
+    Raises :class:`MCPToolError` with the text when ``isError`` is true.
+    """
+    if result.get("isError"):
+        return format_result(result)
+    parts: list[Any] = []
+    rest: list[Any] = []
+    for block in result.get("content") or ():
+        part = _binary_part(block) if isinstance(block, Mapping) else None
+        (rest if part is None else parts).append(block if part is None else part)
+    if not parts:
+        return format_result(result)
+    text = format_result({**result, "content": rest}) if rest or result.get("structuredContent") is not None else ""
+    return [text, *parts] if text else parts
+
+
+def _binary_part(block: Mapping[str, Any]) -> BinaryContent | None:
+    kind = block.get("type")
+    if kind in ("image", "audio"):
+        data, media_type, filename = block.get("data"), block.get("mimeType"), None
+    elif kind == "resource" and isinstance(block.get("resource"), Mapping) and "blob" in block["resource"]:
+        resource = block["resource"]
+        data, media_type = resource.get("blob"), resource.get("mimeType")
+        filename = str(resource.get("uri", "")).rstrip("/").rsplit("/", 1)[-1] or None
+    else:
+        return None
+    if not isinstance(data, str) or not data or not isinstance(media_type, str):
+        return None
+    try:
+        return BinaryContent.model_validate({"data": data, "media_type": check_media_type(media_type), "filename": filename})
+    except ValueError:  # not base64, not a media type: described instead
+        return None
 
 
 def _same_json(text: str, value: Any) -> bool:

@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("mcp", reason="the MCP SDK is not installed (pip install 'agentkit-loop[mcp]')")
 
-from agentkit import Agent, ModelRetry
+from agentkit import Agent, BinaryContent, ModelRetry
 from agentkit.mcp import MCPConnectionError, MCPServerHTTP, MCPServerStdio, MCPToolError, load_mcp_config
 from agentkit.messages import ToolMessage
 from agentkit.testing import ScriptedModel, reply, tool_call
@@ -94,13 +94,14 @@ async def test_stdio_server_through_an_agent_results_errors_and_shutdown() -> No
     first = tool_messages(model.requests[1].messages)  # what the model got back after turn 1
     assert first["echo"].content == "hi hi" and not first["echo"].is_error
     assert json.loads(first["add"].content) == {"sum": 6, "numbers": [1, 2, 3]}
-    assert first["image"].content == f"[image: image/png, {len(PNG)} bytes]"
+    # images and audio reach the model as parts (sent as any tool's images are), not as base64 text
+    assert first["image"].content == "" and first["image"].attachments == [BinaryContent(PNG, "image/png")]
     assert first["mixed"].content.splitlines() == [
         "the report:",
-        "[audio: audio/wav, 1000 bytes]",
         "all good",
         "[resource link data.csv <file:///data.csv>: text/csv]",
     ]
+    assert first["mixed"].attachments == [BinaryContent(b"\0" * 1000, "audio/wav")]
     assert first["lookup_user"].content == "user ann found"
     assert asked == ["set_time"] and "denied this call: not now" in first["set_time"].content
     pid = int(first["pid"].content)
@@ -184,7 +185,7 @@ async def test_http_server_through_an_agent(http_server: HTTPServer) -> None:
     got = tool_messages(result.messages)
     assert got["demo_echo"].content == "over http"
     assert json.loads(got["demo_add"].content) == {"sum": 9, "numbers": [4, 5]}
-    assert got["demo_image"].content == f"[image: image/png, {len(PNG)} bytes]"
+    assert got["demo_image"].content == "" and got["demo_image"].attachments == [BinaryContent(PNG, "image/png")]
     assert got["demo_fail"].is_error and "cannot do that: nope" in got["demo_fail"].content
     ours = http_server.requests[before:]
     assert ours and all(r["headers"].get("x-agentkit-test") == "yes" for r in ours)
@@ -357,3 +358,28 @@ async def test_an_http_answer_over_max_message_bytes_is_not_read_and_its_call_fa
     async with MCPServerHTTP(url) as server:  # the default limit, 32 MB, against 100 MB (an event stream)
         with pytest.raises(MCPToolError, match=r"more than max_message_bytes=32,000,000 bytes; it was not read"):
             await server.call_tool("huge", {"chars": 100_000_000})
+
+
+async def test_an_mcp_image_reaches_the_model_as_an_image(loopback: Any) -> None:
+    """The demo server's PNG goes out as an image part: after the tool result in a user message for
+    OpenAI chat, in the tool message for Mistral (both bodies valid for the provider's spec)."""
+    import base64
+
+    from agentkit.models import Mistral, OpenAI
+    from tests.support.server import Reply, call, chat_completion
+
+    url = "data:image/png;base64," + base64.b64encode(PNG).decode()
+    for cls, name, spec in ((OpenAI, "gpt-4o", "openai"), (Mistral, "mistral-large-2512", "mistral")):
+        replies = [
+            Reply(body=chat_completion(tool_calls=[call("image", {}, id="abcdef123")])),
+            Reply(body=chat_completion("A dot.")),
+        ]
+        server = loopback(replies, spec=spec)
+        async with Agent(cls(name, api_key="sk-test", base_url=server.url + "/v1"), tools=[demo_stdio()]) as agent:
+            assert (await agent.run("Show me.")).output == "A dot."
+        _, second = server.bodies("/chat/completions")
+        if cls is OpenAI:
+            assert second["messages"][2]["content"] == "(see the attached image)"
+            assert second["messages"][3]["content"][1] == {"type": "image_url", "image_url": {"url": url}}
+        else:
+            assert second["messages"][2]["content"] == [{"type": "image_url", "image_url": url}]

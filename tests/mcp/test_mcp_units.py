@@ -193,7 +193,7 @@ async def test_strict_arguments_drop_the_nulls_before_the_call() -> None:
         sent.append({"name": name, **(arguments or {})})
         return "ok"
 
-    server.call_tool = fake_call  # type: ignore[method-assign]
+    server.call_tool_value = fake_call  # type: ignore[method-assign,assignment]
     from agentkit.context import RunContext
 
     await tools[0].call('{"tz": "UTC", "fmt": null}', RunContext(deps=None))
@@ -488,3 +488,28 @@ def test_an_http_server_takes_max_message_bytes_too() -> None:
             MCPServerHTTP("http://h/mcp", max_message_bytes=bad)  # type: ignore[arg-type]
     (server,) = load_config({"mcpServers": {"a": {"url": "http://h/mcp"}}})
     assert server.max_message_bytes == 32_000_000
+
+
+def test_result_value_gives_images_audio_and_blobs_as_parts() -> None:
+    from agentkit import BinaryContent
+    from agentkit.mcp import result_value
+
+    pdf = base64.b64encode(b"%PDF-1.7 x").decode()
+    result = {
+        "content": [
+            {"type": "text", "text": "two things:"},
+            {"type": "image", "data": PNG_B64, "mimeType": "image/png"},
+            {"type": "resource", "resource": {"uri": "file:///r/report.pdf", "mimeType": "application/pdf", "blob": pdf}},
+            {"type": "image", "data": "not base64!", "mimeType": "image/png"},
+            {"type": "audio", "data": "", "mimeType": "audio/wav"},
+        ]
+    }
+    text, image, document = result_value(result)
+    assert text == "two things:\n[image: image/png, 8 bytes]\n[audio: audio/wav, 0 bytes]"
+    assert image == BinaryContent(base64.b64decode(PNG_B64), "image/png")
+    assert image.base64 == PNG_B64  # kept as the server sent it: not encoded again
+    assert document == BinaryContent(b"%PDF-1.7 x", "application/pdf", filename="report.pdf")
+    assert result_value({"content": [{"type": "image", "data": PNG_B64, "mimeType": "image/png"}]}) == [image]
+    assert result_value({"content": [{"type": "text", "text": "plain"}]}) == "plain"
+    with pytest.raises(MCPToolError, match="bad"):
+        result_value({"isError": True, "content": [{"type": "text", "text": "bad"}]})
