@@ -119,8 +119,9 @@ class TokenCounter:
             for call in message.tool_calls:
                 size = text_bytes(call.name) + text_bytes(call.arguments) + text_bytes(call.id)
                 cost += self.call_overhead + size / bpt
-        elif isinstance(message, ToolMessage):
+        elif isinstance(message, ToolMessage):  # a tool's images and files count as a prompt's do
             cost += (text_bytes(message.content) + text_bytes(message.tool_call_id)) / bpt
+            cost += len(message.attachments) * IMAGE_TOKENS
         elif isinstance(message.content, str):
             cost += text_bytes(message.content) / bpt
         else:
@@ -236,7 +237,7 @@ def _upper_bound(request: ModelRequest) -> int:
         if isinstance(m, AssistantMessage):
             size += len(m.content or "") + sum(len(c.arguments) + len(c.name) + len(c.id) + 8 for c in m.tool_calls)
         elif isinstance(m, ToolMessage):
-            size += len(m.content) + len(m.tool_call_id)
+            size += len(m.content) + len(m.tool_call_id) + len(m.attachments) * IMAGE_TOKENS
         elif isinstance(m.content, str):
             size += len(m.content)
         else:

@@ -185,3 +185,12 @@ def test_old_wire_dicts_with_bad_urls_still_load_and_are_refused_before_sending(
         message = UserMessage.model_validate({"content": ["look", raw]})
         with pytest.raises(UserError):
             Mistral("mistral-large-2512", api_key="sk-test").wire_messages([message])
+
+
+def test_a_tools_images_count_in_the_token_estimate() -> None:
+    from agentkit._tokens import IMAGE_TOKENS, TokenCounter
+
+    counter = TokenCounter()
+    plain = ToolMessage(tool_call_id="c", content="chart")
+    with_images = ToolMessage(tool_call_id="c", content="chart", attachments=[BinaryContent(PNG, "image/png")] * 2)
+    assert counter.message_cost(with_images) == pytest.approx(counter.message_cost(plain) + 2 * IMAGE_TOKENS)
