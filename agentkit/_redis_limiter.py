@@ -52,9 +52,9 @@ MAX_PAUSE = 300.0
 
 _STEP = """
 local key = KEYS[1]
-local base, per_token = tonumber(ARGV[1]), tonumber(ARGV[2])
-local tokens, successes = tonumber(ARGV[3]), tonumber(ARGV[4])
-local pause, hits, reserve = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local a = {}
+for x in string.gmatch(ARGV[1], '[^,]+') do a[#a + 1] = tonumber(x) end
+local base, per_token, tokens, successes, pause, hits, reserve, idle = unpack(a)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local f = redis.call('HMGET', key, 'tat', 'debt', 'paused', 'interval', 'hits')
@@ -76,8 +76,8 @@ if reserve > 0 then
 end
 local function n(x) return string.format('%.0f', x) end
 redis.call('HSET', key, 'tat', n(tat), 'debt', n(debt), 'paused', n(paused), 'interval', n(interval), 'hits', n(total))
-redis.call('PEXPIRE', key, math.floor((math.max(tat, debt, paused, now) - now) / 1000) + tonumber(ARGV[8]))
-return {n(start - now), n(interval), n(total), n(math.max(paused - now, 0))}
+redis.call('PEXPIRE', key, math.floor((math.max(tat, debt, paused, now) - now) / 1000) + idle)
+return n(start - now) .. ',' .. n(interval) .. ',' .. n(total) .. ',' .. n(math.max(paused - now, 0))
 """
 
 _STATUS = """
@@ -294,10 +294,13 @@ class RedisRateLimiter:
         if not reserve and not check and not any(self._unsent):
             return 0.0, 0.0
         unsent, self._unsent = self._unsent, [0, 0, 0, 0]
-        args = [self._base_us, self._us_per_token, *unsent, int(reserve), IDLE_MS]
+        args = ",".join(
+            map(str, (self._base_us, self._us_per_token, *unsent, int(reserve), IDLE_MS))
+        )  # one argument, one reply: less to pack and parse
         try:
             _, step, _ = await self._client()
-            delay, interval, _, paused = (int(x) for x in await self._call(step(keys=[self.key], args=args)))
+            reply = await self._call(step(keys=[self.key], args=[args]))
+            delay, interval, _, paused = (int(x) for x in reply.split(b","))
         except BaseException:
             tokens, successes, pause, hits = unsent
             self._unsent = [
