@@ -102,3 +102,27 @@ def test_a_file_url_is_read_as_its_path(tmp_path: Path) -> None:
     (tmp_path / "cat.png").write_bytes(PNG)
     (part,) = attachments([(tmp_path / "cat.png").as_uri()])
     assert part == BinaryContent(PNG, "image/png", filename="cat.png")
+
+
+def test_chat_keeps_the_attachments_of_a_message_whose_answer_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = ScriptedModel([ConnectionError("the network is down"), "A picture."])
+    monkeypatch.setitem(_providers._REGISTRY, "clitest", _providers.Provider("clitest", "clitest", chat=lambda name: model))
+    (tmp_path / "p.png").write_bytes(PNG)
+    result = invoke("chat", "--model", "clitest:x", "-a", str(tmp_path / "p.png"), input="What is it?\nAgain?\nquit\n")
+    assert result.exit_code == 0, result.output
+    assert "go with your next message" in result.output
+    _, second = model.requests
+    assert second.messages[-1].content == ["Again?", BinaryContent(PNG, "image/png", filename="p.png")]
+
+
+def test_chat_drops_attachments_the_provider_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agentkit.errors import UserError
+
+    model = ScriptedModel([UserError("Mistral chat completions cannot take image/tiff images"), "Fine."])
+    monkeypatch.setitem(_providers._REGISTRY, "clitest", _providers.Provider("clitest", "clitest", chat=lambda name: model))
+    (tmp_path / "p.png").write_bytes(PNG)
+    result = invoke("chat", "--model", "clitest:x", "-a", str(tmp_path / "p.png"), input="What is it?\nHello\nquit\n")
+    assert result.exit_code == 0, result.output
+    assert "not sent again" in result.output
+    _, second = model.requests
+    assert second.messages[-1].content == "Hello"

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from ..agent import Agent, RunResult
 from ..content import ContentPart, Prompt
+from ..errors import UserError
 from ..messages import Message
 from ..models.base import Model
 from ..sessions import SQLiteSession
@@ -141,12 +142,13 @@ async def chat_session(
                 display = Display(out)
                 approver.display = display
                 task = asyncio.ensure_future(_answer(agent, with_attachments(prompt, attached), history, display, session))
-                attached = ()
+                sent, attached = attached, ()
                 with interrupts.cancelling(task):
                     await asyncio.wait({task})
                 display.end_line()
                 if task.cancelled() or task.exception() is not None:
                     await _after_failure(task, session, notes, debug)
+                    attached = _kept(task, sent, session, notes)
                     continue
                 result = task.result()
                 if session is None:
@@ -161,6 +163,22 @@ async def chat_session(
         notes.print(Text(f"Session: {answers} answer{'s' if answers != 1 else ''} · {summary(None, total)}", style="dim"))
     if stored is not None:
         notes.print(Text(f"Stored in {stored[1]}; {resume_hint(*stored)} resumes it.", style="dim"), soft_wrap=True)
+
+
+def _kept(
+    task: asyncio.Future[Any], sent: Sequence[ContentPart], session: SQLiteSession | None, notes: Console
+) -> Sequence[ContentPart]:
+    """The ``-a`` parts of a message whose answer failed: kept for the next message (the history
+    does not hold them), unless they were the error (a part the provider refuses) or a session
+    may have stored them already."""
+    if not sent:
+        return ()
+    refused = not task.cancelled() and isinstance(task.exception(), UserError)
+    if refused or session is not None:
+        notes.print(Text(f"(the {len(sent)} attachment(s) of that message are not sent again)", style="yellow"))
+        return ()
+    notes.print(Text(f"(the {len(sent)} attachment(s) go with your next message)", style="yellow"))
+    return sent
 
 
 async def _after_failure(task: asyncio.Future[Any], session: SQLiteSession | None, notes: Console, debug: bool) -> None:
