@@ -2,7 +2,8 @@
 of an agent that has none, on with a no-op exporter within 15 %).
 
     python benchmarks/instrumentation.py                 # ~2 min; --runs N --reps R
-    python benchmarks/instrumentation.py --profile on     # cProfile of one mode instead
+    python benchmarks/instrumentation.py --profile sdk    # cProfile of one mode instead
+    python benchmarks/instrumentation.py --instructions   # user-space instructions per run (valgrind)
 
 One process, one ``benchmarks/server.py`` on 127.0.0.1, the benchmark's tool round trip
 (``Agent(OpenAICompatible(...), tools=[get_weather]).run(PROMPT)``: two requests, one tool call)
@@ -17,6 +18,13 @@ run sequentially (c=1). Modes, interleaved rep by rep so that the machine's drif
 
 Prints client CPU µs per run (median of the reps) and each mode's ratio to ``off``; writes
 ``results/instrumentation.json``.
+
+``--instructions`` counts instead of timing (for a shared, busy machine, where CPU time drifts by
+±10 % between reps): each mode runs 100 and then 600 round trips in a process of its own under
+valgrind's callgrind (``apt-get install valgrind``), and the difference of the two counts over 500 is
+the client's user-space instructions per round trip — start-up and warm-up cancel out, and the
+figure repeats to within ~1 % whatever else the machine does. It leaves kernel time (the sockets)
+out, so its ratios are upper bounds of the CPU-time ratios.
 """
 
 from __future__ import annotations
@@ -25,9 +33,13 @@ import argparse
 import asyncio
 import cProfile
 import json
+import os
 import pstats
+import re
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -109,13 +121,58 @@ async def _profile(url: str, mode: str, runs: int) -> None:
     stats.print_stats(35)
 
 
+async def _plain_runs(url: str, mode: str, runs: int) -> None:
+    agent = _agent(url, mode)
+    try:
+        for _ in range(runs):
+            await agent.run(PROMPT)
+    finally:
+        await agent.aclose()
+
+
+def _callgrind(mode: str, runs: int) -> int:
+    """User-space instructions of a process making ``runs`` round trips in ``mode``."""
+    with tempfile.TemporaryDirectory() as folder:
+        command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={folder}/out", sys.executable, __file__]
+        command += ["--child", mode, "--runs", str(runs)]
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+    found = re.search(r"Collected : ([\d,]+)", done.stderr)
+    if found is None:
+        raise RuntimeError(f"no instruction count from valgrind: {done.stderr[-500:]}")
+    return int(found.group(1).replace(",", ""))
+
+
+def _instructions() -> dict[str, float]:
+    per_run = {}
+    for mode in MODES:
+        per_run[mode] = (_callgrind(mode, 600) - _callgrind(mode, 100)) / 500
+        print(f"  {mode:6} {per_run[mode] / 1e6:.3f} M instructions per round trip", file=sys.stderr)
+    return per_run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=1000, help="runs per mode and rep (default 1000)")
     parser.add_argument("--reps", type=int, default=5, help="reps, interleaved (default 5)")
     parser.add_argument("--profile", choices=MODES, help="cProfile this mode instead of measuring")
+    parser.add_argument("--instructions", action="store_true", help="count instructions with valgrind instead")
+    parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)  # one mode's runs, under valgrind
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
+    if args.child:
+        with Server() as server:
+            asyncio.run(_plain_runs(server.url, args.child, args.runs))
+        return
+    if args.instructions:
+        counts = _instructions()
+        print("\nuser-space instructions per tool round trip, and vs off:")
+        for mode in MODES:
+            print(f"  {mode:6} {counts[mode] / 1e6:8.3f} M  {counts[mode] / counts['off']:.3f}x")
+        args.output.parent.mkdir(exist_ok=True)
+        payload = {"instructions_per_run": counts, "vs_off": {m: counts[m] / counts["off"] for m in MODES}}
+        args.output.write_text(json.dumps({**payload, "date": time.strftime("%Y-%m-%d")}, indent=2) + "\n")
+        return
     with Server() as server:
         if args.profile:
             asyncio.run(_profile(server.url, args.profile, args.runs))
