@@ -38,6 +38,7 @@ __all__ = [
     "sniff_media_type",
     "prompt_content",
     "part_label",
+    "pull_parts",
     "is_prompt",
     "prompt_key",
     "prompt_json",
@@ -250,7 +251,7 @@ UserContent = Union[str, ContentPart]
 Prompt = Union[str, Sequence[Union[str, ImageUrl, DocumentUrl, AudioUrl, BinaryContent]]]
 """What ``agent.run`` takes: a string, or a list of strings and parts."""
 
-_PART_TYPES = (ImageUrl, DocumentUrl, AudioUrl, BinaryContent)
+_PART_TYPES = PART_TYPES = (ImageUrl, DocumentUrl, AudioUrl, BinaryContent)
 
 
 def prompt_content(prompt: Any) -> str | list[UserContent]:
@@ -273,6 +274,27 @@ def prompt_content(prompt: Any) -> str | list[UserContent]:
     if not items:
         raise UserError("prompt is an empty list: give text or content parts.")
     return items
+
+
+def pull_parts(value: Any, parts: list[ContentPart], depth: int = 0) -> Any:
+    """``value`` with every part inside it (in lists, tuples, dicts and pydantic models, at any
+    depth) replaced by its label (``[image: chart.png]``), the parts appended to ``parts``: a
+    tool's ``{"chart": BinaryContent(...)}`` becomes text naming the image, and the image a part,
+    never base64 in the text. Values without parts come back as they are."""
+    if isinstance(value, _PART_TYPES):
+        parts.append(value)
+        return part_label(value)
+    if depth > 32 or isinstance(value, (str, bytes, int, float)) or value is None:
+        return value
+    found = len(parts)
+    if isinstance(value, (list, tuple)):
+        items = [pull_parts(v, parts, depth + 1) for v in value]
+        return items if len(parts) > found else value
+    fields = value if isinstance(value, dict) else value.__dict__ if isinstance(value, BaseModel) else None
+    if fields is None:
+        return value
+    pulled = {k: pull_parts(v, parts, depth + 1) for k, v in fields.items()}
+    return pulled if len(parts) > found else value
 
 
 def part_label(part: UserContent) -> str:

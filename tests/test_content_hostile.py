@@ -194,3 +194,42 @@ def test_a_tools_images_count_in_the_token_estimate() -> None:
     plain = ToolMessage(tool_call_id="c", content="chart")
     with_images = ToolMessage(tool_call_id="c", content="chart", attachments=[BinaryContent(PNG, "image/png")] * 2)
     assert counter.message_cost(with_images) == pytest.approx(counter.message_cost(plain) + 2 * IMAGE_TOKENS)
+
+
+def test_parts_nested_in_a_tools_result_are_parts_not_base64_text() -> None:
+    from pydantic import BaseModel
+
+    from agentkit import tool
+    from agentkit.testing import ScriptedModel, reply, tool_call
+
+    image = BinaryContent(PNG * 1000, "image/png", filename="chart.png")
+
+    class Report(BaseModel):
+        title: str
+        chart: BinaryContent
+
+    results: list[Any] = [
+        {"chart": image, "points": 3},
+        [["nested", image]],
+        Report(title="sales", chart=image),
+        ["caption", image, {"thumb": image}],
+    ]
+    texts = [
+        '{"chart":"[image: chart.png]","points":3}',
+        '[["nested","[image: chart.png]"]]',
+        '{"title":"sales","chart":"[image: chart.png]"}',
+        'caption\n{"thumb":"[image: chart.png]"}',
+    ]
+    for value, text in zip(results, texts, strict=True):
+
+        @tool
+        def render(returned: Any = value) -> Any:
+            """Render."""
+            return returned
+
+        model = ScriptedModel([reply(None, tool_call("render", {})), "ok"])
+        result = Agent(model, tools=[render]).run_sync("go")
+        message = result.messages[2]
+        assert isinstance(message, ToolMessage)
+        assert message.content == text and image.base64[:50] not in message.content
+        assert message.attachments and all(p == image for p in message.attachments)

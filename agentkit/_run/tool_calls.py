@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, Protocol, Union
 
+from ..content import PART_TYPES, ContentPart, pull_parts
 from ..context import RunContext
 from ..errors import (
     ApprovalRequired,
@@ -390,9 +391,15 @@ class TurnCalls:
 
 
 def _result_message(call: ToolCall, value: Any) -> ToolMessage:
-    """A good result as a tool message: text, and the images and files the value holds."""
+    """A good result as a tool message: text, and the images and files the value holds (a part
+    inside a dict, a nested list or a model is named in the text and sent as a part too)."""
+    nested: list[ContentPart] = []
+    if isinstance(value, (list, tuple)):
+        value = [v if isinstance(v, PART_TYPES) else pull_parts(v, nested) for v in value]
+    elif not isinstance(value, PART_TYPES):
+        value = pull_parts(value, nested)
     text, parts = split_result(value)
-    return ToolMessage(tool_call_id=call.id, content=text, name=call.name, attachments=parts)
+    return ToolMessage(tool_call_id=call.id, content=text, name=call.name, attachments=[*parts, *nested])
 
 
 def _in_call_order(messages: list[Message]) -> None:
