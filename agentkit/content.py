@@ -57,7 +57,7 @@ MAX_FILE_BYTES = 100 * MB
 class _Part(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
-    _checked: bool = PrivateAttr(default=False)  # the URL was checked in full (once per part)
+    _checked: Union[str, None] = PrivateAttr(default=None)  # the URL last checked in full (once per part)
 
     def __eq__(self, other: object) -> bool:  # the fields, not the private cache
         if not isinstance(other, _Part):
@@ -70,9 +70,9 @@ class _Part(BaseModel):
     def checked_url(self, what: str) -> str:
         """The part's URL, checked in full the first time (a data URL's base64 is read once)."""
         url: str = self.__dict__["url"]
-        if not self._checked:
+        if self._checked is not url:  # a model_copy(update={"url": ...}) is checked again
             check_url(url, what, full=True)
-            self._checked = True
+            self._checked = url
         return url
 
 

@@ -233,3 +233,11 @@ def test_parts_nested_in_a_tools_result_are_parts_not_base64_text() -> None:
         assert isinstance(message, ToolMessage)
         assert message.content == text and image.base64[:50] not in message.content
         assert message.attachments and all(p == image for p in message.attachments)
+
+
+def test_a_copied_part_with_another_url_is_checked_again() -> None:
+    good = ImageUrl("https://example.com/a.png")
+    mapper = PartMapper(OPENAI_CHAT_MEDIA)
+    mapper.part(good)
+    with pytest.raises(UserError, match="is not an http"):
+        mapper.part(good.model_copy(update={"url": "file:///etc/passwd"}))
