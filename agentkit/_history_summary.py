@@ -238,7 +238,8 @@ class SummarizeOlder:
             said += [f"Assistant called {c.name}({cut(c.arguments)})" for c in m.tool_calls]
             return "\n".join(said) or "Assistant: (no text)"
         if isinstance(m, ToolMessage):
-            return f"Tool {m.name or names.get(m.tool_call_id, 'result')} returned: {cut(m.content)}"
+            returned = " ".join([m.content, *(part_label(p) for p in m.attachments)]).strip()  # images named, never base64
+            return f"Tool {m.name or names.get(m.tool_call_id, 'result')} returned: {cut(returned)}"
         label = "User" if isinstance(m, UserMessage) else "System"
         text = m.content if isinstance(m.content, str) else " ".join(part_label(p) for p in m.content)
         return f"{label}: {cut(text)}"

@@ -241,3 +241,16 @@ def test_a_copied_part_with_another_url_is_checked_again() -> None:
     mapper.part(good)
     with pytest.raises(UserError, match="is not an http"):
         mapper.part(good.model_copy(update={"url": "file:///etc/passwd"}))
+
+
+def test_a_history_summary_names_a_tools_images() -> None:
+    from agentkit.history import summarize_older
+    from agentkit.messages import AssistantMessage, ToolCall
+
+    processor = summarize_older("test")
+    part = [
+        AssistantMessage(tool_calls=[ToolCall(id="c1", name="render", arguments="{}")]),
+        ToolMessage(tool_call_id="c1", content="rendered", attachments=[BinaryContent(PNG, "image/png", filename="c.png")]),
+    ]
+    text = processor.transcript(None, part)
+    assert "Tool render returned: rendered [image: c.png]" in text and "iVBOR" not in text
