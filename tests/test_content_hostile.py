@@ -254,3 +254,10 @@ def test_a_history_summary_names_a_tools_images() -> None:
     ]
     text = processor.transcript(None, part)
     assert "Tool render returned: rendered [image: c.png]" in text and "iVBOR" not in text
+
+
+def test_a_part_over_a_limit_is_refused_before_it_is_encoded() -> None:
+    big = BinaryContent(PNG + b"\0" * (21 * 1024 * 1024), "image/png", filename="big.png")
+    with pytest.raises(UserError, match=r"An image \(big\.png\) is 21\.0 MB: OpenAI chat completions takes at most 20\.0 MB"):
+        PartMapper(OPENAI_CHAT_MEDIA).part(big)
+    assert big._b64 is None  # no 28 MB of base64 made for a request that is not sent

@@ -210,13 +210,16 @@ class _Inline(NamedTuple):
     data_url: str
 
 
-def _inline(part: BinaryContent | ImageUrl | DocumentUrl | AudioUrl) -> _Inline | None:
+def _inline(part: BinaryContent | ImageUrl | DocumentUrl | AudioUrl, encoded: bool = True) -> _Inline | None:
     """The part's bytes to send inline (None: a URL the provider fetches); a UserError for an
-    empty part, a malformed media type or a URL that is neither http(s) nor a base64 data URL."""
+    empty part, a malformed media type or a URL that is neither http(s) nor a base64 data URL.
+    ``encoded=False``: without the base64 (to check the sizes before encoding anything)."""
     if isinstance(part, BinaryContent):
         if not part.data:
             raise UserError(f"{part!r} has no bytes: an empty image, file or audio cannot be sent; nothing was sent.")
         media_type = check_media_type(part.media_type)
+        if not encoded:
+            return _Inline(media_type, "", len(part.data), part.filename, "")
         data_url = part.data_url if media_type == part.media_type else f"data:{media_type};base64,{part.base64}"
         return _Inline(media_type, part.base64, len(part.data), part.filename, data_url)
     url = part.checked_url(type(part).__name__)
@@ -263,10 +266,11 @@ class PartMapper:
         """One part as a wire dict (checked)."""
         if isinstance(part, str):
             return {"type": "input_text" if self.rules.dialect == "responses" else "text", "text": part}
-        inline = _inline(part)
+        inline = _inline(part, encoded=False)
         kind = _kind(part, inline)
         if inline is not None:
-            self._check(kind, inline)
+            self._check(kind, inline)  # before any base64 is made: a part over a limit is never encoded
+            inline = _inline(part)
         wire: dict[str, Any] = getattr(self, f"_{self.rules.dialect}_{kind}")(part, inline)
         return wire
 
