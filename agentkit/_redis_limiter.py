@@ -8,8 +8,12 @@ process's own. Fields, in microseconds of Redis time:
   requests of all processes are spaced evenly, ``60 / requests_per_minute`` apart);
 * ``debt`` — until when the tokens already charged keep new requests waiting (tokens per minute);
 * ``paused`` — until when a 429's ``Retry-After`` stops everyone;
-* ``interval`` — the spacing now: doubled by the first 429 of a burst (at most 16 times the
-  configured one), and 5% shorter after each success until it is back to the configured one;
+* ``interval`` — the spacing now: doubled by a 429 (at most 16 times the configured one), and 5%
+  shorter after each success until it is back to the configured one;
+* ``epoch`` — how many times the spacing was doubled. A request remembers the epoch it booked its
+  slot in: only a 429 to a request booked at the current spacing doubles it again (those booked
+  before the last slowdown say nothing new about the rate), and a doubling drops the booked
+  schedule — a request that wakes up to a slot booked in an older epoch books a new one;
 * ``hits`` — the 429s reported by all processes.
 
 ``acquire`` is one script call (one round trip) that reserves the next slot and returns how long
@@ -30,6 +34,7 @@ import contextlib
 import math
 import re
 import weakref
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote, urlsplit
@@ -48,25 +53,34 @@ IDLE_MS = 60_000
 MAX_REPLANS = 20
 """The most times a request gives up a slot that a 429's pause took over before it goes anyway."""
 MAX_PAUSE = 300.0
+_BOOKED: ContextVar[tuple[int, int]] = ContextVar("agentkit_ratelimit_booked", default=(0, -1))
+"""(id of the limiter, epoch) of the slot the current task's request was booked in: a 429 to it says which rate was too fast."""
 """The longest pause one 429 imposes (a ``Retry-After`` above this is capped)."""
 
 _STEP = """
 local key = KEYS[1]
 local a = {}
 for x in string.gmatch(ARGV[1], '[^,]+') do a[#a + 1] = tonumber(x) end
-local base, per_token, tokens, successes, pause, hits, reserve, idle = unpack(a)
+local base, per_token, tokens, successes, pause, hits, hit_epoch, reserve, idle = unpack(a)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local f = redis.call('HMGET', key, 'tat', 'debt', 'paused', 'interval', 'hits')
+local f = redis.call('HMGET', key, 'tat', 'debt', 'paused', 'interval', 'hits', 'epoch')
 local tat, debt, paused = tonumber(f[1]) or 0, tonumber(f[2]) or 0, tonumber(f[3]) or 0
-local interval, total = tonumber(f[4]) or base, tonumber(f[5]) or 0
+local interval, total, epoch = tonumber(f[4]) or base, tonumber(f[5]) or 0, tonumber(f[6]) or 0
 if base > 0 then interval = math.min(math.max(interval, base), base * 16) else interval = 0 end
 if tokens > 0 and per_token > 0 then debt = math.max(debt, now) + tokens * per_token end
 if successes > 0 and interval > base then interval = math.max(base, interval / (1.05 ^ successes)) end
 if hits > 0 then
-  if now >= paused then interval = math.min(interval * 2, base * 16) end
+  local fresh = now >= paused
+  if hit_epoch >= 0 then fresh = hit_epoch >= epoch end
   paused = math.max(paused, now + pause)
-  tat = math.max(tat, paused)
+  if fresh then
+    epoch = epoch + 1
+    if base > 0 then interval = math.min(interval * 2, base * 16) end
+    tat = paused
+  else
+    tat = math.max(tat, paused)
+  end
   total = total + hits
 end
 local start = now
@@ -75,9 +89,10 @@ if reserve > 0 then
   if interval > 0 then tat = start + interval end
 end
 local function n(x) return string.format('%.0f', x) end
-redis.call('HSET', key, 'tat', n(tat), 'debt', n(debt), 'paused', n(paused), 'interval', n(interval), 'hits', n(total))
+redis.call('HSET', key, 'tat', n(tat), 'debt', n(debt), 'paused', n(paused), 'interval', n(interval), 'hits', n(total),
+  'epoch', n(epoch))
 redis.call('PEXPIRE', key, math.floor((math.max(tat, debt, paused, now) - now) / 1000) + idle)
-return n(start - now) .. ',' .. n(interval) .. ',' .. n(total) .. ',' .. n(math.max(paused - now, 0))
+return n(start - now) .. ',' .. n(interval) .. ',' .. n(math.max(paused - now, 0)) .. ',' .. n(epoch)
 """
 
 _STATUS = """
@@ -133,9 +148,10 @@ class RedisRateLimiter:
     model with :func:`~agentkit.ratelimit.limited_model` (web workers: one limiter per process,
     one budget for all). Requests are spaced evenly across all processes (no bursts); tokens
     are charged after each response (its ``total_tokens``) and delay the next requests; a 429
-    with ``Retry-After`` pauses every process for that long (one pause per burst of 429s) and
-    halves the request rate, which recovers by 5% per successful request. Without
-    ``requests_per_minute`` a 429 still pauses everyone, but no rate is learned.
+    with ``Retry-After`` pauses every process for that long and halves the request rate, once
+    per overshoot (a 429 to a request booked before the last slowdown does not halve it again);
+    the rate recovers by 5% per successful request. Without ``requests_per_minute`` a 429 still
+    pauses everyone, but no rate is learned.
 
     All the times are Redis's (``TIME``), so the machines' clocks do not matter. The budget's
     one key expires a minute after its last use. Needs ``pip install 'agentkit-loop[redis]'``
@@ -191,7 +207,7 @@ class RedisRateLimiter:
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Redis, AsyncScript, AsyncScript]] = (
             weakref.WeakKeyDictionary()
         )
-        self._unsent = [0, 0, 0, 0]  # tokens, successes, pause (µs), 429s: not in Redis yet
+        self._unsent = [0, 0, 0, 0, -1]  # tokens, successes, pause (µs), 429s, their newest epoch: not in Redis yet
         self._slowed = False  # the shared interval was above the configured one at the last call
         self._report: asyncio.Task[None] | None = None
 
@@ -202,14 +218,15 @@ class RedisRateLimiter:
     async def acquire(self, provider: str | None = None) -> None:
         """Reserve the next request slot of the budget (one Redis round trip) and wait for it.
 
-        A request that had to wait asks once more when its slot comes (a second round trip):
-        if a 429 paused everyone meanwhile, its slot is given up and it takes a new one after the pause.
+        A request that had to wait asks once more when its slot comes (a second round trip): if a
+        429 paused everyone or slowed the rate meanwhile, its slot is given up and it books a new one.
         """
         report = self._report
         if report is not None and not report.done() and report.get_loop() is asyncio.get_running_loop():
             await asyncio.wait([report])  # what this process reported (a 429's pause) lands first
         for _ in range(MAX_REPLANS):
-            delay, _ = await self._step(reserve=True)
+            delay, _, epoch = await self._step(reserve=True)
+            _BOOKED.set((id(self), epoch))
             if delay <= 0:
                 return
             if provider is not None:
@@ -218,8 +235,8 @@ class RedisRateLimiter:
                 for listener in WAIT_LISTENERS:
                     listener(provider, delay)
             await asyncio.sleep(delay)
-            _, paused = await self._step(reserve=False, check=True)
-            if paused <= 0:
+            _, paused, now = await self._step(reserve=False, check=True)
+            if paused <= 0 and now == epoch:
                 return
 
     def charge(self, tokens: int) -> None:
@@ -238,6 +255,8 @@ class RedisRateLimiter:
         wait = min(seconds if seconds is not None and seconds > 0 else 1.0, MAX_PAUSE)
         self._unsent[2] = max(self._unsent[2], round(wait * 1e6))
         self._unsent[3] += 1
+        owner, epoch = _BOOKED.get()  # the epoch this task's request was booked in (-1: not booked here)
+        self._unsent[4] = max(self._unsent[4], epoch if owner == id(self) else -1)
         self._send_soon()
         return wait
 
@@ -257,7 +276,7 @@ class RedisRateLimiter:
     async def aclose(self) -> None:
         """Send what is not sent yet, then close the running loop's connections (the limiter stays usable)."""
         loop = asyncio.get_running_loop()
-        if any(self._unsent):
+        if any(self._unsent[:4]):
             with contextlib.suppress(RateLimiterUnavailable):  # closing: nothing left to pace
                 await self._step(reserve=False)
         entry = self._clients.pop(loop, None)
@@ -285,33 +304,34 @@ class RedisRateLimiter:
         with contextlib.suppress(RateLimiterUnavailable):  # kept unsent: the next acquire sends it again (or raises)
             await self._step(reserve=False)
 
-    async def _step(self, *, reserve: bool, check: bool = False) -> tuple[float, float]:
+    async def _step(self, *, reserve: bool, check: bool = False) -> tuple[float, float, int]:
         """One call of the script: send what is unsent, and reserve a slot when ``reserve``.
 
-        Returns the seconds to wait for the slot and the seconds left of a 429's pause (no call,
-        and zeros, when there is nothing to send, no slot to reserve and no ``check``).
+        Returns the seconds to wait for the slot, the seconds left of a 429's pause and the epoch
+        (no call, and ``0, 0, -1``, when there is nothing to send, no slot to reserve and no ``check``).
         """
-        if not reserve and not check and not any(self._unsent):
-            return 0.0, 0.0
-        unsent, self._unsent = self._unsent, [0, 0, 0, 0]
+        if not reserve and not check and not any(self._unsent[:4]):
+            return 0.0, 0.0, -1
+        unsent, self._unsent = self._unsent, [0, 0, 0, 0, -1]
         args = ",".join(
             map(str, (self._base_us, self._us_per_token, *unsent, int(reserve), IDLE_MS))
         )  # one argument, one reply: less to pack and parse
         try:
             _, step, _ = await self._client()
             reply = await self._call(step(keys=[self.key], args=[args]))
-            delay, interval, _, paused = (int(x) for x in reply.split(b","))
+            delay, interval, paused, epoch = (int(x) for x in reply.split(b","))
         except BaseException:
-            tokens, successes, pause, hits = unsent
+            tokens, successes, pause, hits, epoch = unsent
             self._unsent = [
                 self._unsent[0] + tokens,
                 self._unsent[1] + successes,
                 max(self._unsent[2], pause),
                 self._unsent[3] + hits,
+                max(self._unsent[4], epoch),
             ]
             raise
         self._slowed = interval > self._base_us > 0
-        return delay / 1e6, paused / 1e6
+        return delay / 1e6, paused / 1e6, epoch
 
     async def _client(self) -> tuple[Redis, AsyncScript, AsyncScript]:
         loop = asyncio.get_running_loop()

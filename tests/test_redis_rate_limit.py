@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -129,6 +130,21 @@ async def test_a_slot_that_a_later_429_pause_covers_is_given_up_for_one_after_th
     assert 0.5 < time.perf_counter() - started < 0.9
 
 
+async def test_only_a_429_to_a_request_booked_at_the_current_rate_slows_down_again(make) -> None:
+    a, b = make(requests_per_minute=6000), make(requests_per_minute=6000)
+    await a.acquire()
+    await b.acquire()  # both booked at 6000 a minute
+    a.rate_limited_for(0.05)
+    await asyncio.sleep(0.1)  # the pause is over when b's 429 comes: still the same overshoot
+    b.rate_limited_for(0.05)
+    await asyncio.sleep(0.02)
+    assert (await a.status()).requests_per_minute == pytest.approx(3000)
+    await b.acquire()  # booked at 3000 a minute: a 429 to this one says 3000 is too fast
+    b.rate_limited_for(0.05)
+    await asyncio.sleep(0.02)
+    assert (await a.status()).requests_per_minute == pytest.approx(1500)
+
+
 async def test_tokens_per_minute_charged_by_one_process_delay_the_others(make) -> None:
     a, b = make(tokens_per_minute=6000), make(tokens_per_minute=6000)  # 100 tokens a second
     await b.acquire()  # no request limit: at once
@@ -181,6 +197,17 @@ async def test_run_many_stops_when_the_limiters_redis_is_away() -> None:
         await Agent(TestModel()).run_many(["a", "b", "c"], limiter=limiter, progress=False)
 
 
+def test_run_many_sync_shares_the_budget_and_closes_its_loops_connections(redis_url: str) -> None:
+    limiter = RedisRateLimiter(redis_url, requests_per_minute=1200, name=uuid.uuid4().hex)  # 50 ms apart
+    agent = Agent(TestModel())
+    started = time.perf_counter()
+    for _ in range(2):  # two calls, two event loops: each closes what it opened
+        items = agent.run_many_sync(["a", "b", "c"], limiter=limiter, progress=False)
+        assert all(item.ok for item in items)
+        assert not limiter._clients
+    assert time.perf_counter() - started > 0.25  # 6 requests, 5 gaps of 50 ms: one budget across both calls
+
+
 async def test_run_many_with_a_limiter_takes_no_limits_of_its_own(make) -> None:
     with pytest.raises(UserError, match="holds the limits"):
         await Agent(TestModel()).run_many(["a"], limiter=make(requests_per_minute=60), requests_per_minute=60)
@@ -210,11 +237,15 @@ async def test_a_streaming_model_behind_the_limiter_waits_out_a_429_and_streams_
     await agent.aclose()
 
 
-def test_four_processes_hold_one_rate_limit_within_5_percent(redis_url: str) -> None:
-    """4 processes x 8 runs in flight, one budget of 40 requests a second; the loopback server allows 40
-    a second (a token bucket of 4: 100 ms of a loaded machine's jitter) and answers 429 with
-    ``retry-after-ms`` above that, as providers do. The rate is the server's: first to last request."""
-    rate, per_process = 40.0, 50
+def four_processes(
+    redis_url: str, budget: float, allowed: float, per_process: int
+) -> tuple[list[float], int, list[dict[str, Any]]]:
+    """4 processes x 8 runs in flight sharing one budget of ``budget`` requests a second, against a
+    loopback server that allows ``allowed`` a second (a token bucket of 4: 100 ms of a loaded
+    machine's jitter) and answers 429 with ``retry-after-ms`` above that, as providers do.
+
+    Returns the times the server saw each request, how many it answered 429, and each process's report.
+    """
     arrivals: list[float] = []
     refused = [0]
     bucket = {"tokens": 4.0, "stamp": time.monotonic()}
@@ -226,29 +257,19 @@ def test_four_processes_hold_one_rate_limit_within_5_percent(redis_url: str) -> 
         with lock:
             now = time.monotonic()
             arrivals.append(now)
-            bucket["tokens"] = min(4.0, bucket["tokens"] + (now - bucket["stamp"]) * rate)
+            bucket["tokens"] = min(4.0, bucket["tokens"] + (now - bucket["stamp"]) * allowed)
             bucket["stamp"] = now
             if bucket["tokens"] < 1:
                 refused[0] += 1
-                wait = (1 - bucket["tokens"]) / rate
-                return Reply(
-                    429, {"error": {"message": "Rate limit reached"}}, headers={"retry-after-ms": str(math.ceil(wait * 1000))}
-                )
+                wait = math.ceil((1 - bucket["tokens"]) / allowed * 1000)
+                return Reply(429, {"error": {"message": "Rate limit reached"}}, headers={"retry-after-ms": str(wait)})
             bucket["tokens"] -= 1
         return Reply(body=chat_completion("ok"))
 
     name = uuid.uuid4().hex[:12]
     with LoopbackServer(provider) as server:
-        command = [
-            sys.executable,
-            "-m",
-            "tests.support.limiter_worker",
-            server.url + "/v1",
-            redis_url,
-            name,
-            str(rate * 60),
-            str(per_process),
-        ]
+        command = [sys.executable, "-m", "tests.support.limiter_worker", server.url + "/v1", redis_url, name]
+        command += [str(budget * 60), str(per_process)]
         workers = [
             subprocess.Popen([*command, f"w{i}"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             for i in range(4)
@@ -266,13 +287,37 @@ def test_four_processes_hold_one_rate_limit_within_5_percent(redis_url: str) -> 
                 if worker.poll() is None:
                     worker.kill()
                     worker.wait()
+    return arrivals, refused[0], reports
+
+
+def busiest_second(arrivals: list[float]) -> int:
+    return max(bisect.bisect_left(arrivals, t + 1.0) - i for i, t in enumerate(arrivals) if t + 1.0 <= arrivals[-1])
+
+
+def test_four_processes_hold_one_rate_limit_within_5_percent(redis_url: str) -> None:
+    """The server allows what the budget says: the rate it saw (first to last request) is the budget's."""
+    rate, per_process = 40.0, 40
+    arrivals, refused, reports = four_processes(redis_url, rate, rate, per_process)
     assert [r["ok"] for r in reports] == [per_process] * 4, reports  # no run failed
     measured = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
-    busiest = max(bisect.bisect_left(arrivals, t + 1.0) - i for i, t in enumerate(arrivals) if t + 1.0 <= arrivals[-1])
+    busiest = busiest_second(arrivals)
     print(
         f"\n4 processes: {len(arrivals)} requests at {measured:.2f}/s for a limit of {rate:g}/s, at most {busiest} in a second;"
     )
-    print(f"{refused[0]} answered 429")
+    print(f"{refused} answered 429")
     assert abs(measured - rate) / rate < 0.05
     assert busiest <= rate * 1.05 + 1  # no second of the run went over (a window's edges may catch one more)
-    assert refused[0] <= len(arrivals) * 0.03  # the budget kept the provider's limit: 429s, if any, are rare
+    assert refused <= len(arrivals) * 0.03  # the budget kept the provider's limit: 429s, if any, are rare
+
+
+def test_four_processes_with_a_budget_above_what_the_provider_allows_slow_down_together(redis_url: str) -> None:
+    """The budget says 40 a second, the provider takes 20: 429s pause and slow every process, no run fails."""
+    allowed, per_process = 20.0, 15
+    arrivals, refused, reports = four_processes(redis_url, 40.0, allowed, per_process)
+    assert [r["ok"] for r in reports] == [per_process] * 4, reports
+    accepted = len(arrivals) - refused
+    measured = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
+    print(f"\n4 processes, budget 40/s, provider 20/s: {len(arrivals)} requests at {measured:.2f}/s, {refused} answered 429")
+    assert accepted == 4 * per_process
+    assert refused <= accepted * 0.25  # the processes learned together: no 429 storm
+    assert measured < allowed * 1.25
