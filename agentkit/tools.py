@@ -85,6 +85,9 @@ class Tool(Generic[P, R]):
             the model gets before the run fails; None uses the agent's ``tool_retries``.
         requires_approval: pause the run before each call until the caller approves or
             denies it (see ``Agent.run(approvals=...)``).
+        idempotent: running the call twice does no harm. Only a durable run
+            (:mod:`agentkit.durable`) reads it: a call that was running when the process died is
+            run again on resume when it is idempotent, and otherwise answered as in doubt.
         guardrails: checks of each call: a function ``(ctx, arguments) -> GuardrailResult``
             checks the validated arguments (a dict) before the call; a
             :class:`~agentkit.guardrails.ToolGuardrail` can check the result after it too. A trip
@@ -96,6 +99,7 @@ class Tool(Generic[P, R]):
 
     function: Callable[P, R]
     guardrails: tuple[ToolGuardrail, ...] = ()
+    idempotent: bool = False
     _json_validator: Any = None
     _args: ArgsModel | None = None
 
@@ -109,6 +113,7 @@ class Tool(Generic[P, R]):
         retries: int | None = None,
         requires_approval: bool = False,
         guardrails: Sequence[ToolGuardrailLike] = (),
+        idempotent: bool = False,
     ) -> None:
         if isinstance(function, Tool):  # Tool(some_tool, name=...): rebuild from the plain function
             function = cast("Callable[P, R]", function.function)
@@ -121,6 +126,7 @@ class Tool(Generic[P, R]):
         self.retries = retries
         self.strict = strict
         self.requires_approval = requires_approval
+        self.idempotent = idempotent
         if guardrails:
             self.guardrails = prepare_tool_guardrails(guardrails)
         spec = _describe(function, self.name)
@@ -363,6 +369,7 @@ def tool(
     retries: int | None = None,
     requires_approval: bool = False,
     guardrails: Sequence[ToolGuardrailLike] = (),
+    idempotent: bool = False,
 ) -> Callable[[Callable[P, R]], Tool[P, R]]: ...
 
 
@@ -376,6 +383,7 @@ def tool(
     retries: int | None = None,
     requires_approval: bool = False,
     guardrails: Sequence[ToolGuardrailLike] = (),
+    idempotent: bool = False,
 ) -> Tool[P, R] | Callable[[Callable[P, R]], Tool[P, R]]:
     """Turn a function into a :class:`Tool`: ``@tool`` or ``@tool(name=..., strict=True)``.
 
@@ -384,7 +392,7 @@ def tool(
     by the agent and is not part of the schema. ``guardrails=[...]`` check each call (see :class:`Tool`).
     """
     options: dict[str, Any] = {"name": name, "description": description, "strict": strict, "retries": retries}
-    options.update(requires_approval=requires_approval, guardrails=guardrails)
+    options.update(requires_approval=requires_approval, guardrails=guardrails, idempotent=idempotent)
     if function is not None:
         return Tool(function, **options)
 
