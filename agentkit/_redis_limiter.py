@@ -276,6 +276,9 @@ class RedisRateLimiter:
     async def aclose(self) -> None:
         """Send what is not sent yet, then close the running loop's connections (the limiter stays usable)."""
         loop = asyncio.get_running_loop()
+        report = self._report
+        if report is not None and not report.done() and report.get_loop() is loop:
+            await asyncio.wait([report])
         if any(self._unsent[:4]):
             with contextlib.suppress(RateLimiterUnavailable):  # closing: nothing left to pace
                 await self._step(reserve=False)
@@ -293,6 +296,8 @@ class RedisRateLimiter:
 
     def _send_soon(self) -> None:
         """Send what was reported in a background task, unless one is on its way (its next call takes it)."""
+        if not any(self._unsent[:4]):
+            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:

@@ -12,7 +12,7 @@ A limiter goes in front of any model with :func:`limited_model`, or into a batch
 ``agent.run_many(inputs, limiter=...)``::
 
     limiter = RedisRateLimiter("redis://localhost:6379/0", requests_per_minute=500)
-    agent = Agent(limited_model(OpenAIChat("gpt-4.1-mini"), limiter))  # every run, every process
+    agent = Agent(limited_model(OpenAI("gpt-4o-mini"), limiter))  # every run, every process
 
 The model behind a limiter is asked to raise a 429 at once instead of retrying it
 (:meth:`~agentkit.models.Model.with_rate_limit_retries`), so the limiter sees it: the 429's
