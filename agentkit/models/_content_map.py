@@ -68,6 +68,22 @@ AUDIO_FORMATS: Mapping[str, str] = {
 
 WEB_IMAGES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
 PDF = frozenset({"application/pdf"})
+OFFICE = "application/vnd.openxmlformats-officedocument"
+OPENAI_FILES = PDF | {
+    "text/*",  # .txt, .md, .csv, .tsv, .html, .xml and code files
+    "application/json",
+    "application/xml",
+    "application/rtf",
+    "application/msword",
+    f"{OFFICE}.wordprocessingml.document",
+    "application/vnd.oasis.opendocument.text",
+    "application/vnd.ms-powerpoint",
+    f"{OFFICE}.presentationml.presentation",
+    "application/vnd.ms-excel",
+    f"{OFFICE}.spreadsheetml.sheet",
+}
+"""What OpenAI's Responses API takes as ``input_file`` (its file-inputs guide: PDFs, text and
+code, rich documents, presentations, spreadsheets); a ``type/*`` entry takes the whole type."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +95,8 @@ class MediaRules:
         dialect: how parts are spelled: ``openai``, ``mistral`` or ``responses``.
         image_types: the image media types accepted (None: any ``image/*``).
         audio_formats: the audio formats accepted (``wav``, ``mp3``, ...; empty: no audio).
-        document_types: the document media types accepted (None: any; empty: no documents).
+        document_types: the document media types accepted (None: any; empty: no documents; an
+            entry ``text/*`` takes every ``text/`` type).
         document_urls: whether documents may be given by URL (the provider fetches them).
         audio_urls: whether audio may be given by URL (vLLM's ``audio_url`` part).
         max_image_bytes: the largest image (bytes), per image.
@@ -170,13 +187,15 @@ OPENAI_RESPONSES_MEDIA = MediaRules(
     max_image_bytes=20 * MB,
     max_images=500,
     max_image_bytes_total=50 * MB,
+    document_types=OPENAI_FILES,
     max_document_bytes=32 * MB,
     max_document_bytes_total=32 * MB,
     tool_attachments="inline",
     source="OpenAI's vision and file-input guides",
 )
-"""OpenAI's Responses API: ``input_image``, ``input_file`` (base64 or ``file_url``); no audio
-input (its ``InputContent`` has none); ``function_call_output`` takes images and files."""
+"""OpenAI's Responses API: ``input_image``, ``input_file`` (base64 or ``file_url``: PDFs, text,
+code, Word, PowerPoint, Excel, CSV...); no audio input (its ``InputContent`` has none);
+``function_call_output`` takes images and files."""
 
 OPENROUTER_RESPONSES_MEDIA = MediaRules(
     api="OpenRouter's Responses API",
@@ -325,8 +344,9 @@ class PartMapper:
 
     def _check_document(self, inline: _Inline) -> None:
         rules = self.rules
-        if rules.document_types is not None and inline.media_type not in rules.document_types:
-            accepted = ", ".join(sorted(rules.document_types)) or "no documents"
+        types = rules.document_types
+        if types is not None and inline.media_type not in types and f"{inline.media_type.split('/')[0]}/*" not in types:
+            accepted = ", ".join(sorted(types)) or "no documents"
             raise self._refuse(f"{inline.media_type} files (it takes {accepted})")
         if rules.max_document_bytes is not None and inline.size > rules.max_document_bytes:
             name = inline.filename or inline.media_type

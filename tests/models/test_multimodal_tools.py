@@ -167,3 +167,21 @@ def test_a_tool_image_the_provider_cannot_take_is_named_not_sent_and_the_run_goe
         assert any(p.get("type") == "text" and p["text"].startswith(note) for p in parts)
         assert parts[-1]["type"] == "image_url"  # the other image still goes
     assert "was not sent" in caplog.text
+
+
+def test_openai_responses_takes_the_file_types_its_guide_lists_and_chat_only_pdfs(loopback: Any) -> None:
+    from agentkit.errors import UserError
+
+    docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    files = [BinaryContent(b"a,b\n1,2\n", "text/csv", filename="t.csv"), BinaryContent(b"PK\x03\x04", docx, filename="r.docx")]
+    server = loopback([Reply(body=response(text_item("Read.")))], spec=None)
+    agent = Agent(OpenAIResponses("gpt-4o", api_key="sk-test", base_url=server.url + "/v1"))
+    assert agent.run_sync(["Read these.", *files]).output == "Read."
+    (sent,) = server.bodies("/responses")
+    assert_valid_request(sent, "openai", "responses")
+    assert [p.get("filename") for p in sent["input"][0]["content"][1:]] == ["t.csv", "r.docx"]
+    with pytest.raises(UserError, match="cannot take application/zip files"):
+        agent.run_sync(["Read.", BinaryContent(b"PK\x03\x04", "application/zip")])
+    chat = Agent(OpenAI("gpt-4o", api_key="sk-test", base_url="http://127.0.0.1:9/v1"))
+    with pytest.raises(UserError, match="cannot take text/csv files"):
+        chat.run_sync(["Read.", files[0]])
