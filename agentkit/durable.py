@@ -99,7 +99,7 @@ class DurableAgent(Generic[DepsT, OutputT]):
         _picklable_errors()
         self.agent = agent
         self.name = label
-        self._specs: dict[int, tuple[RunSpec, RunSpec]] = {}
+        self._last: tuple[RunSpec, RunSpec] | None = None  # the agent's spec and its durable copy
 
         async def workflow(
             prompt: Prompt | None,
@@ -183,16 +183,16 @@ class DurableAgent(Generic[DepsT, OutputT]):
 
     def _durable(self, spec: RunSpec) -> RunSpec:
         """``spec`` with its model's requests and its tools' calls as DBOS steps, one call at a time."""
-        known = self._specs.get(id(spec))
-        if known is not None and known[0] is spec:
-            return known[1]
+        last = self._last
+        if last is not None and last[0] is spec:  # the agent's spec is cached until the agent changes
+            return last[1]
         durable = replace(
             spec,
             model=_DurableModel(spec.model),
             tools={name: _DurableTool.wrap(tool) for name, tool in spec.tools.items()},
             tool_limits=replace(spec.tool_limits, max_concurrent=1),
         )
-        self._specs[id(spec)] = (spec, durable)
+        self._last = (spec, durable)
         return durable
 
 
