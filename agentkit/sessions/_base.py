@@ -114,7 +114,11 @@ def decode(rows: Iterable[str]) -> list[Message]:
     message, none of them garbage, and the collections they would set off on the way (over and over the young ones,
     and now and then the whole heap) cost as much again as the parse on a long session (benchmarks/README.md, Sessions).
     """
-    text = "[" + ",".join(rows) + "]"
+    return parse_list("[" + ",".join(rows) + "]")
+
+
+def parse_list(text: str | bytes) -> list[Message]:
+    """A JSON list of messages parsed with the garbage collector paused (see :func:`decode`)."""
     if not gc.isenabled():
         return message_list_adapter().validate_json(text)
     gc.disable()

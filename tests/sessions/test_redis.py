@@ -78,6 +78,18 @@ async def test_sessions_of_a_url_share_one_client_closed_with_the_last(redis_url
     await two.close()
 
 
+async def test_a_busy_event_loop_does_not_time_a_reply_out(redis_url: str, prefix: str) -> None:
+    """redis-py's 5 s read timeout counts the time a busy loop takes to read a reply (50 turns at once over
+    10,000-message histories failed with TimeoutError): the session's own client waits a minute."""
+    session = RedisSession(redis_url, "busy", key_prefix=prefix)
+    await session.add_messages([UserMessage(content="x")])
+    client = await session._client()
+    assert client.connection_pool.connection_kwargs["socket_timeout"] == 60.0
+    assert client.connection_pool.connection_kwargs["socket_connect_timeout"] == 10.0  # a dead server still fails soon
+    assert await session.get_messages() == [UserMessage(content="x")]
+    await session.close()
+
+
 async def test_a_client_of_ones_own_is_used_and_left_open(prefix: str, raw: redis.asyncio.Redis) -> None:
     async with RedisSession("redis://for-errors", "mine", key_prefix=prefix, client=raw) as session:
         await session.add_messages([UserMessage(content="a")])
