@@ -335,6 +335,13 @@ def tools(target: str | None, mcp_config: str | None, strict: bool, providers: t
 @click.option("--concurrency", "-c", type=click.IntRange(min=1), default=16, show_default=True, help="Runs at once.")
 @click.option("--rpm", type=click.FloatRange(min=0, min_open=True), help="Model requests per minute, across the batch.")
 @click.option("--tpm", type=click.FloatRange(min=0, min_open=True), help="Tokens per minute, across the batch.")
+@click.option(
+    "--limiter",
+    metavar="REDIS_URL",
+    envvar="AGENTKIT_LIMITER",
+    help="Share --rpm/--tpm with every process using the same Redis and --limiter-name (needs agentkit-loop[redis]).",
+)
+@click.option("--limiter-name", default="default", show_default=True, metavar="NAME", help="The shared budget's name.")
 @click.option("--max-cost", type=click.FloatRange(min=0), metavar="USD", help="Stop before the batch would spend more.")
 @click.option("--estimate", is_flag=True, help="Run a small random sample first, show the projected cost and time, then ask.")
 @_model_option("Use this model instead of the agent's (default: $AGENTKIT_MODEL, else the file's).")
@@ -350,6 +357,8 @@ def batch(
     concurrency: int,
     rpm: float | None,
     tpm: float | None,
+    limiter: str | None,
+    limiter_name: str,
     max_cost: float | None,
     estimate: bool,
     model: str | None,
@@ -373,6 +382,7 @@ def batch(
         agent = with_model(find_agent(module, agent_name or name, path), chosen_model(model, base_url))
         if agent.approve is None:  # unattended: approve with --yes, else deny (and say so)
             agent.approve = TerminalApprover(None, stderr_console(), interactive=False, auto=yes)
-        failed = run_batch(agent, items, out, concurrency, rpm, tpm, stdout_console(), max_cost, estimate)
+        shared = (limiter, limiter_name) if limiter else None
+        failed = run_batch(agent, items, out, concurrency, rpm, tpm, stdout_console(), max_cost, estimate, shared)
     if failed:
         raise SystemExit(1)

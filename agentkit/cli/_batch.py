@@ -15,7 +15,14 @@ from rich.text import Text
 from .._batch_cost import BatchEstimate
 from ..agent import Agent
 from ..batch import BatchInput, BatchItem, total_usage
-from ..errors import AllModelsFailed, AuthenticationError, BatchCostExceeded, MissingAPIKeyError, redact_secrets
+from ..errors import (
+    AllModelsFailed,
+    AuthenticationError,
+    BatchCostExceeded,
+    MissingAPIKeyError,
+    RateLimiterUnavailable,
+    redact_secrets,
+)
 from ._common import CLIError, describe, one_line, stderr_console
 
 __all__ = ["read_inputs", "run_batch"]
@@ -55,6 +62,20 @@ async def _run(agent: Agent[Any, Any], items: list[BatchInput], out: Path, progr
         return await agent.run_many(items, results=out, progress=progress, **limits)
     finally:
         await agent.aclose()
+        if limits.get("limiter") is not None:
+            await limits["limiter"].aclose()
+
+
+def _limits(concurrency: int, rpm: float | None, tpm: float | None, shared: tuple[str, str] | None) -> dict[str, Any]:
+    """run_many's limits: --rpm/--tpm for this process, or shared through Redis with ``shared`` = (URL, budget name)."""
+    if shared is None:
+        return {"concurrency": concurrency, "requests_per_minute": rpm, "tokens_per_minute": tpm}
+    if rpm is None and tpm is None:
+        raise CLIError("--limiter shares --rpm and --tpm with other processes: give at least one of them.")
+    from ..ratelimit import RedisRateLimiter
+
+    limiter = RedisRateLimiter(shared[0], requests_per_minute=rpm, tokens_per_minute=tpm, name=shared[1])
+    return {"concurrency": concurrency, "limiter": limiter}
 
 
 def _ask(projection: BatchEstimate) -> bool:
@@ -77,16 +98,18 @@ def run_batch(
     console: Console,
     max_cost: float | None = None,
     estimate: bool = False,
+    shared: tuple[str, str] | None = None,
 ) -> int:
     """Run the batch, print failures and a summary line (done / skipped / failed, cost); return how many failed.
 
     ``estimate``: run a random sample first, print the projected cost and time of the whole
-    input, and ask before running the rest. ``max_cost``: USD the batch may spend.
+    input, and ask before running the rest. ``max_cost``: USD the batch may spend. ``shared``:
+    (a Redis URL, a budget name) through which ``rpm`` and ``tpm`` hold across processes.
     """
     started = time.perf_counter()
     out_path = Path(out)
     progress = stderr_console().is_terminal  # the bar is run_many's own (done/total, failures, 429s)
-    limits: dict[str, Any] = {"concurrency": concurrency, "requests_per_minute": rpm, "tokens_per_minute": tpm}
+    limits = _limits(concurrency, rpm, tpm, shared)
     if max_cost is not None:
         limits["max_cost"] = max_cost
     if estimate:
@@ -98,6 +121,7 @@ def run_batch(
         MissingAPIKeyError,
         AllModelsFailed,
         BatchCostExceeded,
+        RateLimiterUnavailable,
     ) as e:  # every input would fail the same way
         message, code = describe(e)
         raise CLIError(
