@@ -8,9 +8,9 @@ import json
 from html import escape
 from typing import Any
 
-from ._runlog_store import LoggedRun, Step, prompt_text
+from ._runlog_store import LoggedRun, Step, clip, prompt_text, stored_messages
 from .content import part_label
-from .messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage, dump_messages
+from .messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
 
 __all__ = ["render", "result_html"]
 
@@ -288,7 +288,8 @@ def render(run: LoggedRun, timed: bool = True) -> str:
 
 def result_html(result: Any) -> str:
     """The page of a :class:`~agentkit.RunResult`: from the run log when it recorded the run
-    (timings included), else from the result itself (messages and usage, no timings)."""
+    (timings included), else from the result itself (messages and usage, no timings; registered
+    keys redacted and long texts cut as the run log would)."""
     found = getattr(result, "log_id", None)
     if found is not None:
         from ._runlog_store import load_run
@@ -309,7 +310,7 @@ def result_html(result: Any) -> str:
         ended=None,
         agent=result.agent_name,
         model=result.model_name,
-        prompt=prompt,
+        prompt=None if prompt is None else clip(prompt),
         status="ok",
         output=None,
         error_type=None,
@@ -318,7 +319,7 @@ def result_html(result: Any) -> str:
         input_tokens=usage.prompt_tokens,
         output_tokens=usage.completion_tokens,
         cost=usage.cost,
-        messages=dump_messages(messages),
+        messages=stored_messages(messages),
         steps=steps,
     )
     return render(run, timed=False)

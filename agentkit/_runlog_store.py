@@ -10,19 +10,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._secrets import redact_secrets
 from .content import part_label
 from .errors import UserError
+from .messages import Message, dump_messages
 from .sessions._sqlite_worker import Worker, busy, immediate
 
 if TYPE_CHECKING:
     import sqlite3
 
-__all__ = ["SCHEMA_VERSION", "LoggedRun", "Step", "default_log_path", "list_runs", "load_run", "worker"]
+__all__ = [
+    "MAX_TEXT",
+    "SCHEMA_VERSION",
+    "LoggedRun",
+    "Step",
+    "clip",
+    "default_log_path",
+    "list_runs",
+    "load_run",
+    "stored_messages",
+    "worker",
+]
 
 SCHEMA_VERSION = 2
 """1: runs and steps; 2: ``steps.agent`` (the agent that made the step: a handoff changes it) and
 the ``retry`` and ``wait`` steps. A file of an older version is brought up to date when written to."""
 BUSY_TIMEOUT = 10.0
+MAX_TEXT = 100_000
+"""The most characters of one text the log keeps (a prompt, a message, a tool's arguments or
+result, the output): the rest is cut, with a note saying how much (a 10 MB tool result would
+otherwise be in the file twice, and on the page)."""
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS runlog_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -46,6 +63,27 @@ _MIGRATIONS = {1: ("ALTER TABLE steps ADD COLUMN agent TEXT",)}
 def prompt_text(content: Any) -> str:
     """A user message's content as one text: images, files and audio as labels (``[image: cat.png]``)."""
     return content if isinstance(content, str) else " ".join(part_label(part) for part in content)
+
+
+def clip(text: str) -> str:
+    """``text`` with registered keys redacted and cut to :data:`MAX_TEXT` characters (a note says how many more there were)."""
+    text = redact_secrets(text)
+    if len(text) <= MAX_TEXT:
+        return text
+    return f"{text[:MAX_TEXT]}\n[... {len(text) - MAX_TEXT:,} more characters not recorded]"
+
+
+def clip_message(message: Message) -> Message:
+    """``message`` with its text content clipped (:func:`clip`). Tool calls' arguments are kept
+    whole (what the model wrote, bounded by its output limit): a replay needs them as JSON."""
+    if isinstance(message.content, str) and len(message.content) > MAX_TEXT:
+        return message.model_copy(update={"content": clip(message.content)})
+    return message
+
+
+def stored_messages(messages: Sequence[Message]) -> str:
+    """``messages`` as the log stores them: JSON, every key redacted, long texts clipped."""
+    return redact_secrets(dump_messages([clip_message(m) for m in messages]))
 
 
 def default_log_path() -> Path:

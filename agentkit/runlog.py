@@ -33,12 +33,15 @@ from ._runlog_store import (
     SCHEMA_VERSION,
     LoggedRun,
     Step,
+    clip,
+    clip_message,
     default_log_path,
     end_tool,
     insert,
     list_runs,
     load_run,
     prompt_text,
+    stored_messages,
     update_run,
 )
 from ._runlog_store import worker as _worker
@@ -46,7 +49,7 @@ from ._secrets import redact_secrets
 from .context import RunContext
 from .errors import ApprovalRequired, UserError
 from .hooks import Hooks
-from .messages import AssistantMessage, Message, ToolCall, ToolMessage, UserMessage, dump_messages, load_messages
+from .messages import AssistantMessage, Message, ToolCall, ToolMessage, UserMessage, load_messages
 
 if TYPE_CHECKING:
     from ._run.spec import RunSpec
@@ -89,11 +92,12 @@ class _Live:
 
 
 def _text(value: Any) -> str:
+    """``value`` as text (JSON unless it is one), keys redacted and cut to ``MAX_TEXT`` characters."""
     if isinstance(value, str):
-        return redact_secrets(value)
+        return clip(value)
     if hasattr(value, "model_dump"):
         value = value.model_dump(mode="json", exclude_none=True)
-    return redact_secrets(json.dumps(value, ensure_ascii=False, default=str))
+    return clip(json.dumps(value, ensure_ascii=False, default=str))
 
 
 _live: dict[int, _Live] = {}
@@ -184,7 +188,9 @@ class RunLog(Hooks):
             "output_tokens": usage.completion_tokens,
             "cost": usage.cost,
             "finish_reason": response.finish_reason,
-            "data": _text(response.message),
+            "data": redact_secrets(
+                json.dumps(clip_message(response.message).model_dump(mode="json", exclude_none=True), ensure_ascii=False)
+            ),
             "agent": _agent(ctx),
         }
         live.request_start = live.request_end = 0.0
@@ -231,7 +237,7 @@ class RunLog(Hooks):
             "input_tokens": usage.prompt_tokens,
             "output_tokens": usage.completion_tokens,
             "cost": usage.cost,
-            "messages": redact_secrets(dump_messages(result.messages)),
+            "messages": stored_messages(result.messages),
         }
         if result.model_name:
             values["model"] = result.model_name
@@ -256,7 +262,7 @@ class RunLog(Hooks):
             "input_tokens": usage.prompt_tokens,
             "output_tokens": usage.completion_tokens,
             "cost": usage.cost,
-            "messages": redact_secrets(dump_messages(ctx.messages)),
+            "messages": stored_messages(ctx.messages),
         }
         await self._flush(self._write(update_run, live.run_id, values))
 

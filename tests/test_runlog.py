@@ -182,3 +182,40 @@ def test_filters(tmp_path):
     assert [r.prompt for r in list_runs(path, status="error")] == ["p3"]
     assert [r.prompt for r in list_runs(path, limit=1)] == ["p3"]
     assert list_runs(path, since=list_runs(path)[0].started + 1) == []
+
+
+def test_a_huge_tool_result_is_clipped_with_a_note_not_stored_whole(tmp_path):
+    from agentkit._runlog_store import MAX_TEXT
+    from agentkit.testing import ScriptedModel, reply, tool_call
+
+    def dump() -> str:
+        """A 10 MB answer."""
+        return "x" * 10_000_000
+
+    path = tmp_path / "huge.db"
+    result = Agent(ScriptedModel([reply(None, tool_call("dump", {})), "ok"]), tools=[dump], log=path).run_sync("go")
+    assert len(result.messages[2].content) == 10_000_000  # the run itself gets all of it
+    run = load_run(path, list_runs(path)[0].id)
+    (tool_step,) = [s for s in run.steps if s.kind == "tool"]
+    assert len(tool_step.result or "") < MAX_TEXT + 100 and "9,900,000 more characters not recorded" in (tool_step.result or "")
+    assert len(run.messages or "") < 2 * MAX_TEXT
+    size = sum(f.stat().st_size for f in tmp_path.glob("huge.db*"))
+    assert size < 2_000_000, size
+    page = result.to_html()
+    assert len(page) < 2 * MAX_TEXT and "more characters not recorded" in page
+
+
+def test_to_html_without_a_log_shows_no_key(tmp_path):
+    from agentkit.testing import ScriptedModel, reply, tool_call
+
+    register_secret(KEY)
+
+    def leak(x: str) -> str:
+        """Returns a key."""
+        return f"the key is {KEY}"
+
+    model = ScriptedModel([reply(None, tool_call("leak", {"x": KEY})), f"done {KEY}"])
+    result = Agent(model, tools=[leak], log=False).run_sync(f"prompt {KEY}")
+    assert KEY in result.messages[2].content
+    page = result.to_html()
+    assert KEY not in page and "***" in page
