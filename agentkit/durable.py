@@ -28,15 +28,17 @@ Needs ``pip install 'agentkit-loop[dbos]'``; ``import agentkit`` does not import
 from __future__ import annotations
 
 import copyreg
+import dataclasses
+import pickle
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Generic, Union
+from typing import TYPE_CHECKING, Any, Generic, Union, get_args
 
 from dbos import DBOS, DBOSClient, SetWorkflowID, StepOptions, WorkflowHandleAsync
 from pydantic import TypeAdapter
-from typing_extensions import TypeVar
+from typing_extensions import TypeVar, is_typeddict
 
 from ._agent_run import begin, events
 from ._run.loop import PLAIN, drain
@@ -96,6 +98,7 @@ class DurableAgent(Generic[DepsT, OutputT]):
             )
         if agent._handoffs:
             raise UserError("Handoffs are not supported in a durable run yet: run the agent without them.")
+        _check_output_type(agent.output_type)
         _picklable_errors()
         self.agent = agent
         self.name = label
@@ -110,7 +113,8 @@ class DurableAgent(Generic[DepsT, OutputT]):
         ) -> RunResult[Any]:
             return await self._execute(prompt, messages, deps, settings, usage_limits)
 
-        self._workflow = DBOS.workflow(name=f"agentkit.durable:{label}")(workflow)
+        self._workflow_name = f"agentkit.durable:{label}"
+        self._workflow = DBOS.workflow(name=self._workflow_name)(workflow)
 
     async def run(
         self,
@@ -144,12 +148,37 @@ class DurableAgent(Generic[DepsT, OutputT]):
         """Start the run as a workflow and return its DBOS handle (``workflow_id`` names it: one id
         is one run; starting it again returns the same run)."""
         args = (prompt, list(messages) if messages else None, deps, settings, usage_limits)
+        _check_inputs(args)
+        if workflow_id is not None:
+            await self._check_reuse(workflow_id, args[0], args[1])
         if workflow_id is None:
             handle = await DBOS.start_workflow_async(self._workflow, *args)
         else:
             with SetWorkflowID(workflow_id):
                 handle = await DBOS.start_workflow_async(self._workflow, *args)
         return handle
+
+    def run_stream(self, *args: Any, **kwargs: Any) -> Any:
+        """Not durable yet: raises :class:`~agentkit.errors.UserError`."""
+        raise UserError("A durable run cannot stream yet: use await durable.run(...) (or start(...)), or stream the plain agent.")
+
+    def iter(self, *args: Any, **kwargs: Any) -> Any:
+        """Not durable yet: raises :class:`~agentkit.errors.UserError`."""
+        raise UserError(
+            "A durable run cannot be iterated yet: use await durable.run(...) (or start(...)), or iterate the plain agent."
+        )
+
+    async def _check_reuse(self, workflow_id: str, prompt: Prompt | None, messages: list[Message] | None) -> None:
+        """A workflow id names one run: starting it again with other inputs is a mistake, not a new run."""
+        found = await DBOS.list_workflows_async(workflow_ids=[workflow_id], load_input=True, load_output=False)
+        if not found or found[0].input is None:
+            return
+        stored = found[0].input["args"]
+        if found[0].name == self._workflow_name and (stored[0] != prompt or stored[1] != messages):
+            raise UserError(
+                f"The workflow id {workflow_id!r} is already a run with another prompt or history ({found[0].status}): "
+                "one id is one run. Give each run its own id (its result: durable.result(workflow_id))."
+            )
 
     async def result(self, workflow_id: str) -> RunResult[OutputT]:
         """Wait for the run ``workflow_id`` (started earlier, maybe by a process that died) and return its result."""
@@ -205,6 +234,7 @@ async def pending(workflow_id: str, *, client: DBOSClient | None = None, timeout
 
     ``client``: a ``DBOSClient`` on the run's system database, for a process that does not run
     DBOS itself (without it, DBOS must be launched in this process)."""
+    await _check_waiting(workflow_id, client, ended_ok=True)
     if client is not None:
         value = await client.get_event_async(workflow_id, PENDING_EVENT, timeout)
     else:
@@ -216,15 +246,33 @@ async def approve(workflow_id: str, approvals: Mapping[str, Approval], *, client
     """Decide the pending calls of the run ``workflow_id``, by call id: True approves, False
     denies, a string denies with that reason for the model. The run resumes where it waits (in
     whichever process runs it, or the next one to launch DBOS). Decisions on calls the run does
-    not wait on are ignored; the calls left undecided keep it waiting."""
+    not wait on (yet) are kept for when it does, or ignored; the calls left undecided keep it waiting.
+
+    Raises:
+        UserError: a decision that is not True, False or a str; no run ``workflow_id`` in the
+            system database, or a run that has ended (it waits on nothing)."""
     decisions = dict(approvals)
     for key, decision in decisions.items():
         if not isinstance(decision, (bool, str)):
             raise UserError(f"The approval for {key!r} must be True, False or a reason (str), not {type(decision).__name__}.")
+    await _check_waiting(workflow_id, client, ended_ok=False)
     if client is not None:
         await client.send_async(workflow_id, decisions, APPROVALS_TOPIC)
     else:
         await DBOS.send_async(workflow_id, decisions, APPROVALS_TOPIC)
+
+
+async def _check_waiting(workflow_id: str, client: DBOSClient | None, *, ended_ok: bool) -> None:
+    """The run ``workflow_id`` exists (and, unless ``ended_ok``, has not ended), else a UserError saying so."""
+    where = client if client is not None else DBOS
+    found = await where.list_workflows_async(workflow_ids=[workflow_id], load_input=False, load_output=False)
+    if not found:
+        raise UserError(
+            f"There is no durable run {workflow_id!r} in this system database: check the id, and that DBOS "
+            "(or the DBOSClient) uses the database the run was started on."
+        )
+    if not ended_ok and found[0].status in ("SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"):
+        raise UserError(f"The durable run {workflow_id!r} has ended ({found[0].status}): it waits on no approval.")
 
 
 async def _decisions(calls: Sequence[ToolCall]) -> dict[str, Approval]:
@@ -350,6 +398,53 @@ async def _began() -> str:
     token = uuid.uuid4().hex
     _FRESH.add(token)
     return token
+
+
+def _check_inputs(args: tuple[Any, ...]) -> None:
+    """The run's inputs pickle (DBOS stores them with pickle to resume the run), else a UserError that says which."""
+    for label, value in zip(("prompt", "messages", "deps", "settings", "usage_limits"), args, strict=True):
+        try:
+            pickle.dumps(value)
+        except Exception as e:  # not the value's repr: deps may hold secrets
+            raise UserError(
+                f"The {label} of a durable run must pickle: DBOS stores the run's inputs to resume it in another process "
+                f"({type(e).__name__}: {e}). Pass what rebuilds the rest instead (an id, a URL, a config) and "
+                "build clients and connections in the tools."
+            ) from None
+
+
+def _check_output_type(output_type: Any) -> None:
+    """Every class in ``output_type`` pickles by name (DBOS stores the run's result with pickle), else a UserError."""
+    todo, seen = [output_type], set()
+    while todo:
+        kind = todo.pop()
+        if id(kind) in seen:
+            continue
+        seen.add(id(kind))
+        todo.extend(get_args(kind))
+        if isinstance(kind, type) and not is_typeddict(kind) and kind.__module__ != "builtins":
+            _check_class(kind)
+            todo.extend(_field_types(kind))
+
+
+def _check_class(kind: type) -> None:
+    try:
+        pickle.dumps(kind)
+    except Exception as e:
+        raise UserError(
+            f"The output type {kind.__qualname__} of a durable agent must pickle (DBOS stores the run's result with "
+            f"pickle): define it at the top level of a module ({type(e).__name__}: {e})."
+        ) from None
+
+
+def _field_types(kind: type) -> list[Any]:
+    """The types of a pydantic model's or a dataclass's fields (their values are pickled with the result)."""
+    fields = getattr(kind, "model_fields", None)
+    if isinstance(fields, dict):
+        return [field.annotation for field in fields.values()]
+    if dataclasses.is_dataclass(kind):
+        return [field.type for field in dataclasses.fields(kind) if not isinstance(field.type, str)]
+    return []
 
 
 def _picklable_errors() -> None:

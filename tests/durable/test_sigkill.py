@@ -24,9 +24,11 @@ from tests.durable.harness import ShopServer, Worker, effects, run_server
 
 PROMPT = "buy a book"
 FIRST, SECOND = "1 messages", "4 messages"  # the two model requests (see harness.turn_key)
-KILLS = ["model", "answered", "lookup", "between", "charge"]
+KILLS = ["model", "answered", "lookup", "between", "charge", "begun", "final"]
 """During the second model request; after the first answer, before its tools; inside the
-idempotent tool; after the tools, before the next request; inside the side-effecting tool."""
+idempotent tool; after the tools, before the next request; inside the side-effecting tool; after
+the side-effecting tool's begin step, before the tool started; after the final answer, before the
+run's result was recorded."""
 
 
 @dataclass
@@ -78,7 +80,7 @@ def test_the_uninterrupted_run(outcomes: dict[str, Outcome]) -> None:
     assert done.effects == Counter({"start lookup": 1, "end lookup": 1, "start charge": 1, "end charge": 1})
 
 
-@pytest.mark.parametrize("kill", ["model", "answered", "lookup", "between"])
+@pytest.mark.parametrize("kill", ["model", "answered", "lookup", "between", "final"])
 def test_killed_and_restarted_the_run_ends_as_if_never_interrupted(outcomes: dict[str, Outcome], kill: str) -> None:
     done, baseline = outcomes[kill], outcomes["none"]
     assert done.result == baseline.result  # the output, every message, the usage
@@ -97,7 +99,7 @@ def test_killed_inside_an_idempotent_tool_it_runs_again(outcomes: dict[str, Outc
     assert outcomes["lookup"].server.received == Counter({FIRST: 1, SECOND: 1})
 
 
-@pytest.mark.parametrize("kill", ["answered", "between"])
+@pytest.mark.parametrize("kill", ["answered", "between", "final"])
 def test_killed_between_steps_nothing_runs_twice(outcomes: dict[str, Outcome], kill: str) -> None:
     assert outcomes[kill].server.received == Counter({FIRST: 1, SECOND: 1})
     assert outcomes[kill].effects == outcomes["none"].effects
@@ -111,3 +113,12 @@ def test_killed_inside_a_side_effect_the_call_is_in_doubt_and_not_run_again(outc
     assert results["call_1"]["content"] == "book costs 5"
     assert results["call_2"]["content"] == IN_DOUBT and results["call_2"]["is_error"]
     assert done.result["output"] == f"done: book costs 5 | {IN_DOUBT}"  # the model read it, and decides
+
+
+def test_killed_after_a_begin_step_before_its_tool_started_the_call_is_in_doubt(outcomes: dict[str, Outcome]) -> None:
+    """Nothing tells "about to start" from "started": a call whose begin step was recorded is in doubt, never run blindly."""
+    done = outcomes["begun"]
+    assert done.effects == Counter({"start lookup": 1, "end lookup": 1})  # charge never ran, and was not run on resume
+    results = {m["tool_call_id"]: m for m in done.result["messages"] if m["role"] == "tool"}
+    assert results["call_2"]["content"] == IN_DOUBT and results["call_2"]["is_error"]
+    assert done.server.received == done.server.answered == Counter({FIRST: 1, SECOND: 1})

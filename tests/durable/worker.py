@@ -9,8 +9,10 @@ as one JSON line at the end (``FAILED <traceback>`` when it failed).
 
 The tools write what they do to ``EFFECTS`` (one line each: ``start charge call_2``, ``end charge
 call_2``), so a test counts how often each ran. ``KILL`` makes this process SIGKILL itself: inside
-``lookup`` or ``charge`` or ``refund`` (after its ``start`` line), ``answered`` (after the first
-answer, before its tools) or ``between`` (after the tools, before the next model request).
+``lookup`` or ``charge`` or ``refund`` (after its ``start`` line), ``begun`` (``charge``'s begin
+step recorded, the call's own step entered, the tool not yet started), ``answered`` (after the
+first answer, before its tools), ``between`` (after the tools, before the next model request) or
+``final`` (after the final answer was recorded, before the run's result was).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 from dbos import DBOS
 
 from agentkit import Agent, RunContext, RunResult, tool
-from agentkit.durable import DurableAgent, pending
+from agentkit.durable import DurableAgent, _DurableTool, pending
 from agentkit.hooks import Hooks
 from agentkit.messages import dump_messages
 from agentkit.models import OpenAICompatible
@@ -70,10 +72,13 @@ def refund(ctx: RunContext[Any], amount: int) -> str:
 
 class KillBetween(Hooks):
     """``answered``: killed after the first answer, before its tools ran; ``between``: after the
-    tools, before the second request."""
+    tools, before the second request; ``final``: after the final answer."""
 
     async def after_model_response(self, ctx: RunContext[Any], response: ModelResponse) -> None:
         if KILL == "answered" and ctx.turn == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        if KILL == "final" and ctx.turn == 2:
             os.kill(os.getpid(), signal.SIGKILL)
 
     async def before_model_request(self, ctx: RunContext[Any], request: ModelRequest) -> None:
@@ -123,10 +128,24 @@ async def main(db: str, base_url: str, workflow: str, prompt: str, emit: Callabl
     os._exit(0)  # everything is in the system database: no need to wait for DBOS's threads to stop
 
 
+def _kill_when_charge_begins() -> None:
+    """``begun``: die in ``charge``'s step after its begin step was recorded, before the tool runs."""
+    run = _DurableTool._run
+
+    async def killing(self: _DurableTool, arguments: str, ctx: RunContext[Any], cut_short: bool) -> str:
+        if self.name == "charge" and not cut_short:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return await run(self, arguments, ctx, cut_short)
+
+    _DurableTool._run = killing  # type: ignore[method-assign]
+
+
 def entry(db: str, base_url: str, workflow: str, effects: str, prompt: str, kill: str, out: Connection) -> None:
     """A worker forked by the test (multiprocessing): its lines go to ``out``."""
     global EFFECTS, KILL
     EFFECTS, KILL = effects, kill
+    if kill == "begun":
+        _kill_when_charge_begins()
     asyncio.run(main(db, base_url, workflow, prompt, out.send))
 
 
