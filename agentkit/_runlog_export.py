@@ -17,11 +17,14 @@ _TEMPLATE = '''"""Regression test from run {run_id} of {agent} ({model}), record
 
 Written by `agentkit logs export {run_id} --as-test`: the model's answers are replayed through
 ScriptedModel, each tool returns what it returned then, and the test checks that the run makes the
-same tool calls in the same order and ends with the same answer. To run your real tools instead,
+same tool calls in the same order and ends with the same answer (or, for a run that failed, fails
+again after them: the model raises the recorded error when asked for more). To run your real tools instead,
 put them in TOOLS (the calls are still checked).
 """
 
 import json
+
+import pytest
 
 from agentkit import Agent, Tool
 from agentkit.messages import ToolMessage, load_messages
@@ -33,6 +36,16 @@ ANSWERS = load_messages({answers})
 RECORDED = json.loads({recorded})
 """The tool calls of the run, in order: [name, arguments, result]."""
 OUTPUT = {output}
+FAILED = {failed}
+"""How the run ended when it did not succeed: [error type, message] (None: it succeeded)."""
+
+
+class RecordedFailure(Exception):
+    """The recorded run's failure, raised by the model when the replay asks it for more answers."""
+
+
+def _failed(request):
+    raise RecordedFailure(": ".join(FAILED))
 
 
 def _recorded_tools():
@@ -57,14 +70,22 @@ TOOLS = None  # e.g. [get_weather, get_time]: your real tools instead of the rec
 
 
 def test_run_{test_name}_replays_with_the_same_tool_calls():
-    model = ScriptedModel(ANSWERS, model_name={model_name})
+    model = ScriptedModel(ANSWERS + ([_failed] if FAILED is not None else []), model_name={model_name})
     agent = Agent(model, tools=TOOLS if TOOLS is not None else _recorded_tools(), name={agent_name})
-    result = agent.run_sync(PROMPT, messages=HISTORY or None)
-    calls = [(c.name, json.loads(c.arguments or "{{}}")) for m in result.new_messages for c in getattr(m, "tool_calls", [])]
+    if FAILED is None:
+        result = agent.run_sync(PROMPT, messages=HISTORY or None)
+        messages = result.new_messages
+    else:  # the run failed (or paused): so must the replay, after the same calls
+        with pytest.raises(Exception) as raised:
+            agent.run_sync(PROMPT, messages=HISTORY or None)
+        assert isinstance(raised.value, RecordedFailure) or type(raised.value).__name__ == FAILED[0], raised.value
+        messages = ANSWERS[: len(model.requests)]
+    calls = [(c.name, json.loads(c.arguments or "{{}}")) for m in messages for c in getattr(m, "tool_calls", [])]
     assert calls == [(name, json.loads(arguments or "{{}}")) for name, arguments, _ in RECORDED]
-    answered = [m.tool_call_id for m in result.new_messages if isinstance(m, ToolMessage)]
-    asked = [c.id for m in result.new_messages for c in getattr(m, "tool_calls", [])]
-    assert answered == asked
+    if FAILED is None:
+        answered = [m.tool_call_id for m in messages if isinstance(m, ToolMessage)]
+        asked = [c.id for m in messages for c in getattr(m, "tool_calls", [])]
+        assert answered == asked
     assert model.remaining == 0
     if OUTPUT is not None:
         assert result.output == OUTPUT
@@ -104,4 +125,5 @@ def export_test(run: LoggedRun) -> str:
         test_name=run.id,
         model_name=repr(run.model or "scripted"),
         agent_name=repr(run.agent),
+        failed=repr(None if run.status in ("ok", "running") else [run.error_type or run.status, run.error_message or ""]),
     )

@@ -353,3 +353,65 @@ def test_view_names_the_agent_of_each_step_after_a_handoff(tmp_path: Path) -> No
     dom = dump_dom(tmp_path / "handoff.html")
     assert rows(dom) == [(0, "request 1"), (0, "billing · request 2"), (0, "billing · refund"), (0, "billing · request 3")]
     assert dom.count('<div class="who">assistant · billing</div>') == 2
+
+
+def _pytest(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=path if path.is_dir() else path.parent,
+    )
+
+
+def test_export_as_test_of_structured_output_a_sub_agent_and_a_failed_run(tmp_path: Path) -> None:
+    """Each exported test passes; the failed run's test expects the same failure after the same
+    calls, and fails when the recorded tool calls change."""
+    from pydantic import BaseModel
+
+    from agentkit import Agent
+    from agentkit.testing import ScriptedModel, reply, tool_call
+
+    class City(BaseModel):
+        name: str
+        population: int
+
+    def look(city: str) -> str:
+        """Look a city up."""
+        return f"big {city}"
+
+    def boom() -> str:
+        """Fail."""
+        raise RuntimeError("kaput")
+
+    path = tmp_path / "kinds.db"
+    parallel = reply(None, tool_call("look", {"city": "Paris"}), tool_call("look", {"city": "Rome"}))
+    structured = Agent(
+        ScriptedModel([parallel, '{"name": "Paris", "population": 2}']), tools=[look], output_type=City, name="struct", log=path
+    )
+    assert structured.run_sync("biggest?").output == City(name="Paris", population=2)
+    helper = Agent(ScriptedModel([reply(None, tool_call("look", {"city": "Oslo"})), "inner"]), tools=[look], name="helper")
+    boss = Agent(
+        ScriptedModel([reply(None, tool_call("helper", {"input": "go"})), "outer"]),
+        tools=[helper.as_tool(description="Helps.")],
+        name="boss",
+        log=path,
+    )
+    boss.run_sync("delegate")
+    failing = Agent(
+        ScriptedModel([reply(None, tool_call("boom", {})), ValueError("model down")]), tools=[boom], name="failing", log=path
+    )
+    with pytest.raises(ValueError):
+        failing.run_sync("try")
+    out = tmp_path / "exported"
+    for name in ("struct", "boss", "failing"):
+        run_id = list_runs(path, agent=name)[0].id
+        result = invoke("logs", "export", run_id, "--as-test", "--log", str(path), "-o", str(out / f"test_{name}.py"))
+        assert result.exit_code == 0, result.output
+    done = _pytest(out)
+    assert done.returncode == 0 and "3 passed" in done.stdout, done.stdout[-3000:]
+    failed = out / "test_failing.py"
+    failed.write_text(failed.read_text(encoding="utf-8").replace('"name":"boom"', '"name":"look"', 1), encoding="utf-8")
+    again = _pytest(failed)
+    assert again.returncode == 1, again.stdout[-3000:]
