@@ -5,6 +5,7 @@ usage), pauses for approval and resumes on a decision; the options a durable run
 from __future__ import annotations
 
 import base64
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -225,16 +226,14 @@ async def test_the_system_database_holds_no_api_key(durable: dict[str, Any]) -> 
     with sqlite3.connect(durable["db"]) as db:
         tables = [name for (name,) in db.execute("select name from sqlite_master where type='table'")]
         for table in tables:
-            for row in db.execute(f"select * from {table}"):  # noqa: S608 - the database's own table names
+            for row in db.execute(f"select * from {table}"):
                 for value in row:
                     text = value.encode() if isinstance(value, str) else value if isinstance(value, bytes) else b""
                     decoded = [text]
-                    try:
+                    with contextlib.suppress(ValueError):  # DBOS stores pickles as base64
                         decoded.append(base64.b64decode(text, validate=True))
-                    except ValueError:
-                        pass
                     found += [table for blob in decoded if SECRET.encode() in blob]
-    assert "keyed-2" in str(tables) or tables  # the scan ran
+    assert {"workflow_status", "operation_outputs", "workflow_events"} <= set(tables)  # the scan saw them
     assert found == []
 
 
@@ -257,9 +256,8 @@ def test_an_output_type_that_does_not_pickle_is_refused_when_the_durable_agent_i
         total: int
 
     for output_type in (Local, list[Local], Receipt | Local):
-        with pytest.raises(UserError, match="output type .*Local of a durable agent must pickle.*top level of a module"):
+        with pytest.raises(UserError, match=r"output type .*Local of a durable agent must pickle.*top level of a module"):
             DurableAgent(Agent(ScriptedModel([]), name="local", output_type=output_type))
-    monkeypatch.delattr(__import__(__name__), "Item", raising=False)
     monkeypatch.delitem(globals(), "Item")  # a field's class that pickle cannot find by its name
     with pytest.raises(UserError, match="output type Item of a durable agent must pickle"):
         DurableAgent(Agent(ScriptedModel([]), name="basket", output_type=Basket))
@@ -283,7 +281,7 @@ async def test_approve_and_pending_say_when_the_run_is_unknown_or_ended(durable:
 
 
 def test_streaming_a_durable_run_is_refused_saying_what_to_do(durable: dict[str, Any]) -> None:
-    with pytest.raises(UserError, match="cannot stream yet: use await durable.run"):
+    with pytest.raises(UserError, match=r"cannot stream yet: use await durable\.run"):
         durable["shop"].run_stream("buy")
     with pytest.raises(UserError, match="cannot be iterated yet"):
         durable["shop"].iter("buy")
