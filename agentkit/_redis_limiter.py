@@ -21,8 +21,9 @@ to wait; the process then sleeps that long on its own, and, when it did wait, as
 second round trip) whether a 429 paused everyone meanwhile: then it takes a new slot after the
 pause. ``charge`` and ``rate_limited_for`` do not wait: what they report is sent by a background
 task (coalesced: one call for everything reported meanwhile) or with the next ``acquire``,
-whichever comes first. The hash expires a
-minute after the last instant it holds, so an idle budget leaves nothing behind.
+whichever comes first. A request cancelled while it waits for its slot gives the slot back (a
+third script), when no request booked one after it. The hash expires a minute after the last
+instant it holds, so an idle budget leaves nothing behind.
 
 redis is imported when a limiter is first used, never by ``import agentkit``.
 """
@@ -53,9 +54,9 @@ IDLE_MS = 60_000
 MAX_REPLANS = 20
 """The most times a request gives up a slot that a 429's pause took over before it goes anyway."""
 MAX_PAUSE = 300.0
+"""The longest pause one 429 imposes (a ``Retry-After`` above this is capped)."""
 _BOOKED: ContextVar[tuple[int, int]] = ContextVar("agentkit_ratelimit_booked", default=(0, -1))
 """(id of the limiter, epoch) of the slot the current task's request was booked in: a 429 to it says which rate was too fast."""
-"""The longest pause one 429 imposes (a ``Retry-After`` above this is capped)."""
 
 _STEP = """
 local key = KEYS[1]
@@ -92,8 +93,14 @@ local function n(x) return string.format('%.0f', x) end
 redis.call('HSET', key, 'tat', n(tat), 'debt', n(debt), 'paused', n(paused), 'interval', n(interval), 'hits', n(total),
   'epoch', n(epoch))
 redis.call('PEXPIRE', key, math.floor((math.max(tat, debt, paused, now) - now) / 1000) + idle)
-return n(start - now) .. ',' .. n(interval) .. ',' .. n(math.max(paused - now, 0)) .. ',' .. n(epoch)
+return n(start - now) .. ',' .. n(interval) .. ',' .. n(math.max(paused - now, 0)) .. ',' .. n(epoch) .. ',' .. n(tat)
 """
+
+_RELEASE = """
+if redis.call('HGET', KEYS[1], 'tat') == ARGV[1] then redis.call('HSET', KEYS[1], 'tat', ARGV[2]) return 1 end
+return 0
+"""
+"""Give back the last booked slot (a request cancelled while it waited): only when no request booked after it."""
 
 _STATUS = """
 local t = redis.call('TIME')
@@ -102,6 +109,10 @@ local f = redis.call('HMGET', KEYS[1], 'tat', 'debt', 'paused', 'interval', 'hit
 local function left(x) return string.format('%.0f', math.max((tonumber(x) or 0) - now, 0)) end
 return {left(f[1]), left(f[2]), left(f[3]), f[4] or '0', f[5] or '0'}
 """
+
+
+_Client = tuple["Redis", "AsyncScript", "AsyncScript", "AsyncScript"]
+"""A loop's connection and its scripts: step, status, release."""
 
 
 @dataclass(frozen=True)
@@ -122,7 +133,7 @@ class LimiterStatus:
 
 def _describe(url: str) -> str:
     """The server a URL names, without its user, password or query (which may hold a password)."""
-    return "the Redis server " + re.sub(r"//[^@/]*@", "//", url.split("?", 1)[0])
+    return "the Redis server " + re.sub(r"//.*@", "//", url.split("?", 1)[0])  # to the last @: a password may hold @
 
 
 def _number(label: str, value: Any) -> float | None:
@@ -204,12 +215,14 @@ class RedisRateLimiter:
         register_secret(self._password)
         self._base_us = round(60e6 / self.requests_per_minute) if self.requests_per_minute else 0
         self._us_per_token = 60e6 / self.tokens_per_minute if self.tokens_per_minute else 0.0
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Redis, AsyncScript, AsyncScript]] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[Redis, AsyncScript, AsyncScript, AsyncScript]
+        ] = weakref.WeakKeyDictionary()
         self._unsent = [0, 0, 0, 0, -1]  # tokens, successes, pause (µs), 429s, their newest epoch: not in Redis yet
         self._slowed = False  # the shared interval was above the configured one at the last call
         self._report: asyncio.Task[None] | None = None
+        self._booked: tuple[int, int] | None = None  # the budget's tat after and before the last slot booked
+        self._releases: set[asyncio.Task[None]] = set()  # slots being given back
 
     def __repr__(self) -> str:
         limits = f"requests_per_minute={self.requests_per_minute}, tokens_per_minute={self.tokens_per_minute}"
@@ -226,6 +239,7 @@ class RedisRateLimiter:
             await asyncio.wait([report])  # what this process reported (a 429's pause) lands first
         for _ in range(MAX_REPLANS):
             delay, _, epoch = await self._step(reserve=True)
+            booked = self._booked
             _BOOKED.set((id(self), epoch))
             if delay <= 0:
                 return
@@ -234,8 +248,12 @@ class RedisRateLimiter:
 
                 for listener in WAIT_LISTENERS:
                     listener(provider, delay)
-            await asyncio.sleep(delay)
-            _, paused, now = await self._step(reserve=False, check=True)
+            try:
+                await asyncio.sleep(delay)
+                _, paused, now = await self._step(reserve=False, check=True)
+            except asyncio.CancelledError:  # the slot will not be used: give it back if it is still the last one
+                self._release_soon(booked)
+                raise
             if paused <= 0 and now == epoch:
                 return
 
@@ -262,7 +280,7 @@ class RedisRateLimiter:
 
     async def status(self) -> LimiterStatus:
         """The budget as Redis holds it now (one round trip)."""
-        _, _, status = await self._client()
+        _, _, status, _ = await self._client()
         reply = cast("list[bytes]", await self._call(status(keys=[self.key])))
         left, debt, paused, interval, hits = (float(x) for x in reply)
         rate = (60e6 / interval if interval > 0 else self.requests_per_minute) if self.requests_per_minute else None
@@ -270,7 +288,7 @@ class RedisRateLimiter:
 
     async def reset(self) -> None:
         """Forget the budget's state in Redis (its slots, debt, pause and learned rate)."""
-        client, _, _ = await self._client()
+        client, _, _, _ = await self._client()
         await self._call(client.delete(self.key))
 
     async def aclose(self) -> None:
@@ -279,6 +297,9 @@ class RedisRateLimiter:
         report = self._report
         if report is not None and not report.done() and report.get_loop() is loop:
             await asyncio.wait([report])
+        releases = [task for task in self._releases if task.get_loop() is loop]
+        if releases:
+            await asyncio.wait(releases)
         if any(self._unsent[:4]):
             with contextlib.suppress(RateLimiterUnavailable):  # closing: nothing left to pace
                 await self._step(reserve=False)
@@ -293,6 +314,19 @@ class RedisRateLimiter:
         await self.aclose()
 
     # -- internals --
+
+    def _release_soon(self, booked: tuple[int, int] | None) -> None:
+        """Give the slot ``booked`` (the budget's ``tat`` after and before it) back, in a background task."""
+        if booked is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._release(*booked))
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
+
+    async def _release(self, after: int, before: int) -> None:
+        with contextlib.suppress(RateLimiterUnavailable):  # not given back: the slot goes unused, as a dead process's
+            _, _, _, release = await self._client()
+            await self._call(release(keys=[self.key], args=[str(after), str(before)]))
 
     def _send_soon(self) -> None:
         """Send what was reported in a background task, unless one is on its way (its next call takes it)."""
@@ -322,9 +356,9 @@ class RedisRateLimiter:
             map(str, (self._base_us, self._us_per_token, *unsent, int(reserve), IDLE_MS))
         )  # one argument, one reply: less to pack and parse
         try:
-            _, step, _ = await self._client()
+            _, step, _, _ = await self._client()
             reply = await self._call(step(keys=[self.key], args=[args]))
-            delay, interval, paused, epoch = (int(x) for x in reply.split(b","))
+            delay, interval, paused, epoch, tat = (int(x) for x in reply.split(b","))
         except BaseException:
             tokens, successes, pause, hits, epoch = unsent
             self._unsent = [
@@ -336,9 +370,10 @@ class RedisRateLimiter:
             ]
             raise
         self._slowed = interval > self._base_us > 0
+        self._booked = (tat, tat - interval) if reserve and interval > 0 else None
         return delay / 1e6, paused / 1e6, epoch
 
-    async def _client(self) -> tuple[Redis, AsyncScript, AsyncScript]:
+    async def _client(self) -> _Client:
         loop = asyncio.get_running_loop()
         entry = self._clients.get(loop)
         if entry is None:
@@ -355,7 +390,8 @@ class RedisRateLimiter:
                 retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
                 retry_on_error=[ConnectionError, TimeoutError],
             )
-            entry = self._clients[loop] = (client, client.register_script(_STEP), client.register_script(_STATUS))
+            scripts = (client.register_script(_STEP), client.register_script(_STATUS), client.register_script(_RELEASE))
+            entry = self._clients[loop] = (client, *scripts)
         return entry
 
     async def _call(self, pending: Any) -> Any:
