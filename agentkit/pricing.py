@@ -86,7 +86,9 @@ def set_price(model: str, *, input: float, output: float = 0.0) -> None:
     """Set the price of ``model`` (USD per million input and output tokens), over any other.
 
     ``model`` is the id the model is built with (``"mistralai/mistral-nemo"``,
-    ``"gpt-4o-mini"``...). Costs computed from then on use it; a provider-reported cost still wins.
+    ``"gpt-4o-mini"``...), or the string an agent is built from (``"openrouter:mistralai/mistral-nemo"``:
+    then only that provider's model has this price). Costs computed from then on use it; a
+    provider-reported cost still wins.
     """
     for label, value in (("input", input), ("output", output)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
@@ -120,7 +122,10 @@ def price_for(model: Any, *, fetch: bool = True) -> Price | None:
     name = getattr(model, "model_name", "")
     if not isinstance(name, str) or not name:
         return None
-    base_url = getattr(model, "base_url", None) if getattr(model, "provider", "") == "openrouter" else None
+    provider = getattr(model, "provider", "")
+    if isinstance(provider, str) and f"{provider}:{name}" in _user:  # set_price("openrouter:mistralai/...")
+        return _user[f"{provider}:{name}"]
+    base_url = getattr(model, "base_url", None) if provider == "openrouter" else None
     return price_of(name, fetch=fetch, base_url=base_url if isinstance(base_url, str) else None)
 
 

@@ -71,6 +71,17 @@ def test_a_user_price_wins_and_bad_prices_are_refused():
         set_price("x", input=-1)
 
 
+async def test_set_price_on_the_string_an_agent_is_built_from(loopback):
+    """``set_price("openrouter:vendor/model")`` (the string given to Agent) prices that provider's model
+    (before: the key never matched the model's name, and the cost stayed unknown)."""
+    server = loopback([Reply(body=chat_completion("a", usage=usage(1000, 1000)))] * 2, spec="openrouter")
+    model = OpenRouter("vendor/house-model", api_key=KEY, base_url=server.url + "/v1")
+    set_price("openrouter:vendor/house-model", input=1.0, output=2.0)
+    assert pricing.price_for(model, fetch=False) == pricing.Price(1.0, 2.0)
+    assert pricing.price_for(OpenAICompatible("vendor/house-model", base_url=server.url + "/v1"), fetch=False) is None
+    assert (await Agent(model).run("x")).usage.cost == pytest.approx(0.003)
+
+
 async def test_sub_agent_cost_counts_in_the_parent(loopback):
     server = loopback(
         [
