@@ -245,17 +245,26 @@ async def pending(workflow_id: str, *, client: DBOSClient | None = None, timeout
 async def approve(workflow_id: str, approvals: Mapping[str, Approval], *, client: DBOSClient | None = None) -> None:
     """Decide the pending calls of the run ``workflow_id``, by call id: True approves, False
     denies, a string denies with that reason for the model. The run resumes where it waits (in
-    whichever process runs it, or the next one to launch DBOS). Decisions on calls the run does
-    not wait on (yet) are kept for when it does, or ignored; the calls left undecided keep it waiting.
+    whichever process runs it, or the next one to launch DBOS); the calls left undecided keep it
+    waiting. Decisions sent while the run waits on no call are read when it next waits (those on
+    calls it does not wait on then are dropped).
 
     Raises:
         UserError: a decision that is not True, False or a str; no run ``workflow_id`` in the
-            system database, or a run that has ended (it waits on nothing)."""
+            system database; a run that has ended (it waits on nothing); a call id that is not
+            among the calls the run waits on now."""
     decisions = dict(approvals)
     for key, decision in decisions.items():
         if not isinstance(decision, (bool, str)):
             raise UserError(f"The approval for {key!r} must be True, False or a reason (str), not {type(decision).__name__}.")
     await _check_waiting(workflow_id, client, ended_ok=False)
+    waiting = {call.id for call in await pending(workflow_id, client=client)}
+    unknown = sorted(set(decisions) - waiting)
+    if waiting and unknown:
+        raise UserError(
+            f"The durable run {workflow_id!r} waits on the calls {sorted(waiting)}, not on {unknown}: "
+            "decide the calls pending() lists."
+        )
     if client is not None:
         await client.send_async(workflow_id, decisions, APPROVALS_TOPIC)
     else:

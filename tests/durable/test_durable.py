@@ -153,7 +153,8 @@ async def test_a_durable_run_paused_for_approval_resumes_on_a_decision(durable: 
     handle = await durable["desk"].start("delete a.txt", workflow_id="desk-1")
     calls = await pending("desk-1", timeout=10)
     assert [(c.id, c.name) for c in calls] == [("d1", "delete")]
-    await approve("desk-1", {"other": True})  # not a pending call: ignored, the run waits on
+    with pytest.raises(UserError, match=r"'desk-1' waits on the calls \['d1'\], not on \['other'\]"):
+        await approve("desk-1", {"other": True, "d1": True})  # a typo: nothing is sent, the run waits on
     await approve("desk-1", {"d1": True})
     result = await handle.get_result()
     assert result.output == "Done."
