@@ -136,6 +136,20 @@ def _describe(url: str) -> str:
     return "the Redis server " + re.sub(r"//.*@", "//", url.split("?", 1)[0])  # to the last @: a password may hold @
 
 
+def _check_url(url: Any) -> None:
+    """A Redis URL that redis-py can use (a port that is a number, a socket path), else a UserError without its password."""
+    if not isinstance(url, str) or urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        shown = _describe(url) if isinstance(url, str) else repr(url)
+        raise UserError(f"RedisRateLimiter needs a redis://, rediss:// or unix:// URL, not {shown}.")
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - reading it checks it
+    except ValueError as e:
+        raise UserError(f"RedisRateLimiter's URL has a bad port ({e}): {_describe(url)}.") from None
+    if parts.scheme == "unix" and not parts.path:
+        raise UserError(f"A unix:// URL names the socket's path (unix:///run/redis.sock), not {_describe(url)}.")
+
+
 def _number(label: str, value: Any) -> float | None:
     if value is None:
         return None
@@ -198,9 +212,7 @@ class RedisRateLimiter:
         key_prefix: str = "agentkit",
         timeout: float = 5.0,
     ) -> None:
-        if not isinstance(url, str) or urlsplit(url).scheme not in ("redis", "rediss", "unix"):
-            shown = _describe(url) if isinstance(url, str) else repr(url)
-            raise UserError(f"RedisRateLimiter needs a redis://, rediss:// or unix:// URL, not {shown}.")
+        _check_url(url)
         if not isinstance(name, str) or not name or not isinstance(key_prefix, str) or not key_prefix:
             raise UserError(f"RedisRateLimiter(name=..., key_prefix=...) take non-empty strings, not {name!r}, {key_prefix!r}.")
         self.requests_per_minute = _number("requests_per_minute", requests_per_minute)

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from agentkit.errors import RateLimiterUnavailable
+from agentkit.errors import RateLimiterUnavailable, UserError
 from agentkit.ratelimit import RedisRateLimiter
 from tests.sessions.services import free_port, redis_server
 
@@ -149,3 +149,18 @@ async def test_very_low_and_very_high_rates(make, redis_url: str) -> None:
         await fast.acquire()
     assert time.perf_counter() - started < 5  # bound by the round trips, not by the budget
     await fast.aclose()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis://:pw-secret@127.0.0.1:badport/0", "bad port"),
+        ("redis://:pw-secret@127.0.0.1:99999/0", "bad port"),
+        ("unix://:pw-secret@", "socket's path"),
+    ],
+)
+def test_a_url_redis_py_cannot_use_is_refused_when_the_limiter_is_made(url: str, message: str) -> None:
+    """Not a ValueError from redis-py at the first request (in the middle of a batch)."""
+    with pytest.raises(UserError, match=message) as caught:
+        RedisRateLimiter(url, requests_per_minute=60)
+    assert "pw-secret" not in str(caught.value)
