@@ -8,7 +8,7 @@ import random
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import BatchCostExceeded
 from .models.base import Model, ModelRequest, ModelResponse
@@ -18,7 +18,7 @@ from .usage import Usage
 if TYPE_CHECKING:
     from .batch import BatchItem
 
-__all__ = ["CostGuard", "BatchEstimate", "sample_size", "pick_sample", "project"]
+__all__ = ["CostGuard", "BatchEstimate", "sample_size", "pick_sample", "project", "guard_of", "guarded"]
 
 SAMPLE_SHARE = 0.02
 SAMPLE_MIN = 3
@@ -44,14 +44,24 @@ class CostGuard(Model):
         self.provider = inner.provider
         self.context_length = inner.context_length
 
-    async def request(self, request: ModelRequest) -> ModelResponse:
-        estimate = next_request_cost(self.inner, request.messages, request.tools, request.settings.max_tokens, self.used)
+    def check(self, estimate: float) -> None:
+        """Raise :class:`~agentkit.errors.BatchCostExceeded` when a request estimated at
+        ``estimate`` would take the batch past ``max_cost``."""
         committed = self.spent + self.in_flight
         if committed + estimate > self.max_cost:
             raise BatchCostExceeded(
                 f"Usage limit: the batch has spent ${self.spent:.6g} (${self.in_flight:.6g} more in flight) and the next "
                 f"request estimated at ${estimate:.6g} would pass its max cost (${self.max_cost:g})."
             )
+
+    def charge(self, usage: Usage) -> None:
+        """A request this guard did not send (a sub-agent's, or after a handoff to another agent's model): its cost counts."""
+        self.spent += usage.cost or 0.0
+        self.used.add(usage)
+
+    async def request(self, request: ModelRequest) -> ModelResponse:
+        estimate = next_request_cost(self.inner, request.messages, request.tools, request.settings.max_tokens, self.used)
+        self.check(estimate)
         self.in_flight += estimate
         try:
             response = await self.inner.request(request)
@@ -67,6 +77,20 @@ class CostGuard(Model):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+def guard_of(model: Any) -> CostGuard | None:
+    """The batch's :class:`CostGuard` among ``model`` and the models it wraps (``inner``), if any."""
+    while model is not None:
+        if isinstance(model, CostGuard):
+            return model
+        model = getattr(model, "inner", None)
+    return None
+
+
+def guarded(model: Any) -> bool:
+    """Whether ``model``'s requests go through a batch's :class:`CostGuard` (which counts them itself)."""
+    return guard_of(model) is not None
 
 
 def sample_size(count: int) -> int:

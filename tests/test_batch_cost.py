@@ -47,6 +47,44 @@ async def test_max_cost_stops_the_batch_before_the_request_that_would_cross_it(l
     assert len(out.read_text().splitlines()) == 2  # the inputs done are kept
 
 
+def _scripted_pair():
+    """An agent whose every input calls a sub-agent once; each sub-agent request costs $1, each of its own $0.001."""
+    from agentkit.testing import ScriptedModel, reply, tool_call
+    from agentkit.usage import Usage
+
+    pricing.set_price("outer-m", input=1.0)
+    pricing.set_price("inner-m", input=1.0)
+
+    def tokens(n: int) -> Usage:
+        return Usage(prompt_tokens=n, total_tokens=n, requests=1)
+
+    def outer(request):
+        if len(request.messages) < 3:
+            return reply(None, tool_call("helper", {"input": "x"}), usage=tokens(1000))
+        return reply("done", usage=tokens(1000))
+
+    helper = Agent(ScriptedModel([lambda r: reply("inner", usage=tokens(1_000_000))] * 10, model_name="inner-m"), name="helper")
+    outer_model = ScriptedModel([outer] * 20, model_name="outer-m")
+    return Agent(outer_model, tools=[helper.as_tool(description="Helps.")]), helper
+
+
+async def test_max_cost_counts_the_sub_agents_requests():
+    """Before: only the batch agent's own model was guarded, and ten $1 sub-agent requests went
+    through a $2.50 budget ($10.02 spent)."""
+    agent, helper = _scripted_pair()
+    with pytest.raises(BatchCostExceeded, match="max cost"):
+        await agent.run_many([str(i) for i in range(10)], concurrency=1, max_cost=2.5)
+    spent = 10 - helper.model.remaining
+    assert spent <= 3, spent  # at most one request past the budget: the estimate is a guess (mean prompt so far)
+
+
+async def test_a_guarded_batch_leaves_later_runs_alone():
+    agent, _ = _scripted_pair()
+    items = await agent.run_many(["a"], concurrency=1, max_cost=5)
+    assert items[0].error is None and items[0].usage.cost == pytest.approx(1.002)
+    assert (await agent.run("again")).output == "done"  # no budget outside the batch
+
+
 async def test_estimate_runs_a_sample_then_asks_and_no_stops_there(loopback, tmp_path):
     server = loopback(answer)
     out = tmp_path / "out.jsonl"

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .._batch_cost import guard_of, guarded
 from ..content import Prompt, prompt_content
 from ..context import RunContext
 from ..errors import (
@@ -43,6 +44,7 @@ class LiveRun:
 
     __slots__ = (
         "approvals",
+        "budget",
         "deps",
         "extra_hooks",
         "forced",
@@ -104,6 +106,9 @@ class LiveRun:
         """The run and tool call this one runs inside (an agent used as a tool)."""
         self.trace: Any = None
         """What instrumentation keeps of this run (its spans, its clock), when it is watched."""
+        self.budget: Any = guard_of(spec.model)
+        """``run_many(max_cost=...)``'s guard: it counts the requests of a model it does not wrap
+        (a sub-agent's, after a handoff) and refuses those that would cross the batch's budget."""
 
     # -- starting ----------------------------------------------------------------------------
     @classmethod
@@ -208,6 +213,10 @@ class LiveRun:
         state = self.state
         if state.turn >= self.spec.max_turns:
             raise self.error(MaxTurnsExceeded, f"The run reached max_turns={self.spec.max_turns} without a final answer.")
+        budget = self.budget
+        if budget is not None and not guarded(self.spec.model):  # the guard checks its own model's requests
+            spec = self.spec
+            budget.check(next_request_cost(spec.model, state.messages, spec.tool_defs, self.settings.max_tokens, budget.used))
         limits = self.limits
         if limits is None:
             return
@@ -236,6 +245,8 @@ class LiveRun:
             price = price_for(self.spec.model)
             if price is not None:
                 used.cost = price.cost(used)
+        if self.budget is not None and not guarded(self.spec.model):
+            self.budget.charge(used)
         for usage in (self.state.usage, *self.outer) if self.outer else (self.state.usage,):
             usage.add(used)
             if used.requests == 0:

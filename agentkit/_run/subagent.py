@@ -102,6 +102,7 @@ async def run_nested(agent: AgentLike, ctx: RunContext[Any], prompt: str, max_tu
     run.path = (*parent.path, spec.label)
     run.outer = (*parent.outer, parent.state.usage)
     run.parent = (parent, ctx.tool_call_id)
+    run.budget = parent.budget  # a batch's max_cost counts its sub-agents' requests too
     sink = ctx.progress_sink if parent.live_tools else None
     try:
         return await _drive(run, sink)
