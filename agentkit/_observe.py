@@ -10,7 +10,6 @@ span is the current span only while the model's code runs, so the HTTP client's 
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
@@ -25,6 +24,7 @@ from .context import RunContext
 from .errors import ApprovalRequired, ProviderError
 from .events import ModelStreamEvent, ResponseComplete
 from .instrumentation import InstrumentationSettings
+from .instrumentation import content_text as _text
 from .messages import ToolCall, ToolMessage
 from .models.base import Model
 
@@ -46,6 +46,10 @@ _otel: Any = None
 _otel_context: Any = None
 _pending: dict[int, tuple[ModelRequest, Any]] = {}
 """Requests about to be sent, by id: the run span their ``chat`` span goes under."""
+_paused: dict[str, Any] = {}
+"""The span context of each run paused for approvals in this process, by the ids of its pending
+calls: the resumed run's span links to it (a resume in another process has the call ids to go by)."""
+_MAX_PAUSED = 1000
 
 
 class RunTrace:
@@ -67,14 +71,19 @@ class RunTrace:
         self.request: ModelRequest | None = None
         self.request_start = 0.0
 
-    def close(self, attributes: dict[str, Any] | None = None) -> None:
-        """End the spans still open: the run's (with ``attributes``), and those of calls a failure cut short."""
+    def close(self, attributes: dict[str, Any] | None = None, error: BaseException | None = None) -> None:
+        """End the spans still open: the run's (with ``attributes``), and those of calls cut short
+        (by ``error``: their ``error.type``; else an ``agentkit.closed`` event)."""
         self.closed = True
         if self.request is not None:
             _pending.pop(id(self.request), None)
             self.request = None
         for span, _ in self.tools.values():
             if span is not None:
+                if error is None or isinstance(error, GeneratorExit):
+                    span.add_event("agentkit.closed")
+                else:
+                    _error(span, error)
                 span.end()
         self.tools.clear()
         self.end(attributes or {})
@@ -100,36 +109,10 @@ class RunTrace:
                 self.span.add_event("agentkit.closed")  # the caller stopped early (iter(), a stream left)
             else:
                 _error(self.span, error)
-        self.close()
+        self.close(error=error)
         if self.observer.level:
             why = "was stopped" if error is None or isinstance(error, GeneratorExit) else f"ended by {type(error).__name__}"
             logger.info("Run of %s %s, %.2f s.", self.agent, why, time.perf_counter() - self.start)
-
-
-def _text(value: Any) -> str:
-    """``value`` as JSON text, registered keys hidden and binary parts (images, files, audio) named
-    by their type and size instead of their base64."""
-    if hasattr(value, "model_dump"):
-        value = value.model_dump(mode="json", exclude_none=True)
-    elif isinstance(value, (list, tuple)):
-        value = [v.model_dump(mode="json", exclude_none=True) if hasattr(v, "model_dump") else v for v in value]
-    text = value if isinstance(value, str) else json.dumps(_elide(value), ensure_ascii=False, default=str)
-    return redact_secrets(text)
-
-
-def _elide(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_elide(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if value.get("kind") == "binary" and isinstance(value.get("data"), str):
-        data = value["data"]
-        size = len(data) * 3 // 4 - data[-2:].count("=")
-        return {**value, "data": f"<{size:,} bytes of {value.get('media_type', 'data')}>"}
-    url = value.get("url")
-    if isinstance(url, str) and url.startswith("data:") and len(url) > 100:
-        return {**value, "url": f"{url.split(',', 1)[0]},<{len(url):,} characters>"}
-    return {key: _elide(v) for key, v in value.items()}
 
 
 def _load() -> None:
@@ -218,7 +201,13 @@ class Observer:
                 "gen_ai.provider.name": model.provider or "unknown",
                 "gen_ai.request.model": model.model_name,
             }
-            span = self.tracer.start_span(f"invoke_agent {label}", context=parent, attributes=attributes)
+            links = None
+            if run.resumed:  # a paused run resumed: a new trace, linked to the paused run's span
+                ids = [c.id for c in run.resumed]
+                attributes["agentkit.resumed_call_ids"] = ids
+                found = {(c.trace_id, c.span_id): c for c in (_paused.pop(i, None) for i in ids) if c is not None}
+                links = [_otel.Link(c) for c in found.values()] or None
+            span = self.tracer.start_span(f"invoke_agent {label}", context=parent, attributes=attributes, links=links)
         run.trace = RunTrace(self, span, label)
 
     async def before_model_request(self, ctx: RunContext[Any], request: ModelRequest) -> None:
@@ -293,10 +282,15 @@ class Observer:
             return
         if trace.span is not None:
             if isinstance(error, ApprovalRequired):
-                trace.span.add_event("agentkit.paused", {"agentkit.pending_calls": len(error.pending)})
+                ids = [c.id for c in error.pending]
+                trace.span.add_event("agentkit.paused", {"agentkit.pending_calls": len(ids), "agentkit.pending_call_ids": ids})
+                for call_id in ids:
+                    _paused[call_id] = trace.span.get_span_context()
+                while len(_paused) > _MAX_PAUSED:
+                    del _paused[next(iter(_paused))]
             else:
                 _error(trace.span, error)
-        trace.close()
+        trace.close(error=error)
         if self.level:
             logger.info(
                 "Run of %s %s after %d turns: %s, %.2f s.",

@@ -18,10 +18,12 @@ costs nothing more.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Union
 
+from ._secrets import redact_secrets
 from .errors import UserError
 
 __all__ = ["InstrumentationSettings", "instrument", "Instrument"]
@@ -121,3 +123,29 @@ def observer(own: Instrument) -> Any:
             _observers.clear()
         _observers[key] = found
     return found
+
+
+def content_text(value: Any) -> str:
+    """``value`` as JSON text, registered keys hidden and binary parts (images, files, audio) named
+    by their type and size instead of their base64."""
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(mode="json", exclude_none=True)
+    elif isinstance(value, (list, tuple)):
+        value = [v.model_dump(mode="json", exclude_none=True) if hasattr(v, "model_dump") else v for v in value]
+    text = value if isinstance(value, str) else json.dumps(_elide(value), ensure_ascii=False, default=str)
+    return redact_secrets(text)
+
+
+def _elide(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_elide(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if value.get("kind") == "binary" and isinstance(value.get("data"), str):
+        data = value["data"]
+        size = len(data) * 3 // 4 - data[-2:].count("=")
+        return {**value, "data": f"<{size:,} bytes of {value.get('media_type', 'data')}>"}
+    url = value.get("url")
+    if isinstance(url, str) and url.startswith("data:") and len(url) > 100:
+        return {**value, "url": f"{url.split(',', 1)[0]},<{len(url):,} characters>"}
+    return {key: _elide(v) for key, v in value.items()}

@@ -464,6 +464,57 @@ def test_a_hook_error_or_an_early_stop_still_ends_the_run_span(spans):
     assert [e.name for e in root.events] == ["agentkit.closed"]
 
 
+async def test_a_cancelled_run_ends_its_tool_span_as_cut_short_and_no_attribute_is_none(spans, caplog):
+    """Before, the call a cancellation cut short ended as if it had succeeded (no error.type)."""
+    import asyncio
+
+    exporter, provider = spans
+
+    async def slow() -> str:
+        """Take a while."""
+        await asyncio.sleep(30)
+        return "late"
+
+    agent = Agent(ScriptedModel([reply(None, tool_call("slow", {})), "no"]), tools=[slow], instrument=_settings(provider, True))
+    with caplog.at_level(logging.WARNING, logger="opentelemetry"):
+        task = asyncio.create_task(agent.run("go"))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    found = _by_name(exporter)
+    assert set(found) == {"invoke_agent agent", "chat scripted", "execute_tool slow"}  # every span ended
+    assert found["execute_tool slow"].attributes["error.type"] == "CancelledError"
+    assert found["execute_tool slow"].status.status_code is StatusCode.ERROR
+    assert found["invoke_agent agent"].attributes["error.type"] == "CancelledError"
+    assert not [r for r in caplog.records if "Invalid type" in r.getMessage()]
+
+
+def test_a_resumed_run_is_a_new_trace_linked_to_the_paused_one(spans):
+    from agentkit import ApprovalRequired
+
+    exporter, provider = spans
+
+    @tool(requires_approval=True)
+    def delete(path: str) -> str:
+        """Delete a file."""
+        return "deleted"
+
+    model = ScriptedModel([reply(None, tool_call("delete", {"path": "a"}, id="d1")), "done"])
+    agent = Agent(model, tools=[delete], name="ops", instrument=_settings(provider))
+    with pytest.raises(ApprovalRequired) as paused:
+        agent.run_sync("clean up")
+    assert agent.run_sync(state=paused.value.state, approvals={"d1": True}).output == "done"
+    first, second = [s for s in exporter.get_finished_spans() if s.name == "invoke_agent ops"]
+    (event,) = [e for e in first.events if e.name == "agentkit.paused"]
+    assert tuple(event.attributes["agentkit.pending_call_ids"]) == ("d1",)
+    assert second.context.trace_id != first.context.trace_id
+    assert [link.context.span_id for link in second.links] == [first.context.span_id]
+    assert tuple(second.attributes["agentkit.resumed_call_ids"]) == ("d1",)
+    tool_span = _by_name(exporter)["execute_tool delete"]
+    assert tool_span.parent.span_id == second.context.span_id
+
+
 def test_a_dropped_setting_is_a_warning_line_once(caplog):
     from agentkit.messages import UserMessage
     from agentkit.models import ModelRequest
