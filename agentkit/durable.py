@@ -170,7 +170,10 @@ class DurableAgent(Generic[DepsT, OutputT]):
 
     async def _check_reuse(self, workflow_id: str, prompt: Prompt | None, messages: list[Message] | None) -> None:
         """A workflow id names one run: starting it again with other inputs is a mistake, not a new run."""
-        found = await DBOS.list_workflows_async(workflow_ids=[workflow_id], load_input=True, load_output=False)
+        try:
+            found = await DBOS.list_workflows_async(workflow_ids=[workflow_id], load_input=True, load_output=False)
+        except Exception:  # inputs that no longer unpickle here (a class renamed): DBOS's start decides
+            return
         if not found or found[0].input is None:
             return
         stored = found[0].input["args"]
