@@ -8,7 +8,7 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, Union, cast
+from typing import TYPE_CHECKING, Any, Generic, Protocol, Union, cast, runtime_checkable
 
 from typing_extensions import TypeVar
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .agent import Agent
     from .sessions import Session
 
-__all__ = ["BatchRuns", "SessionFactory", "EstimateCallback"]
+__all__ = ["BatchRuns", "SessionFactory", "EstimateCallback", "Executor"]
 
 DepsT = TypeVar("DepsT", default=Any)
 OutputT = TypeVar("OutputT", default=str)
@@ -40,6 +40,27 @@ SessionFactory = Callable[[str], "Session"]
 EstimateCallback = Callable[[BatchEstimate], Union[bool, Awaitable[bool]]]
 """``estimate(projection) -> bool`` (or an ``async def``): given the sample's :class:`~agentkit.batch.BatchEstimate`,
 whether to run the rest of the batch."""
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Where ``run_many(executor=...)`` runs a batch instead of the caller's event loop
+    (:class:`agentkit.ray.RayExecutor`): given the agent, the inputs and the batch's options."""
+
+    async def run_batch(
+        self,
+        agent: Agent[Any, Any],
+        inputs: Iterable[BatchInput],
+        *,
+        limiter: Limiter | None,
+        requests_per_minute: float | None,
+        tokens_per_minute: float | None,
+        results: str | Path | None,
+        progress: bool | None,
+        options: dict[str, Any],
+    ) -> list[BatchItem]:
+        """Run every input (those already in ``results`` skipped); one item per input, in input order."""
+        ...
 
 
 class BatchRuns(Generic[DepsT, OutputT]):
@@ -62,6 +83,7 @@ class BatchRuns(Generic[DepsT, OutputT]):
         session: SessionFactory | None = None,
         max_cost: float | None = None,
         estimate: EstimateCallback | None = None,
+        executor: Executor | None = None,
     ) -> list[BatchItem]:
         """Run the agent on many inputs with bounded concurrency and client-side rate limits.
 
@@ -94,6 +116,11 @@ class BatchRuns(Generic[DepsT, OutputT]):
                 :class:`~agentkit.batch.BatchEstimate` of the cost and time of the whole
                 input; the rest runs only if it returns True. Needs ``results``: the sample's
                 results are written there, so they are not run (and paid) twice.
+            executor: where the runs happen instead of this event loop:
+                :class:`agentkit.ray.RayExecutor` shards the inputs across a Ray cluster
+                (``results`` is then a directory of sharded JSONL files and a manifest; its
+                workers' ``concurrency_per_worker`` replaces ``concurrency``). Not with
+                ``session``, ``max_cost`` or ``estimate``.
 
         Returns:
             One :class:`~agentkit.batch.BatchItem` per input, in input order (only the sample's
@@ -107,6 +134,21 @@ class BatchRuns(Generic[DepsT, OutputT]):
             raise UserError("run_many(estimate=...) needs results=...: the sample's results go there (not paid twice).")
         if max_cost is not None and (isinstance(max_cost, bool) or not isinstance(max_cost, (int, float)) or max_cost < 0):
             raise UserError(f"max_cost must be a non-negative number of USD, not {max_cost!r}.")
+        if executor is not None:
+            begin(agent, "", None, deps, settings, usage_limits, None, None, hooks)  # your mistakes raise here, once
+            if session is not None or max_cost is not None or estimate is not None:
+                raise UserError(f"run_many(executor={executor!r}) does not take session=, max_cost= or estimate= (yet).")
+            run_options = {"deps": deps, "settings": settings, "usage_limits": usage_limits, "hooks": hooks}
+            return await executor.run_batch(
+                agent,
+                inputs,
+                limiter=limiter,
+                requests_per_minute=requests_per_minute,
+                tokens_per_minute=tokens_per_minute,
+                results=results,
+                progress=progress,
+                options=run_options,
+            )
         limiter = _the_limiter(limiter, requests_per_minute, tokens_per_minute)
         await agent.connect()  # on the agent itself, so aclose() closes the toolsets
         begin(agent, "", None, deps, settings, usage_limits, None, None, hooks)  # your mistakes raise here, once
@@ -152,6 +194,7 @@ class BatchRuns(Generic[DepsT, OutputT]):
         session: SessionFactory | None = None,
         max_cost: float | None = None,
         estimate: EstimateCallback | None = None,
+        executor: Executor | None = None,
     ) -> list[BatchItem]:
         """:meth:`run_many` for synchronous code (a ``limiter``'s connections of this call's event loop are closed at its end)."""
         return run_sync(
@@ -171,6 +214,7 @@ class BatchRuns(Generic[DepsT, OutputT]):
                     session=session,
                     max_cost=max_cost,
                     estimate=estimate,
+                    executor=executor,
                 ),
                 limiter,
             )

@@ -101,19 +101,22 @@ class RateLimiter:
         self._next_slot = 0.0
         self._token_debt_until = 0.0
         self._paused_until = 0.0
-        self._lock = asyncio.Lock()
         self._successes: collections.deque[float] = collections.deque()  # times, within WINDOW
         self.rate_limited = 0
         """How many 429s the batch absorbed."""
 
+    def reserve(self) -> float:
+        """Book the next request's slot: the seconds until it (0 or less: now). :meth:`acquire` waits them;
+        a limiter that serves other processes (a Ray actor) hands them out."""
+        now = time.monotonic()
+        start = max(now, self._next_slot, self._paused_until, self._token_debt_until)
+        if self._rate:
+            self._next_slot = start + 1.0 / self._rate
+        return start - now
+
     async def acquire(self, provider: str | None = None) -> None:
         """Wait until one more request may start (a wait is reported to ``WAIT_LISTENERS`` for ``provider``)."""
-        async with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next_slot, self._paused_until, self._token_debt_until)
-            if self._rate:
-                self._next_slot = start + 1.0 / self._rate
-        delay = start - time.monotonic()
+        delay = self.reserve()
         if delay > 0:
             if provider is not None:
                 from ._http.client import WAIT_LISTENERS  # here: importing agentkit does not import httpx
@@ -136,14 +139,15 @@ class RateLimiter:
         if self._rate:  # learned from a 429: +25% per second, spread over the requests of that second
             self._rate *= 1.0 + 0.25 / max(self._rate, 1.0)
 
-    def rate_limited_for(self, seconds: float | None) -> float:
-        """The provider said 429: pause everyone and slow down. Returns the seconds of the pause."""
+    def rate_limited_for(self, seconds: float | None, slow_down: bool = True) -> float:
+        """The provider said 429: pause everyone and slow down (only pause with ``slow_down=False``:
+        a 429 to a request booked before the last slowdown). Returns the seconds of the pause."""
         self.rate_limited += 1
         now = time.monotonic()
         wait = seconds if seconds is not None and seconds > 0 else 1.0
         new_episode = now >= self._paused_until  # workers hit by the same burst slow down once, not once each
         self._paused_until = max(self._paused_until, now + min(wait, 300.0))
-        if not new_episode:
+        if not new_episode or not slow_down:
             return self._paused_until - now
         if self._max_rate:
             self._rate = max((self._rate or self._max_rate) / 2, self._max_rate / 16)
@@ -269,6 +273,13 @@ def _jsonable(value: Any) -> Any:
     return json.loads(pydantic_core.to_json(value, fallback=str))
 
 
+def _line(item: BatchItem) -> str:
+    """The item's line in a results file (its newline included)."""
+    line = {"id": item.id, "prompt": prompt_json(item.prompt), "output": _jsonable(item.output), "error": item.error}
+    line["usage"] = _jsonable(item.usage)
+    return json.dumps(line, ensure_ascii=False) + "\n"
+
+
 def total_usage(items: Iterable[BatchItem]) -> Usage:
     """What a batch used, summed over its items (``cost`` included; skipped items count with the
     usage recorded in the results file when they ran)."""
@@ -315,9 +326,7 @@ async def run_many(
     def finished(item: BatchItem) -> None:
         outcome[item.id] = item
         if out is not None:
-            line = {"id": item.id, "prompt": prompt_json(item.prompt), "output": _jsonable(item.output), "error": item.error}
-            line["usage"] = _jsonable(item.usage)
-            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            out.write(_line(item))
             out.flush()  # each line reaches the OS as it completes: a crash loses nothing
         bar.advance(item)
         if on_result is not None:

@@ -57,6 +57,7 @@ def test_the_fast_transport_is_a_default_dependency_and_fast_stays_an_extra() ->
 # and not many more modules than today (about 300 with pydantic and asyncio).
 _HEAVY = ("aiohttp", "httpx_aiohttp", "httpx", "jsonschema", "opentelemetry", "numpy", "psycopg", "redis", "mcp", "sqlite3")
 _HEAVY += ("dbos", "sqlalchemy")  # agentkit.durable's
+_HEAVY += ("ray",)  # agentkit.ray's
 _IMPORTED = (
     "import sys; before = set(sys.modules); import agentkit; print(len(set(sys.modules) - before)); print(*sorted(sys.modules))"
 )
