@@ -268,6 +268,8 @@ def _read(path: str | os.PathLike[str]) -> sqlite3.Connection:
     text = os.path.abspath(os.path.expanduser(os.fspath(path)))
     if not os.path.exists(text):
         raise UserError(f"No run log at {text}: set AGENTKIT_LOG=path.db (or --log PATH) to record runs.")
+    if os.path.isdir(text):
+        raise UserError(f"{text} is a folder, not a run log: give the SQLite file (--log PATH, AGENTKIT_LOG).")
     uri = "file:" + text.replace("?", "%3f").replace("#", "%23") + "?mode=ro"
     connection = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT)
     try:

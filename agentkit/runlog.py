@@ -17,7 +17,6 @@ Read it with ``agentkit logs`` / ``agentkit logs show ID`` / ``agentkit view ID`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import json
 import logging
@@ -89,6 +88,8 @@ class _Live:
     task: Any = None
     """The task that sends it: a retry reported from another task is not this request's."""
     tools: dict[str, float] = field(default_factory=dict)
+    recorded: bool = False
+    """Whether the run's row is in the file (a log that cannot be written has none)."""
 
 
 def _text(value: Any) -> str:
@@ -117,6 +118,8 @@ class RunLog(Hooks):
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.path.abspath(os.path.expanduser(os.fspath(path)))
         self._pending: set[asyncio.Future[Any]] = set()
+        self._failures: set[str] = set()
+        """The write errors already warned of (each once a process: not one line per step of every run)."""
 
     def _write(self, function: Any, *args: Any) -> asyncio.Future[Any]:
         future = _worker(self.path).call(function, *args)
@@ -126,14 +129,22 @@ class RunLog(Hooks):
 
     def _written(self, future: asyncio.Future[Any]) -> None:
         self._pending.discard(future)
-        if not future.cancelled() and future.exception() is not None:
-            logger.warning("The run log %s could not be written: %s", self.path, future.exception())
+        error = None if future.cancelled() else future.exception()
+        if error is not None:
+            first = str(error) not in self._failures
+            if first and len(self._failures) < 100:
+                self._failures.add(str(error))
+            level = logging.WARNING if first else logging.DEBUG
+            logger.log(level, "The run log %s could not be written: %s", self.path, error)
 
-    async def _flush(self, future: asyncio.Future[Any]) -> None:
+    async def _flush(self, future: asyncio.Future[Any]) -> bool:
         """Wait for a write (and so every one before it: the worker keeps their order): each step
-        is in the file before the run goes on, so a crash keeps every step before it."""
-        with contextlib.suppress(Exception):  # already logged by _written
+        is in the file before the run goes on, so a crash keeps every step before it. False: it failed."""
+        try:
             await asyncio.shield(future)
+        except Exception:  # already logged by _written
+            return False
+        return True
 
     def _found(self, ctx: RunContext[Any]) -> _Live | None:
         """The run of ``ctx`` when this log records it (an agent a handoff reached may have a log of its own)."""
@@ -162,7 +173,7 @@ class RunLog(Hooks):
             "prompt": None if prompt is None else _text(prompt),
             "status": "running",
         }
-        await self._flush(self._write(insert, "runs", row))
+        live.recorded = await self._flush(self._write(insert, "runs", row))
 
     async def before_model_request(self, ctx: RunContext[Any], request: ModelRequest) -> None:
         """A request is sent: its start time (the last hook before the model: what it waits for is its own)."""
@@ -241,7 +252,8 @@ class RunLog(Hooks):
         }
         if result.model_name:
             values["model"] = result.model_name
-        result.log_id = (self.path, live.run_id)
+        if live.recorded:
+            result.log_id = (self.path, live.run_id)
         await self._flush(self._write(update_run, live.run_id, values))
 
     async def on_error(self, ctx: RunContext[Any], error: BaseException) -> None:

@@ -118,6 +118,12 @@ def test_logs_errors_are_one_line(tmp_path: Path, logged: Path) -> None:
     assert missing.exit_code != 0 and "No run log" in missing.stderr
     unknown = invoke("logs", "show", "zzzz", "--log", str(logged))
     assert unknown.exit_code != 0 and "No run 'zzzz'" in unknown.stderr
+    (tmp_path / "folder.db").mkdir()
+    folder = invoke("logs", "--log", str(tmp_path / "folder.db"))  # before: "OperationalError: disk I/O error"
+    assert folder.exit_code != 0 and "is a folder, not a run log" in folder.stderr
+    (tmp_path / "junk.db").write_bytes(b"SQLite format 3\0" + b"\xff" * 5000)
+    junk = invoke("logs", "--log", str(tmp_path / "junk.db"))
+    assert junk.exit_code != 0 and "is not an agentkit run log" in junk.stderr and len(junk.stderr.splitlines()) == 1
 
 
 def chromium() -> str:

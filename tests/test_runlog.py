@@ -219,3 +219,23 @@ def test_to_html_without_a_log_shows_no_key(tmp_path):
     assert KEY in result.messages[2].content
     page = result.to_html()
     assert KEY not in page and "***" in page
+
+
+def test_a_log_that_cannot_be_written_warns_once_and_the_result_names_no_run(tmp_path, caplog):
+    """A file of a newer schema: before, one warning per write of every run (3 a run, 600 for a
+    batch of 200) and results whose log_id named a run that was never recorded (to_html failed)."""
+    import logging
+
+    from agentkit.testing import ScriptedModel
+
+    path = tmp_path / "newer.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE runlog_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        connection.execute("INSERT INTO runlog_meta VALUES ('schema_version', '99')")
+    agent = Agent(ScriptedModel(["b", "c"]), log=path)
+    with caplog.at_level(logging.DEBUG, logger="agentkit"):
+        results = [agent.run_sync("y"), agent.run_sync("z")]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "could not be written" in r.getMessage()]
+    assert len(warnings) == 1 and "newer agentkit (schema 99)" in warnings[0].getMessage()
+    assert all(getattr(r, "log_id", None) is None for r in results)
+    assert "agentkit run" in results[1].to_html()  # drawn from the result itself
