@@ -32,9 +32,11 @@ __all__ = [
     "worker",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """1: runs and steps; 2: ``steps.agent`` (the agent that made the step: a handoff changes it) and
-the ``retry`` and ``wait`` steps. A file of an older version is brought up to date when written to."""
+the ``retry`` and ``wait`` steps; 3: ``runs.pid`` and ``runs.host`` (the process that ran it: a run
+left ``running`` by a process that is gone shows as stopped). A file of an older version is brought
+up to date when written to."""
 BUSY_TIMEOUT = 10.0
 MAX_TEXT = 100_000
 """The most characters of one text the log keeps (a prompt, a message, a tool's arguments or
@@ -47,7 +49,7 @@ _SCHEMA = (
     " id TEXT PRIMARY KEY, parent_id TEXT, parent_call_id TEXT, started REAL NOT NULL, ended REAL,"
     " agent TEXT, model TEXT, prompt TEXT, status TEXT NOT NULL, output TEXT, error_type TEXT, error_message TEXT,"
     " turns INTEGER NOT NULL DEFAULT 0, input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,"
-    " cost REAL, messages TEXT)",
+    " cost REAL, messages TEXT, pid INTEGER, host TEXT)",
     "CREATE INDEX IF NOT EXISTS runs_started ON runs (started)",
     "CREATE INDEX IF NOT EXISTS runs_parent ON runs (parent_id)",
     "CREATE TABLE IF NOT EXISTS steps ("
@@ -56,7 +58,10 @@ _SCHEMA = (
     " data TEXT, result TEXT, is_error INTEGER NOT NULL DEFAULT 0, error TEXT, agent TEXT)",
     "CREATE INDEX IF NOT EXISTS steps_run ON steps (run_id, id)",
 )
-_MIGRATIONS = {1: ("ALTER TABLE steps ADD COLUMN agent TEXT",)}
+_MIGRATIONS = {
+    1: ("ALTER TABLE steps ADD COLUMN agent TEXT",),
+    2: ("ALTER TABLE runs ADD COLUMN pid INTEGER", "ALTER TABLE runs ADD COLUMN host TEXT"),
+}
 """What brings a file of schema ``key`` to the next version."""
 
 
@@ -225,6 +230,8 @@ class LoggedRun:
         messages: the whole conversation at the run's end, as JSON (:func:`messages_of` reads it).
         steps: its requests, tool calls, retries and waits, in order (``load_run`` only).
         children: its sub-agents' runs (``load_run`` only).
+        pid: the id of the process that ran it (None in files before schema 3).
+        host: the name of the machine that ran it.
     """
 
     id: str
@@ -246,6 +253,30 @@ class LoggedRun:
     messages: str | None
     steps: list[Step] = field(default_factory=list)
     children: list[LoggedRun] = field(default_factory=list)
+    pid: int | None = None
+    host: str | None = None
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the run is ``running`` but the process that ran it, on this machine, is gone (it
+        was killed, or crashed): it will never end. False when that cannot be told (another machine,
+        a file before schema 3, not a POSIX system)."""
+        if self.status != "running" or self.pid is None or self.host != hostname() or os.name != "posix":
+            return False
+        if self.pid == os.getpid():
+            return False
+        try:
+            os.kill(self.pid, 0)  # signal 0: only asks whether the process exists
+        except ProcessLookupError:
+            return True
+        except OSError:  # another user's process: alive
+            return False
+        return False
+
+    @property
+    def shown_status(self) -> str:
+        """``status``, or ``stopped`` for a run whose process is gone (:attr:`stopped`)."""
+        return "stopped" if self.stopped else self.status
 
     @property
     def duration(self) -> float | None:
@@ -255,8 +286,29 @@ class LoggedRun:
 
 _RUN_COLUMNS = (
     "id, parent_id, parent_call_id, started, ended, agent, model, prompt, status, output, error_type, error_message,"
-    " turns, input_tokens, output_tokens, cost, messages"
+    " turns, input_tokens, output_tokens, cost, messages, pid, host"
 )
+
+
+def hostname() -> str:
+    """This machine's name, as the runs it records name it."""
+    import socket
+
+    return socket.gethostname()
+
+
+def _logged(row: Sequence[Any]) -> LoggedRun:
+    """A run from a row of :data:`_RUN_COLUMNS`."""
+    run = LoggedRun(*row[:17])
+    run.pid, run.host = row[17], row[18]
+    return run
+
+
+def _runs(connection: sqlite3.Connection) -> str:
+    """The runs' columns to select (files before schema 3 have no ``pid`` and ``host``)."""
+    return _RUN_COLUMNS if _version(connection) >= 3 else _RUN_COLUMNS.replace("pid, host", "NULL, NULL")
+
+
 _STEP_COLUMNS = (
     "kind, name, started, ended, call_id, input_tokens, output_tokens, cost, finish_reason, data, result, is_error, error, agent"
 )
@@ -318,15 +370,15 @@ def list_runs(
         params.append(since)
     if top_level:
         where.append("parent_id IS NULL")
-    sql = f"SELECT {_RUN_COLUMNS} FROM runs"
+    connection = _read(path)
+    sql = f"SELECT {_runs(connection)} FROM runs"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY started DESC"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    connection = _read(path)
     try:
-        return [LoggedRun(*row) for row in busy(lambda: connection.execute(sql, params).fetchall(), BUSY_TIMEOUT)]
+        return [_logged(row) for row in busy(lambda: connection.execute(sql, params).fetchall(), BUSY_TIMEOUT)]
     finally:
         connection.close()
 
@@ -341,12 +393,12 @@ def load_run(path: str | os.PathLike[str], run_id: str) -> LoggedRun:
     """
     connection = _read(path)
     try:
-        rows = connection.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id LIKE ? LIMIT 2", (_prefix(run_id),)).fetchall()
+        rows = connection.execute(f"SELECT {_runs(connection)} FROM runs WHERE id LIKE ? LIMIT 2", (_prefix(run_id),)).fetchall()
         if not rows:
             raise UserError(f"No run {run_id!r} in {os.fspath(path)} (agentkit logs lists them).")
         if len(rows) > 1:
             raise UserError(f"{run_id!r} names more than one run: give more of its id.")
-        return _with_steps(connection, LoggedRun(*rows[0]))
+        return _with_steps(connection, _logged(rows[0]))
     finally:
         connection.close()
 
@@ -360,8 +412,8 @@ def _with_steps(connection: sqlite3.Connection, run: LoggedRun) -> LoggedRun:
     rows = connection.execute(f"SELECT {columns} FROM steps WHERE run_id = ? ORDER BY id", (run.id,))
     names = [name.strip() for name in _STEP_COLUMNS.split(",")]
     run.steps = [Step(**dict(zip(names, (*row[:11], bool(row[11]), *row[12:]), strict=True))) for row in rows]
-    children = connection.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE parent_id = ? ORDER BY started", (run.id,))
-    run.children = [_with_steps(connection, LoggedRun(*row)) for row in children.fetchall()]
+    children = connection.execute(f"SELECT {_runs(connection)} FROM runs WHERE parent_id = ? ORDER BY started", (run.id,))
+    run.children = [_with_steps(connection, _logged(row)) for row in children.fetchall()]
     return run
 
 

@@ -36,6 +36,7 @@ from ._runlog_store import (
     clip_message,
     default_log_path,
     end_tool,
+    hostname,
     insert,
     list_runs,
     load_run,
@@ -172,6 +173,8 @@ class RunLog(Hooks):
             "model": run.spec.model.model_name,
             "prompt": None if prompt is None else _text(prompt),
             "status": "running",
+            "pid": os.getpid(),
+            "host": hostname(),
         }
         live.recorded = await self._flush(self._write(insert, "runs", row))
 

@@ -59,6 +59,7 @@ async def test_a_run_with_parallel_tools_is_recorded_step_by_step(loopback, tmp_
 
     (run,) = list_runs(path)
     assert (run.agent, run.model, run.prompt, run.status, run.turns) == ("calc", "loopback-model", "1+2, and shout hi", "ok", 2)
+    assert not run.stopped and run.shown_status == "ok"
     assert (run.input_tokens, run.output_tokens) == (220, 15)
     assert run.cost == pytest.approx(result.usage.cost)
     assert run.output == "3 and HI" and run.duration is not None and run.duration > 0
@@ -162,6 +163,15 @@ def test_a_crash_keeps_the_steps_before_it(tmp_path):
     assert done.returncode == 3, done.stderr
     (run,) = list_runs(path)
     assert (run.status, run.prompt, run.ended) == ("running", "crash now", None)
+    assert run.stopped and run.shown_status == "stopped"  # its process is gone: it will never end
+    from click.testing import CliRunner
+
+    from agentkit.cli import _app
+
+    listed = CliRunner().invoke(_app.cli, ["logs", "--status", "running", "--log", str(path)])
+    assert run.id in listed.stdout and "stopped" in listed.stdout, listed.output
+    shown = CliRunner().invoke(_app.cli, ["logs", "show", run.id, "--log", str(path)])
+    assert f"its process ({run.pid}) is gone" in shown.stdout, shown.output
     steps = load_run(path, run.id).steps
     assert [(s.kind, s.name) for s in steps] == [("request", "scripted"), ("tool", "boom")]
     assert steps[1].ended is None

@@ -5,6 +5,7 @@ handoffs of a logged agent that have no log of their own, and a file of the firs
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 
 import pytest
@@ -201,9 +202,10 @@ def test_a_first_schema_file_is_read_and_brought_up_to_date(tmp_path):
     assert (old.kind, old.agent) == ("request", None)
     Agent(ScriptedModel(["new"]), name="b", log=path).run_sync("again")
     stored = sqlite3.connect(path).execute("SELECT value FROM runlog_meta WHERE key = 'schema_version'").fetchone()
-    assert stored == (str(SCHEMA_VERSION),) and SCHEMA_VERSION == 2
+    assert stored == (str(SCHEMA_VERSION),) and SCHEMA_VERSION == 3
     assert [r.prompt for r in list_runs(path)] == ["again", "p"]
     assert load_run(path, list_runs(path)[0].id).steps[0].agent == "b"
+    assert (list_runs(path)[1].pid, list_runs(path)[0].pid) == (None, os.getpid())  # v1 run: no process known
 
 
 async def test_retries_of_what_a_hook_calls_after_the_answer_are_not_the_requests(loopback, tmp_path):

@@ -89,7 +89,11 @@ def _when(seconds: float) -> str:
 @_file_option
 @click.option("--agent", metavar="NAME", help="Only this agent's runs.")
 @click.option("--model", metavar="MODEL", help="Only runs with this model.")
-@click.option("--status", type=click.Choice(["ok", "error", "running", "paused"]), help="Only runs that ended so.")
+@click.option(
+    "--status",
+    type=click.Choice(["ok", "error", "running", "paused"]),
+    help="Only runs that ended so (running: those not ended, shown as stopped when their process is gone).",
+)
 @click.option("--since", metavar="DATE", help="Only runs since DATE (2026-12-01, 2026-12-01T10:00) or an age (3d, 12h).")
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True, help="How many runs.")
 @click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
@@ -127,14 +131,14 @@ def _table(runs: list[LoggedRun], console: Console, notes: Console) -> None:
         table.add_column(
             column, justify="right" if right else "left", no_wrap=not folded, overflow="fold" if folded else "ellipsis"
         )
-    styles = {"ok": "green", "error": "red", "running": "yellow", "paused": "yellow"}
+    styles = {"ok": "green", "error": "red", "running": "yellow", "paused": "yellow", "stopped": "red"}
     for run in runs:
         table.add_row(
             run.id,
             datetime.fromtimestamp(run.started).strftime("%m-%d %H:%M"),
             run.agent or "",
             run.model or "",
-            Text(run.status, style=styles.get(run.status, "")),
+            Text(run.shown_status, style=styles.get(run.shown_status, "")),
             str(run.turns),
             f"{run.input_tokens + run.output_tokens:,}",
             _cost(run.cost),
@@ -155,9 +159,9 @@ def logs_show(run_id: str, log_file: str | None, debug: bool) -> None:
 
 def show_run(run: LoggedRun, console: Console, depth: int = 0) -> None:
     """One run: a header, the prompt, the model's turns and tool calls, the end, then its sub-agents' runs."""
-    head = f"Run {run.id} · {run.agent} · {run.model} · {run.status} · {_when(run.started)}"
+    head = f"Run {run.id} · {run.agent} · {run.model} · {run.shown_status} · {_when(run.started)}"
     if depth:
-        head = f"{'  ' * depth}Sub-agent run {run.id} (call {run.parent_call_id}) · {run.agent} · {run.status}"
+        head = f"{'  ' * depth}Sub-agent run {run.id} (call {run.parent_call_id}) · {run.agent} · {run.shown_status}"
     console.print(Text(head, style="dim"), soft_wrap=True)
     display = Display(console)
     if run.prompt is not None:
@@ -171,6 +175,8 @@ def show_run(run: LoggedRun, console: Console, depth: int = 0) -> None:
         console.print(Text(_delays(delays), style="dim"), soft_wrap=True)
     if run.status == "error":
         console.print(Text(f"Error: {run.error_type}: {one_line(run.error_message or '')}", style="red"), soft_wrap=True)
+    elif run.stopped:
+        console.print(Text(f"The run did not end: its process ({run.pid}) is gone (killed, or it crashed).", style="red"))
     elif run.status == "running":
         console.print(Text("The run did not end (still running, or its process stopped).", style="yellow"))
     usage = Usage(
