@@ -249,3 +249,18 @@ def test_a_log_that_cannot_be_written_warns_once_and_the_result_names_no_run(tmp
     assert len(warnings) == 1 and "newer agentkit (schema 99)" in warnings[0].getMessage()
     assert all(getattr(r, "log_id", None) is None for r in results)
     assert "agentkit run" in results[1].to_html()  # drawn from the result itself
+
+
+async def test_a_key_in_the_base_urls_query_string_is_never_recorded(loopback, tmp_path):
+    """A server that echoes the URL (the key in ?api_key=...) in its error: before, the key was in
+    the error message and in the run log's file."""
+    secret = "qs-secret-0123456789abcdef"
+    server = loopback(lambda request: Reply(status=400, body={"error": {"message": f"bad url {request.path}"}}), spec=None)
+    base_url = server.url + f"/v1?api_key={secret}&api-version=2024-02-01"
+    path = tmp_path / "q.db"
+    with pytest.raises(Exception) as raised:
+        await Agent(OpenAICompatible("x", base_url=base_url, api_key=KEY), log=path).run("hi")
+    assert secret in server.requests[0].path  # it was sent
+    assert secret not in str(raised.value) and "2024-02-01" in str(raised.value)  # a version is no key
+    for file in tmp_path.glob("q.db*"):
+        assert secret.encode() not in file.read_bytes()

@@ -70,6 +70,21 @@ def register_secrets(secret: str | None, headers: Mapping[str, str] | None = Non
                 register_secret(scheme.group(1))
 
 
+def register_url_secrets(url: str) -> None:
+    """Hide the credentials written in ``url`` from every agentkit error from now on: its password
+    and the values of query parameters named like one (``?api_key=...``, ``?token=...``; an
+    ``api-version=2024-02-01`` is not one)."""
+    try:
+        parts = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return
+    if parts.password:
+        register_secret(parts.password)
+    for name, value in parts.params.multi_items():
+        if _SENSITIVE_HEADER.search(name):
+            register_secret(value)
+
+
 def safe_url(url: str) -> str:
     """``url`` fit for a message: no user name or password, no query string or fragment (they may hold keys)."""
     try:

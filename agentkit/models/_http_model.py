@@ -8,6 +8,7 @@ from typing import Any
 from .. import _providers
 from .._exchange import ModelRequest
 from .._http.client import ClientOptions, connect
+from .._http.errors import register_url_secrets
 from .._tokens import TokenCounter, check_context_length
 from ..tools import ToolDefinition
 from ._context import known_context_length
@@ -58,6 +59,7 @@ class HTTPModel(Model):
         known = _providers.get(provider)
         label = known.label if known is not None else provider
         self._http = connect(model_name, base_url, api_key, provider, options, key_env=api_key_env, key_label=label)
+        register_url_secrets(base_url)  # a key in its query string (?api_key=...) is a key too
         self._tools_cache: tuple[tuple[ToolDefinition, ...], list[dict[str, Any]]] | None = None
 
     def _check_context(self, request: ModelRequest) -> None:
