@@ -421,3 +421,62 @@ def test_export_as_test_of_structured_output_a_sub_agent_and_a_failed_run(tmp_pa
     failed.write_text(failed.read_text(encoding="utf-8").replace('"name":"boom"', '"name":"look"', 1), encoding="utf-8")
     again = _pytest(failed)
     assert again.returncode == 1, again.stdout[-3000:]
+
+
+HOSTILE = '</script><script>document.title="PWNED";alert(1)</script><img src=x onerror="document.title=\'PWNED\'">\u2028\u2029'
+
+
+def rendered(page: Path) -> tuple[str, str]:
+    """The DOM headless Chromium rendered, and what the page wrote to its console (errors included)."""
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=2000", "--enable-logging=stderr", "--v=0"]
+    done = subprocess.run(
+        [chromium(), *flags, "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HOME": str(page.parent)},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout, "\n".join(line for line in done.stderr.splitlines() if ":CONSOLE" in line)
+
+
+def test_hostile_names_and_texts_are_inert_on_the_page(tmp_path: Path) -> None:
+    from agentkit import Agent
+    from agentkit.testing import ScriptedModel, reply, tool_call
+
+    def echo(text: str) -> str:
+        """Echo."""
+        return HOSTILE + text
+
+    path = tmp_path / "hostile.db"
+    model = ScriptedModel(
+        [reply(HOSTILE, tool_call("echo", {"text": HOSTILE}), tool_call(HOSTILE, {HOSTILE: HOSTILE})), HOSTILE],
+        model_name=HOSTILE,
+    )
+    result = Agent(model, tools=[echo], name=HOSTILE, log=path).run_sync(HOSTILE)
+    run_id = list_runs(path)[0].id
+    assert invoke("view", run_id, "--log", str(path), "-o", str(tmp_path / "hostile.html")).exit_code == 0
+    (tmp_path / "result.html").write_text(result.to_html(), encoding="utf-8")
+    for page in (tmp_path / "hostile.html", tmp_path / "result.html"):
+        dom, console = rendered(page)
+        assert console == "", console  # no script error, no alert
+        assert "<img" not in dom and "<title>agentkit run" in dom  # no element made, the title untouched
+        assert 'data-bars="3"' in dom  # 2 requests and the call of echo (the unknown tool ran nothing)
+        assert "PWNED" in html.unescape(dom)  # shown as text
+
+
+def test_a_run_of_500_steps_renders(tmp_path: Path) -> None:
+    from agentkit import Agent
+    from agentkit.testing import ScriptedModel, reply, tool_call
+
+    def step(i: int) -> str:
+        """One step."""
+        return str(i)
+
+    answers = [reply(None, tool_call("step", {"i": i}, id=f"c{i}")) for i in range(250)] + ["done"]
+    path = tmp_path / "long.db"
+    Agent(ScriptedModel(answers), tools=[step], max_turns=300, log=path).run_sync("go")
+    assert invoke("view", list_runs(path)[0].id, "--log", str(path), "-o", str(tmp_path / "long.html")).exit_code == 0
+    dom, console = rendered(tmp_path / "long.html")
+    assert console == "", console
+    assert 'data-bars="501"' in dom and dom.count('<details class="call"') == 250
