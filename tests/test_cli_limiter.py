@@ -30,9 +30,8 @@ def test_batch_paces_its_requests_through_the_shared_budget(tmp_path: Path, redi
     out = tmp_path / "out.jsonl"
     name = uuid.uuid4().hex
     started = time.perf_counter()
-    done = invoke(
-        "batch", str(agent), str(inputs), "--out", str(out), "-c", "6", "--rpm", "600", "--limiter", redis_url, "--limiter-name", name
-    )
+    limit = ("--rpm", "600", "--limiter", redis_url, "--limiter-name", name)
+    done = invoke("batch", str(agent), str(inputs), "--out", str(out), "-c", "6", *limit)
     elapsed = time.perf_counter() - started
     assert done.exit_code == 0, done.output
     assert "6 done, 0 skipped, 0 failed" in done.stdout
