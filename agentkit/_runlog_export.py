@@ -5,6 +5,7 @@ return the recorded results, and the same tool calls asserted in the same order.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 
 from ._runlog_store import LoggedRun
@@ -92,6 +93,12 @@ def test_run_{test_name}_replays_with_the_same_tool_calls():
 '''
 
 
+def _plain(text: str) -> str:
+    """``text`` fit for the file's docstring and names: letters, digits and a few signs, nothing that
+    could end the docstring (a model's name comes from the provider's answer)."""
+    return re.sub(r"[^\w .:/@+-]", "?", text)[:120]
+
+
 class _Code(str):
     """Python source to put in the file as is (its ``repr`` is itself)."""
 
@@ -113,16 +120,16 @@ def export_test(run: LoggedRun) -> str:
     if not isinstance(prompt, str) and prompt is not None:  # text and parts (images, files): as the message holds them
         prompt = _Code(f"load_messages({dump_messages([messages[start]])!r})[0].content")
     return _TEMPLATE.format(
-        run_id=run.id,
-        agent=run.agent or "agent",
-        model=run.model or "a model",
+        run_id=_plain(run.id),
+        agent=_plain(run.agent or "agent"),
+        model=_plain(run.model or "a model"),
         when=datetime.fromtimestamp(run.started).strftime("%Y-%m-%d %H:%M"),
         prompt=repr(prompt),
         history=repr(dump_messages(history)),
         answers=repr(dump_messages(answers)),
         recorded=repr(json.dumps(recorded, ensure_ascii=False)),
         output=repr(output),
-        test_name=run.id,
+        test_name=re.sub(r"\W", "_", run.id, flags=re.ASCII),
         model_name=repr(run.model or "scripted"),
         agent_name=repr(run.agent),
         failed=repr(None if run.status in ("ok", "running") else [run.error_type or run.status, run.error_message or ""]),

@@ -480,3 +480,20 @@ def test_a_run_of_500_steps_renders(tmp_path: Path) -> None:
     dom, console = rendered(tmp_path / "long.html")
     assert console == "", console
     assert 'data-bars="501"' in dom and dom.count('<details class="call"') == 250
+
+
+def test_export_of_a_run_whose_model_name_ends_the_docstring_runs_no_code(tmp_path: Path) -> None:
+    """The model's name comes from the provider's answer: before, one holding triple quotes was
+    written as is in the test file's docstring, and pytest ran what followed."""
+    from agentkit import Agent
+    from agentkit.testing import ScriptedModel, reply
+
+    answer = reply("hi")
+    answer.model_name = 'x"""\nraise SystemExit("INJECTED")\n"""'
+    path = tmp_path / "inj.db"
+    Agent(ScriptedModel([answer]), name='a"""b', log=path).run_sync("q")
+    out = tmp_path / "exported" / "test_inj.py"
+    assert invoke("logs", "export", list_runs(path)[0].id, "--as-test", "--log", str(path), "-o", str(out)).exit_code == 0
+    done = _pytest(out)
+    assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout[-3000:]
+    assert "INJECTED" not in done.stdout

@@ -212,7 +212,7 @@ def logs_export(run_id: str, as_test: bool, out: str | None, log_file: str | Non
 
     with reported(debug):
         run = load_run(_path(log_file), run_id)
-        target = Path(out or f"test_run_{run.id}.py")
+        target = Path(out or f"test_run_{re.sub(r'[^0-9A-Za-z_-]', '_', run.id)}.py")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(export_test(run), encoding="utf-8")
         click.echo(str(target))
@@ -232,6 +232,6 @@ def view(run_id: str, out: str | None, log_file: str | None, debug: bool) -> Non
         if not run_id.strip():
             raise CLIError("Give a run id (agentkit logs lists them).")
         run = load_run(_path(log_file), run_id)
-        target = Path(out or f"run-{run.id}.html")
+        target = Path(out or f"run-{re.sub(r'[^0-9A-Za-z_-]', '_', run.id)}.html")
         target.write_text(render(run), encoding="utf-8")
         click.echo(str(target.resolve()))
