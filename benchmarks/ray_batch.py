@@ -128,6 +128,7 @@ async def actor_rate(calls: int = 6000, tasks: int = 64) -> float:
 
 
 async def main(runs: int, limit: float) -> dict[str, Any]:
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a local instance on loopback: no token written to ~/.ray
     ray.init(num_cpus=2, object_store_memory=100_000_000, include_dashboard=False, logging_level="WARNING")
     report: dict[str, Any] = {"limited": [], "ceiling": []}
     for workers in (1, 2):

@@ -43,6 +43,7 @@ def _free_port() -> int:
 def ray_cluster() -> Iterator[Cluster]:
     directory = Path(tempfile.mkdtemp(prefix="akray-"))  # short: Ray's socket paths must stay under 108 bytes
     env = {**os.environ, "PYTHONPATH": str(ROOT), "AGENTKIT_RAY_TEST_DIR": str(directory), "RAY_USAGE_STATS_ENABLED": "0"}
+    env["RAY_AUTH_MODE"] = "disabled"  # a loopback cluster: no token (nor a token file in ~/.ray that another Ray left)
     env.pop("RAY_ADDRESS", None)
     port = _free_port()
     address = f"127.0.0.1:{port}"

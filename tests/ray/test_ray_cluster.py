@@ -85,6 +85,7 @@ def serve(ray_cluster: Cluster, monkeypatch: pytest.MonkeyPatch):
     """``serve(provider)``: the loopback server, its URL where the workers' factory reads it."""
     servers: list[LoopbackServer] = []
     monkeypatch.setenv("AGENTKIT_RAY_TEST_DIR", str(ray_cluster.directory))
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # as the cluster's nodes
 
     def start(provider: Provider) -> LoopbackServer:
         server = LoopbackServer(provider).start()
@@ -159,7 +160,7 @@ def test_a_killed_driver_started_again_skips_what_was_recorded(ray_cluster: Clus
     serve(provider)
     results = tmp_path / "out"
     command = [sys.executable, "-m", "tests.ray.driver", ray_cluster.address, str(results), str(count), str(rate * 60)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled"}
     driver = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 40
@@ -180,3 +181,18 @@ def test_a_killed_driver_started_again_skips_what_was_recorded(ray_cluster: Clus
     assert sorted(r["id"] for r in records) == sorted(f"in-{i}" for i in range(count))  # nothing lost, nothing twice
     for key in before:  # recorded before the kill: not sent again
         assert provider.answered[f"prompt {key.removeprefix('in-')}"] == 1
+
+
+async def test_an_authentication_failure_on_a_worker_stops_the_batch_and_is_raised_on_the_driver(
+    ray_cluster: Cluster, serve, in_process_driver, tmp_path: Path
+) -> None:
+    from agentkit.errors import AuthenticationError
+
+    def refuse(request: Request) -> Reply:
+        return Reply(401, {"error": {"message": "Incorrect API key provided"}})
+
+    serve(refuse)
+    executor = RayExecutor(ray_cluster.address, workers=2, concurrency_per_worker=2, factory=FACTORY)
+    with pytest.raises(AuthenticationError):
+        await make_agent().run_many([f"q{i}" for i in range(20)], executor=executor, results=tmp_path / "out", progress=False)
+    assert not recorded(tmp_path / "out")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import httpx
@@ -58,3 +59,32 @@ def test_the_ray_limiter_is_a_limiter_that_pickles_as_its_limits() -> None:
     assert (copy.name, copy.requests_per_minute, copy.tokens_per_minute) == ("shared", 600, 10_000)
     with pytest.raises(UserError, match="requests_per_minute must be > 0"):
         RayRateLimiter(requests_per_minute=0)
+
+
+async def test_the_budget_halves_once_per_burst_and_a_429_booked_before_a_slowdown_only_pauses() -> None:
+    """The actor's logic, run here as a plain object (tests/ray/test_ray_cluster.py runs it as an actor)."""
+    from agentkit._ray_limiter import _Budget
+
+    budget = _Budget(requests_per_minute=6000, tokens_per_minute=None)
+    delay, epoch = await budget.reserve([])
+    assert delay <= 0 and epoch == 0
+    assert await budget.rate_limited_for(0.05, epoch) == pytest.approx(0.05, abs=0.01)
+    assert (await budget.status())["requests_per_minute"] == pytest.approx(3000)
+    await asyncio.sleep(0.06)  # the pause is over: a 429 to a request booked at 6000 a minute says nothing new
+    await budget.rate_limited_for(0.05, epoch)
+    assert (await budget.status())["requests_per_minute"] == pytest.approx(3000)
+    await asyncio.sleep(0.06)
+    delay, epoch = await budget.reserve([15, 15])  # two successes ride along: +5% each
+    assert epoch == 1 and (await budget.status())["requests_per_minute"] == pytest.approx(3000 * 1.05**2)
+    await budget.rate_limited_for(None, epoch)  # booked at the new rate: slows down again
+    status = await budget.status()
+    assert status["requests_per_minute"] == pytest.approx(3000 * 1.05**2 / 2) and status["rate_limited"] == 3
+
+
+async def test_tokens_charged_by_one_worker_hold_back_the_next_slot_of_every_worker() -> None:
+    from agentkit._ray_limiter import _Budget
+
+    budget = _Budget(requests_per_minute=None, tokens_per_minute=6000)  # 100 tokens a second
+    assert (await budget.reserve([]))[0] <= 0
+    delay, _ = await budget.reserve([50])  # another worker's success used 50 tokens: half a second
+    assert 0.45 < delay <= 0.5
