@@ -497,3 +497,21 @@ def test_export_of_a_run_whose_model_name_ends_the_docstring_runs_no_code(tmp_pa
     done = _pytest(out)
     assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout[-3000:]
     assert "INJECTED" not in done.stdout
+
+
+def test_logs_and_logs_show_print_no_terminal_control_characters(tmp_path: Path) -> None:
+    """A model's name and answer (the provider's) with ESC sequences: before, they reached the
+    terminal as is (retitle the window, clear the screen, forge a hyperlink)."""
+    from agentkit import Agent
+    from agentkit.testing import ScriptedModel, reply
+
+    answer = reply("answer \x1b]0;HIJACK\x07 \x1b[2J \x9b31m")
+    answer.model_name = "m\x1b[31mRED\x1b]8;;http://evil/\x1b\\"
+    path = tmp_path / "esc.db"
+    Agent(ScriptedModel([answer]), name="a\x1b[1m", log=path).run_sync("q\x1b[2J")
+    listed = invoke("logs", "--log", str(path))
+    shown = invoke("logs", "show", list_runs(path)[0].id, "--log", str(path))
+    for result in (listed, shown):
+        assert result.exit_code == 0, result.output
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", result.stdout), repr(result.stdout)
+    assert "HIJACK" in shown.stdout and "RED" in listed.stdout  # shown, made inert

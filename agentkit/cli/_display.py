@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import sys
 import time
@@ -41,6 +42,15 @@ MAX_CALL = 200
 MAX_RESULT_LINES = 4
 MAX_LINE = 160
 DENIED = "The user denied this call"  # how agent.py answers a denied call
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def inert(text: str) -> str:
+    """``text`` with terminal control characters (ESC, CSI...) replaced by U+FFFD: a model's answer,
+    a tool's result or a logged name cannot clear the screen, retitle the window or forge a link."""
+    return _CONTROL.sub("\ufffd", text)
 
 
 def stdin_is_tty() -> bool:
@@ -131,10 +141,12 @@ class Display:
     def _write(self, text: str, style: str | None = None) -> None:
         if not text:
             return
+        text = inert(text)
         self.console.out(text, end="", style=style, highlight=False)
         self._mid_line = not text.endswith("\n")
 
     def _line(self, text: Text) -> None:
+        text.plain = inert(text.plain)  # the same length: the styles stay where they were
         self.end_line()
         self._in_reasoning = False
         self.console.print(text, soft_wrap=True)

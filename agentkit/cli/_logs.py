@@ -20,7 +20,7 @@ from rich.text import Text
 from ..runlog import ENV_VAR, LoggedRun, Step, default_log_path, list_runs, load_run, messages_of
 from ..usage import Usage
 from ._common import CLIError, one_line, reported, stderr_console, stdout_console
-from ._display import Display, summary
+from ._display import Display, inert, summary
 
 __all__ = ["log_option", "logs", "view"]
 
@@ -136,8 +136,8 @@ def _table(runs: list[LoggedRun], console: Console, notes: Console) -> None:
         table.add_row(
             run.id,
             datetime.fromtimestamp(run.started).strftime("%m-%d %H:%M"),
-            run.agent or "",
-            run.model or "",
+            inert(run.agent or ""),
+            inert(run.model or ""),
             Text(run.shown_status, style=styles.get(run.shown_status, "")),
             str(run.turns),
             f"{run.input_tokens + run.output_tokens:,}",
@@ -162,7 +162,7 @@ def show_run(run: LoggedRun, console: Console, depth: int = 0) -> None:
     head = f"Run {run.id} · {run.agent} · {run.model} · {run.shown_status} · {_when(run.started)}"
     if depth:
         head = f"{'  ' * depth}Sub-agent run {run.id} (call {run.parent_call_id}) · {run.agent} · {run.shown_status}"
-    console.print(Text(head, style="dim"), soft_wrap=True)
+    console.print(Text(inert(head), style="dim"), soft_wrap=True)
     display = Display(console)
     if run.prompt is not None:
         display.prompt(run.prompt)
@@ -174,7 +174,7 @@ def show_run(run: LoggedRun, console: Console, depth: int = 0) -> None:
     if delays:
         console.print(Text(_delays(delays), style="dim"), soft_wrap=True)
     if run.status == "error":
-        console.print(Text(f"Error: {run.error_type}: {one_line(run.error_message or '')}", style="red"), soft_wrap=True)
+        console.print(Text(inert(f"Error: {run.error_type}: {one_line(run.error_message or '')}"), style="red"), soft_wrap=True)
     elif run.stopped:
         console.print(Text(f"The run did not end: its process ({run.pid}) is gone (killed, or it crashed).", style="red"))
     elif run.status == "running":
