@@ -19,7 +19,7 @@ body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;
 main{max-width:1100px;margin:0 auto;padding:24px}
 h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 10px}
 .meta{color:#5b6275}.meta b{color:#1d2230}
-.status-ok{color:#137333}.status-error,.status-stopped{color:#b3261e}.status-running,.status-paused{color:#a15c00}
+.status-ok{color:#137333}.status-error,.status-stopped{color:#b3261e}.status-running,.status-paused,.status-cancelled{color:#a15c00}
 .timeline{background:#fff;border:1px solid #dde1ea;border-radius:8px;padding:12px 16px}
 .row{display:flex;align-items:center;height:24px}
 .label{width:230px;box-sizing:border-box;flex:none;padding-right:8px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;font-size:12px;color:#3b4254}

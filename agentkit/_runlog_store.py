@@ -219,7 +219,8 @@ class LoggedRun:
         agent: the agent's name (the one it started with, after a handoff too).
         model: the model that gave the last answer.
         prompt: the run's prompt (keys redacted, as every text here).
-        status: ``ok``, ``error``, ``paused`` (waiting for approvals) or ``running``.
+        status: ``ok``, ``error``, ``paused`` (waiting for approvals), ``cancelled`` (a
+            cancellation or timeout, or its caller stopped early: ``error_type`` None) or ``running``.
         output: the final output (text, or JSON).
         error_type: the exception's class name, when it failed.
         error_message: its message (keys redacted).
@@ -354,7 +355,7 @@ def list_runs(
         path: the run log (raises :class:`~agentkit.errors.UserError` when there is none there).
         agent: only this agent's runs.
         model: only the runs with this model.
-        status: only the runs that ended so (``ok``, ``error``, ``paused``) or still ``running``.
+        status: only the runs that ended so (``ok``, ``error``, ``paused``, ``cancelled``) or still ``running``.
         since: only the runs started at or after this Unix time.
         limit: at most this many (None: all).
         top_level: only runs that are not a sub-agent's (False: those too).

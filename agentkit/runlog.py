@@ -21,6 +21,7 @@ import contextvars
 import json
 import logging
 import os
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field, replace
@@ -91,6 +92,8 @@ class _Live:
     tools: dict[str, float] = field(default_factory=dict)
     recorded: bool = False
     """Whether the run's row is in the file (a log that cannot be written has none)."""
+    ended: bool = False
+    """Whether a hook recorded its end (``on_run_end``, ``on_error``: a pause included)."""
 
 
 def _text(value: Any) -> str:
@@ -242,6 +245,7 @@ class RunLog(Hooks):
         if live is None:
             return
         del _live[id(ctx._run)]
+        live.ended = True
         usage = result.usage
         values = {
             "ended": time.time(),
@@ -265,6 +269,7 @@ class RunLog(Hooks):
         if live is None:
             return
         paused = isinstance(error, ApprovalRequired)
+        live.ended = True
         if not paused:
             del _live[id(ctx._run)]
         usage = ctx.usage
@@ -280,6 +285,34 @@ class RunLog(Hooks):
             "messages": stored_messages(ctx.messages),
         }
         await self._flush(self._write(update_run, live.run_id, values))
+
+
+def abandoned(run: Any) -> None:
+    """``run``'s loop is ending (called from its ``finally``): a recorded run no hook ended — it was
+    cancelled (a timeout, Ctrl-C, a batch stopping) or its caller stopped early (left ``iter()`` or a
+    stream) — is marked ``cancelled`` instead of staying ``running`` for ever."""
+    live = _live.get(id(run))
+    if live is None or live.run is not run or live.ended:
+        return
+    del _live[id(run)]
+    error = sys.exc_info()[1]
+    stopped = error is None or isinstance(error, GeneratorExit)
+    usage = run.state.usage
+    values = {
+        "ended": time.time(),
+        "status": "cancelled",
+        "error_type": None if stopped else type(error).__name__,
+        "error_message": "stopped early by its caller" if stopped else redact_secrets(str(error) or "cancelled")[:2000],
+        "turns": run.state.turn,
+        "input_tokens": usage.prompt_tokens,
+        "output_tokens": usage.completion_tokens,
+        "cost": usage.cost,
+        "messages": stored_messages(run.state.messages),
+    }
+    try:
+        live.log._write(update_run, live.run_id, values)  # queued: the loop cannot wait here
+    except Exception as e:  # no running loop any more: the row stays "running"
+        logger.debug("The run log %s could not record a cancelled run: %s", live.log.path, e)
 
 
 class _Answered(Hooks):

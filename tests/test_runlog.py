@@ -264,3 +264,40 @@ async def test_a_key_in_the_base_urls_query_string_is_never_recorded(loopback, t
     assert secret not in str(raised.value) and "2024-02-01" in str(raised.value)  # a version is no key
     for file in tmp_path.glob("q.db*"):
         assert secret.encode() not in file.read_bytes()
+
+
+async def test_a_cancelled_or_timed_out_run_is_recorded_as_cancelled_not_running(tmp_path):
+    """Before: no hook ran for a cancellation, so the run stayed 'running' for ever (its process
+    alive) and the run log kept the whole run in memory."""
+    from agentkit import runlog
+    from agentkit.testing import ScriptedModel, reply, tool_call
+
+    async def slow() -> str:
+        """Take a while."""
+        await asyncio.sleep(30)
+        return "late"
+
+    path = tmp_path / "cancel.db"
+
+    def agent() -> Agent:
+        return Agent(ScriptedModel([reply(None, tool_call("slow", {})), "no"]), tools=[slow], log=path)
+
+    task = asyncio.create_task(agent().run("cancel me"))
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(agent().run("time me out"), 0.3)
+    async with agent().iter("stop early") as run:
+        async for _ in run:
+            break
+    await asyncio.sleep(0.3)  # the writes are queued
+    found = {r.prompt: r for r in list_runs(path)}
+    assert {p: (r.status, r.error_type) for p, r in found.items()} == {
+        "cancel me": ("cancelled", "CancelledError"),
+        "time me out": ("cancelled", "CancelledError"),
+        "stop early": ("cancelled", None),
+    }
+    assert all(r.ended is not None and r.turns == 1 for r in found.values())
+    assert not any(live.log.path == str(path) for live in runlog._live.values())

@@ -11,6 +11,7 @@ events (:data:`STREAMING`).
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, Union
@@ -206,9 +207,13 @@ async def _finish(run: LiveRun, output: Any) -> None:
 
 
 def _untraced(run: LiveRun) -> None:
-    """Instrumented: end the spans a cancellation, an early stop or a hook's error left open."""
+    """Instrumented: end the spans a cancellation, an early stop or a hook's error left open; logged
+    (the run log is imported): mark a run no hook ended as cancelled."""
     if run.trace is not None:
         run.trace.abandon()
+    runlog = sys.modules.get("agentkit.runlog")
+    if runlog is not None:
+        runlog.abandoned(run)
 
 
 async def _failed(run: LiveRun, error: Exception) -> None:

@@ -91,7 +91,7 @@ def _when(seconds: float) -> str:
 @click.option("--model", metavar="MODEL", help="Only runs with this model.")
 @click.option(
     "--status",
-    type=click.Choice(["ok", "error", "running", "paused"]),
+    type=click.Choice(["ok", "error", "running", "paused", "cancelled"]),
     help="Only runs that ended so (running: those not ended, shown as stopped when their process is gone).",
 )
 @click.option("--since", metavar="DATE", help="Only runs since DATE (2026-12-01, 2026-12-01T10:00) or an age (3d, 12h).")
@@ -131,7 +131,7 @@ def _table(runs: list[LoggedRun], console: Console, notes: Console) -> None:
         table.add_column(
             column, justify="right" if right else "left", no_wrap=not folded, overflow="fold" if folded else "ellipsis"
         )
-    styles = {"ok": "green", "error": "red", "running": "yellow", "paused": "yellow", "stopped": "red"}
+    styles = {"ok": "green", "error": "red", "running": "yellow", "paused": "yellow", "stopped": "red", "cancelled": "yellow"}
     for run in runs:
         table.add_row(
             run.id,
@@ -173,7 +173,9 @@ def show_run(run: LoggedRun, console: Console, depth: int = 0) -> None:
     delays = [s for s in run.steps if s.kind in ("retry", "wait")]  # the HTTP client's retries, run_many's waits
     if delays:
         console.print(Text(_delays(delays), style="dim"), soft_wrap=True)
-    if run.status == "error":
+    if run.status == "cancelled":
+        console.print(Text(inert(f"Cancelled: {run.error_message or ''}"), style="yellow"), soft_wrap=True)
+    elif run.status == "error":
         console.print(Text(inert(f"Error: {run.error_type}: {one_line(run.error_message or '')}"), style="red"), soft_wrap=True)
     elif run.stopped:
         console.print(Text(f"The run did not end: its process ({run.pid}) is gone (killed, or it crashed).", style="red"))
