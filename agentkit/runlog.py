@@ -292,9 +292,11 @@ def abandoned(run: Any) -> None:
     cancelled (a timeout, Ctrl-C, a batch stopping) or its caller stopped early (left ``iter()`` or a
     stream) — is marked ``cancelled`` instead of staying ``running`` for ever."""
     live = _live.get(id(run))
-    if live is None or live.run is not run or live.ended:
+    if live is None or live.run is not run:
         return
-    del _live[id(run)]
+    del _live[id(run)]  # a paused run's too: its resume is a run of its own
+    if live.ended:
+        return
     error = sys.exc_info()[1]
     stopped = error is None or isinstance(error, GeneratorExit)
     usage = run.state.usage

@@ -301,3 +301,21 @@ async def test_a_cancelled_or_timed_out_run_is_recorded_as_cancelled_not_running
     }
     assert all(r.ended is not None and r.turns == 1 for r in found.values())
     assert not any(live.log.path == str(path) for live in runlog._live.values())
+
+
+def test_a_paused_run_is_recorded_and_then_let_go(tmp_path):
+    from agentkit import ApprovalRequired, runlog, tool
+    from agentkit.testing import ScriptedModel, reply, tool_call
+
+    @tool(requires_approval=True)
+    def delete(path: str) -> str:
+        """Delete a file."""
+        return "deleted"
+
+    path = tmp_path / "paused.db"
+    agent = Agent(ScriptedModel([reply(None, tool_call("delete", {"path": "a"}, id="d1")), "done"]), tools=[delete], log=path)
+    with pytest.raises(ApprovalRequired) as paused:
+        agent.run_sync("clean")
+    assert agent.run_sync(state=paused.value.state, approvals={"d1": True}).output == "done"
+    assert sorted(r.status for r in list_runs(path)) == ["ok", "paused"]
+    assert not any(live.log.path == str(path) for live in runlog._live.values())  # before: the paused run was kept
