@@ -18,7 +18,7 @@ from typing import Any
 import ray
 
 from .batch import RateLimiter
-from .errors import UserError
+from .errors import RateLimiterUnavailable, UserError
 
 __all__ = ["RayRateLimiter"]
 
@@ -37,13 +37,13 @@ class _Budget:
         self._requests = 0
         self._epoch = 0  # slowdowns so far: a 429 to a request booked before the last one does not slow down again
 
-    async def reserve(self, charges: list[int]) -> tuple[float, int]:
-        """Count the caller's successes since its last call, then book its next slot: the seconds
-        until it, and the epoch it was booked in."""
+    async def reserve(self, charges: list[int], count: int = 1) -> tuple[list[float], int]:
+        """Count the caller's successes since its last call, then book its next ``count`` slots
+        (one after the other, as ``count`` calls would): the seconds until each, and the epoch."""
         for tokens in charges:
             self._limiter.charge(tokens)
-        self._requests += 1
-        return self._limiter.reserve(), self._epoch
+        self._requests += count
+        return [self._limiter.reserve() for _ in range(count)], self._epoch
 
     async def charge(self, charges: list[int]) -> None:
         for tokens in charges:
@@ -74,9 +74,10 @@ class RayRateLimiter:
     it ends with that process). ``run_many(executor=RayExecutor(...))`` makes one from its
     ``requests_per_minute``/``tokens_per_minute``, or uses the one given as ``limiter=``.
 
-    Each request costs one actor call (its slot; the previous successes ride along) and the
-    worker sleeps until its slot; a 429 pauses and slows every worker at once (``Retry-After``
-    honoured, 1 s when not said, once per burst of 429s).
+    A process's requests that wait for a slot at the same time share one actor call (their slots,
+    booked one after the other; the previous successes ride along) and each sleeps until its own;
+    a 429 pauses and slows every worker at once (``Retry-After`` honoured, 1 s when not said, once
+    per burst of 429s).
     """
 
     def __init__(
@@ -92,6 +93,9 @@ class RayRateLimiter:
         """How many 429s this process reported (the whole cluster's: :meth:`status`)."""
         self._actor: Any = None
         self._charges: list[int] = []
+        self._waiting: list[asyncio.Future[tuple[float, int]]] = []  # acquires of this process waiting for a slot
+        self._asking: asyncio.AbstractEventLoop | None = None  # the loop whose task is asking the actor now
+        self._asker: asyncio.Task[None] | None = None
         self._paused_until = 0.0  # this process's own 429s: waited out even before the actor hears of them
 
     def __getstate__(self) -> dict[str, Any]:
@@ -117,9 +121,13 @@ class RayRateLimiter:
         pause = self._paused_until - time.monotonic()
         if pause > 0:
             await asyncio.sleep(pause)
-        charges, self._charges = self._charges, []
-        # the seconds to wait count from the actor's answer: its clock and ours need not agree
-        delay, epoch = await self.actor().reserve.remote(charges)
+        loop = asyncio.get_running_loop()
+        slot: asyncio.Future[tuple[float, int]] = loop.create_future()
+        self._waiting.append(slot)
+        if self._asking is not loop:  # one call in flight per process: the acquires meanwhile go in the next one
+            self._asking = loop
+            self._asker = loop.create_task(self._ask())
+        delay, epoch = await slot
         _EPOCH.set(epoch)  # this task's request: its 429, if any, says which rate it was booked at
         if delay > 0:
             if provider is not None:
@@ -128,6 +136,27 @@ class RayRateLimiter:
                 for listener in WAIT_LISTENERS:
                     listener(provider, delay)
             await asyncio.sleep(delay)
+
+    async def _ask(self) -> None:
+        """Book the slots of every waiting acquire, one actor call for all of those waiting at once."""
+        try:
+            while self._waiting:
+                waiting, self._waiting = self._waiting, []
+                charges, self._charges = self._charges, []
+                try:
+                    # the seconds to wait count from the actor's answer: its clock and ours need not agree
+                    delays, epoch = await self.actor().reserve.remote(charges, len(waiting))
+                except Exception as e:
+                    gone = RateLimiterUnavailable(f"the Ray actor of the rate limiter {self.name!r} did not answer: {e}")
+                    for slot in waiting:
+                        if not slot.done():
+                            slot.set_exception(gone)
+                    continue
+                for slot, delay in zip(waiting, delays, strict=True):
+                    if not slot.done():
+                        slot.set_result((delay, epoch))
+        finally:
+            self._asking = None
 
     def charge(self, tokens: int) -> None:
         """A success: told to the actor with this process's next :meth:`acquire` (or :meth:`flush`)."""

@@ -66,7 +66,7 @@ async def test_the_budget_halves_once_per_burst_and_a_429_booked_before_a_slowdo
     from agentkit._ray_limiter import _Budget
 
     budget = _Budget(requests_per_minute=6000, tokens_per_minute=None)
-    delay, epoch = await budget.reserve([])
+    (delay,), epoch = await budget.reserve([])
     assert delay <= 0 and epoch == 0
     assert await budget.rate_limited_for(0.05, epoch) == pytest.approx(0.05, abs=0.01)
     assert (await budget.status())["requests_per_minute"] == pytest.approx(3000)
@@ -74,7 +74,7 @@ async def test_the_budget_halves_once_per_burst_and_a_429_booked_before_a_slowdo
     await budget.rate_limited_for(0.05, epoch)
     assert (await budget.status())["requests_per_minute"] == pytest.approx(3000)
     await asyncio.sleep(0.06)
-    delay, epoch = await budget.reserve([15, 15])  # two successes ride along: +5% each
+    _, epoch = await budget.reserve([15, 15])  # two successes ride along: +5% each
     assert epoch == 1 and (await budget.status())["requests_per_minute"] == pytest.approx(3000 * 1.05**2)
     await budget.rate_limited_for(None, epoch)  # booked at the new rate: slows down again
     status = await budget.status()
@@ -85,6 +85,15 @@ async def test_tokens_charged_by_one_worker_hold_back_the_next_slot_of_every_wor
     from agentkit._ray_limiter import _Budget
 
     budget = _Budget(requests_per_minute=None, tokens_per_minute=6000)  # 100 tokens a second
-    assert (await budget.reserve([]))[0] <= 0
-    delay, _ = await budget.reserve([50])  # another worker's success used 50 tokens: half a second
+    assert (await budget.reserve([]))[0][0] <= 0
+    (delay,), _ = await budget.reserve([50])  # another worker's success used 50 tokens: half a second
     assert 0.45 < delay <= 0.5
+
+
+async def test_the_slots_a_process_asks_for_at_once_are_booked_one_after_the_other_in_one_call() -> None:
+    from agentkit._ray_limiter import _Budget
+
+    budget = _Budget(requests_per_minute=6000, tokens_per_minute=None)  # 10 ms apart
+    delays, _ = await budget.reserve([], 4)
+    assert [round(d, 3) for d in delays] == pytest.approx([0.0, 0.01, 0.02, 0.03], abs=0.002)
+    assert (await budget.status())["requests"] == 4
