@@ -293,8 +293,12 @@ def result_html(result: Any) -> str:
     found = getattr(result, "log_id", None)
     if found is not None:
         from ._runlog_store import load_run
+        from .errors import UserError
 
-        return render(load_run(found[0], found[1]))
+        try:
+            return render(load_run(found[0], found[1]))
+        except UserError:  # the file was moved or deleted since: drawn from the result itself
+            pass
     usage = result.usage
     messages = result.messages
     new = messages[result.new_message_index :]

@@ -319,3 +319,14 @@ def test_a_paused_run_is_recorded_and_then_let_go(tmp_path):
     assert agent.run_sync(state=paused.value.state, approvals={"d1": True}).output == "done"
     assert sorted(r.status for r in list_runs(path)) == ["ok", "paused"]
     assert not any(live.log.path == str(path) for live in runlog._live.values())  # before: the paused run was kept
+
+
+def test_to_html_after_the_log_file_is_gone_draws_from_the_result(tmp_path):
+    from agentkit.testing import ScriptedModel
+
+    path = tmp_path / "gone.db"
+    result = Agent(ScriptedModel(["hello there"]), log=path).run_sync("hi")
+    for file in tmp_path.glob("gone.db*"):
+        file.unlink()
+    page = result.to_html()  # before: UserError "No run log at ..."
+    assert "hello there" in page
