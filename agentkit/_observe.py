@@ -11,6 +11,7 @@ span is the current span only while the model's code runs, so the HTTP client's 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from collections.abc import AsyncGenerator
@@ -41,6 +42,7 @@ _PARAMS = (
     ("frequency_penalty", "gen_ai.request.frequency_penalty"),
     ("presence_penalty", "gen_ai.request.presence_penalty"),
 )
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _otel: Any = None
 """``opentelemetry.trace``, once a traced run needs it (never imported otherwise)."""
 _otel_context: Any = None
@@ -113,6 +115,11 @@ class RunTrace:
         if self.observer.level:
             why = "was stopped" if error is None or isinstance(error, GeneratorExit) else f"ended by {type(error).__name__}"
             logger.info("Run of %s %s, %.2f s.", self.agent, why, time.perf_counter() - self.start)
+
+
+def _plain(text: Any) -> str:
+    """A name the provider's answer gave (a model's, a tool call's) fit for one log line: no line breaks or control characters."""
+    return _CONTROL.sub("?", str(text))
 
 
 def _load() -> None:
@@ -238,7 +245,7 @@ class Observer:
             "Request %d of %s to %s: %d input + %d output tokens, finish %s, %.0f ms.",
             ctx.turn,
             ctx.agent_name or "agent",
-            response.model_name or ctx.model_name,
+            _plain(response.model_name or ctx.model_name),
             usage.prompt_tokens,
             usage.completion_tokens,
             response.finish_reason,
@@ -267,7 +274,7 @@ class Observer:
             logger.info(
                 "Run of %s with %s: %d turns, %d input + %d output tokens, cost %s, %.2f s.",
                 trace.agent,
-                result.model_name,
+                _plain(result.model_name),
                 result.turns,
                 usage.prompt_tokens,
                 usage.completion_tokens,
@@ -336,8 +343,8 @@ class Observer:
         if self.level == logging.DEBUG:
             logger.debug(
                 "Tool call %s (%s) %s in %.1f ms.",
-                call.name,
-                call.id,
+                _plain(call.name),
+                _plain(call.id),
                 "failed" if result.is_error else "returned",
                 (time.perf_counter() - started) * 1000,
             )

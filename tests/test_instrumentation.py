@@ -362,6 +362,20 @@ def test_logging_one_info_line_per_run_and_debug_per_request_and_tool(caplog):
     assert not any("Paris" in m for m in lines)  # no content
 
 
+def test_a_name_from_the_provider_cannot_forge_a_log_line(caplog):
+    """A model name (from the provider's answer) or a tool call's id holding a line break:
+    before, each wrote a second, forged line into the log."""
+    forged = "m\nCRITICAL:agentkit:forged"
+    first = reply(None, tool_call("get_weather", {"city": "Paris"}, id="c\nCRITICAL:forged"))
+    first.model_name = forged
+    last = reply("done")
+    last.model_name = forged
+    with caplog.at_level(logging.DEBUG, logger="agentkit"):
+        Agent(ScriptedModel([first, last]), tools=[get_weather]).run_sync("go")
+    lines = [r.getMessage() for r in caplog.records if r.name == "agentkit"]
+    assert len(lines) == 4 and not any(c in m for m in lines for c in "\n\r"), lines
+
+
 def test_logging_off_adds_nothing_to_a_run():
     logger = logging.getLogger("agentkit")
     assert not logger.isEnabledFor(logging.INFO) or pytest.skip("the agentkit logger is enabled in this session")
