@@ -330,3 +330,31 @@ def test_to_html_after_the_log_file_is_gone_draws_from_the_result(tmp_path):
         file.unlink()
     page = result.to_html()  # before: UserError "No run log at ..."
     assert "hello there" in page
+
+
+def test_two_processes_of_200_concurrent_runs_each_share_one_log(tmp_path):
+    path = tmp_path / "shared.db"
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from agentkit import Agent
+        from agentkit.testing import TestModel
+
+        def step(i: int) -> str:
+            \"\"\"One step.\"\"\"
+            return str(i)
+
+        tag = sys.argv[1]
+        agent = Agent(TestModel(), tools=[step], log={str(path)!r}, name=tag)
+        items = agent.run_many_sync([f"{{tag}} {{i}}" for i in range(200)], concurrency=200)
+        assert all(item.error is None for item in items), [item.error for item in items if item.error][:3]
+        """
+    )
+    workers = [subprocess.Popen([sys.executable, "-c", script, tag], stderr=subprocess.PIPE) for tag in ("A", "B")]
+    for worker in workers:
+        _, err = worker.communicate(timeout=300)
+        assert worker.returncode == 0, err.decode()[-2000:]
+    runs = list_runs(path, limit=None)
+    assert sorted(r.prompt or "" for r in runs) == sorted(f"{t} {i}" for t in "AB" for i in range(200))
+    assert {r.status for r in runs} == {"ok"}
+    assert {len(load_run(path, r.id).steps) for r in runs[::20]} == {3}  # request, tool call, request
