@@ -144,7 +144,11 @@ async def test_a_429_storm_slows_the_cluster_down_and_fails_no_run(
     serve(provider)
     executor = RayExecutor(ray_cluster.address, workers=2, concurrency_per_worker=8)  # no factory: the agent is pickled
     items = await make_agent().run_many(
-        [f"storm {i}" for i in range(count)], executor=executor, results=tmp_path / "out", requests_per_minute=4 * allowed * 60
+        [f"storm {i}" for i in range(count)],
+        executor=executor,
+        results=tmp_path / "out",
+        requests_per_minute=4 * allowed * 60,
+        progress=True,  # the driver's bar (rich, on stderr), counting the cluster's 429s
     )
     print(f"\nbudget 4x the provider's: {len(provider.arrivals)} requests, {provider.refused} x 429, {provider.measured():.2f}/s")
     assert all(item.ok for item in items), [item.error for item in items if not item.ok][:3]
