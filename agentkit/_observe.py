@@ -323,7 +323,7 @@ class Observer:
                 "gen_ai.tool.type": "function",
             }
             if self.content:
-                attributes["gen_ai.tool.call.arguments"] = redact_secrets(call.arguments)
+                attributes["gen_ai.tool.call.arguments"] = _text(call.arguments)
             span = self.tracer.start_span(f"execute_tool {call.name}", context=trace.context, attributes=attributes)
         trace.tools[call.id] = (span, time.perf_counter())
 

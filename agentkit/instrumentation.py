@@ -125,15 +125,23 @@ def observer(own: Instrument) -> Any:
     return found
 
 
+MAX_CONTENT = 100_000
+"""The most characters of one recorded content attribute: the rest is cut, with a note (a 10 MB
+tool result would make the span too big for an OTLP collector to take, and the whole batch of
+spans it travels in would be refused)."""
+
+
 def content_text(value: Any) -> str:
-    """``value`` as JSON text, registered keys hidden and binary parts (images, files, audio) named
-    by their type and size instead of their base64."""
+    """``value`` as JSON text, registered keys hidden, binary parts (images, files, audio) named
+    by their type and size instead of their base64, cut to :data:`MAX_CONTENT` characters."""
     if hasattr(value, "model_dump"):
         value = value.model_dump(mode="json", exclude_none=True)
     elif isinstance(value, (list, tuple)):
         value = [v.model_dump(mode="json", exclude_none=True) if hasattr(v, "model_dump") else v for v in value]
-    text = value if isinstance(value, str) else json.dumps(_elide(value), ensure_ascii=False, default=str)
-    return redact_secrets(text)
+    text = redact_secrets(value if isinstance(value, str) else json.dumps(_elide(value), ensure_ascii=False, default=str))
+    if len(text) > MAX_CONTENT:
+        text = f"{text[:MAX_CONTENT]}... [{len(text) - MAX_CONTENT:,} more characters not recorded]"
+    return text
 
 
 def _elide(value: Any) -> Any:

@@ -376,6 +376,26 @@ def test_a_name_from_the_provider_cannot_forge_a_log_line(caplog):
     assert len(lines) == 4 and not any(c in m for m in lines for c in "\n\r"), lines
 
 
+def test_a_huge_tool_result_is_cut_in_the_span(spans):
+    """Before, a 10 MB result went whole into gen_ai.tool.call.result (an OTLP collector refuses
+    such a span, and the batch of spans with it)."""
+    from agentkit.instrumentation import MAX_CONTENT
+
+    exporter, provider = spans
+
+    @tool
+    def dump() -> str:
+        """A 10 MB answer."""
+        return "x" * 10_000_000
+
+    model = ScriptedModel([reply(None, tool_call("dump", {})), "ok"])
+    Agent(model, tools=[dump], instrument=_settings(provider, content=True)).run_sync("go")
+    recorded = _by_name(exporter)["execute_tool dump"].attributes["gen_ai.tool.call.result"]
+    assert len(recorded) < MAX_CONTENT + 100 and recorded.endswith("[9,900,000 more characters not recorded]")
+    sent = _by_name(exporter)["chat scripted"].attributes["gen_ai.input.messages"]
+    assert len(sent) < MAX_CONTENT + 100
+
+
 def test_logging_off_adds_nothing_to_a_run():
     logger = logging.getLogger("agentkit")
     assert not logger.isEnabledFor(logging.INFO) or pytest.skip("the agentkit logger is enabled in this session")
