@@ -32,6 +32,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -139,7 +140,8 @@ async def actor_rate(calls: int = 6000, tasks: int = 64) -> dict[str, float]:
 
 async def main(runs: int, limit: float) -> dict[str, Any]:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a local instance on loopback: no token written to ~/.ray
-    ray.init(num_cpus=2, object_store_memory=100_000_000, include_dashboard=False, logging_level="WARNING")
+    session = tempfile.mkdtemp(prefix="akbench-")  # Ray's logs and sockets: removed at the end, not left in /tmp/ray
+    ray.init(num_cpus=2, object_store_memory=100_000_000, include_dashboard=False, logging_level="WARNING", _temp_dir=session)
     report: dict[str, Any] = {"limited": [], "ceiling": []}
     for workers in (1, 2):
         process, url = server(limit)
@@ -160,6 +162,7 @@ async def main(runs: int, limit: float) -> dict[str, Any]:
     report["budget_actor"] = await actor_rate()
     print("budget actor:", report["budget_actor"], flush=True)
     ray.shutdown()
+    shutil.rmtree(session, ignore_errors=True)
     return report
 
 
