@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import hashlib
 import itertools
 import json
@@ -77,14 +78,19 @@ class BatchItem:
         return self.error is None
 
 
+_BOOKED: contextvars.ContextVar[tuple[RateLimiter, int] | None] = contextvars.ContextVar("agentkit_booked", default=None)
+"""The limiter and epoch the current task's request was booked in (a 429 to it slows down only if no slowdown came since)."""
+
+
 class RateLimiter:
     """Requests-per-minute and tokens-per-minute limits shared by all of a batch's workers.
 
     Requests are spaced evenly (no bursts); tokens are charged after each response (its
     ``total_tokens``), so a run that used many tokens delays the next requests. A 429 pauses
-    every worker for ``Retry-After`` (once per burst of 429s, not once per worker) and slows
-    down: with ``requests_per_minute``, the rate is halved and recovers by 5% per successful
-    request up to that limit; without it, the rate becomes 95% of what the provider accepted
+    every worker for ``Retry-After`` and slows down once per overshoot (not once per worker hit by
+    the burst, nor again for a request booked before the last slowdown whose 429 comes later):
+    with ``requests_per_minute``, the rate is halved and recovers by 5% per successful request up
+    to that limit; without it, the rate becomes 95% of what the provider accepted
     over the last seconds and then grows by 25% per second until the next 429.
     """
 
@@ -102,6 +108,7 @@ class RateLimiter:
         self._token_debt_until = 0.0
         self._paused_until = 0.0
         self._successes: collections.deque[float] = collections.deque()  # times, within WINDOW
+        self._epoch = 0  # slowdowns so far; a request remembers the one it was booked in (_BOOKED)
         self.rate_limited = 0
         """How many 429s the batch absorbed."""
 
@@ -117,6 +124,7 @@ class RateLimiter:
     async def acquire(self, provider: str | None = None) -> None:
         """Wait until one more request may start (a wait is reported to ``WAIT_LISTENERS`` for ``provider``)."""
         delay = self.reserve()
+        _BOOKED.set((self, self._epoch))
         if delay > 0:
             if provider is not None:
                 from ._http.client import WAIT_LISTENERS  # here: importing agentkit does not import httpx
@@ -147,8 +155,12 @@ class RateLimiter:
         wait = seconds if seconds is not None and seconds > 0 else 1.0
         new_episode = now >= self._paused_until  # workers hit by the same burst slow down once, not once each
         self._paused_until = max(self._paused_until, now + min(wait, 300.0))
+        booked = _BOOKED.get()  # this task's request, booked by acquire(): in an epoch before the last slowdown?
+        if booked is not None and booked[0] is self and booked[1] < self._epoch:
+            slow_down = False
         if not new_episode or not slow_down:
             return self._paused_until - now
+        self._epoch += 1
         if self._max_rate:
             self._rate = max((self._rate or self._max_rate) / 2, self._max_rate / 16)
         else:

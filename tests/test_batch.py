@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import time
 
@@ -333,3 +334,32 @@ def test_the_command_line_says_in_one_line_that_the_batch_stopped(loopback, tmp_
     assert len(lines) == 1 and lines[0].startswith("error: the batch stopped: openai-compatible HTTP 401: Incorrect API key")
     assert f"results done so far are in {out}" in lines[0]
     assert len(server.requests) <= 2 and "FAILED" not in result.stdout
+
+
+async def test_a_429_to_a_request_booked_before_the_last_slowdown_only_pauses() -> None:
+    """Requests booked at the old rate that get their 429 after the pause must not halve the rate again
+    (before: each such 429 halved it, and a batch set above the provider's limit fell to a sixteenth)."""
+    limiter = RateLimiter(requests_per_minute=6000)  # 100 a second
+
+    async def booked() -> contextvars.Context:
+        async def request() -> contextvars.Context:
+            await limiter.acquire()
+            return contextvars.copy_context()  # the request's task, as it is when its answer comes
+
+        return await asyncio.ensure_future(request())
+
+    async def answered_429(request: contextvars.Context) -> float:
+        return request.run(limiter.rate_limited_for, 0.01)
+
+    old = [await booked() for _ in range(3)]  # booked at 100 a second
+    await answered_429(old[0])
+    assert limiter._rate == pytest.approx(50)  # the first 429 of the burst halves it
+    await asyncio.sleep(0.02)  # the pause is over; the old requests' 429s arrive now
+    await answered_429(old[1])
+    await answered_429(old[2])
+    assert limiter._rate == pytest.approx(50)  # booked before the slowdown: a pause, no second halving
+    assert limiter.rate_limited == 3
+    new = await booked()  # booked at the new rate, still too fast: this one halves it
+    await asyncio.sleep(0.02)
+    await answered_429(new)
+    assert limiter._rate == pytest.approx(25)
