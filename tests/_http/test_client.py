@@ -91,7 +91,7 @@ async def test_with_retry_rate_limits_shares_the_connection_pool(loopback, no_wa
         await paced.post_json("/x", {})  # raised at once...
     assert await http.post_json("/x", {}) == {"ok": True}  # ...while the original still retries
     assert len(server.requests) == 4
-    assert server.connections_accepted == 1  # one pool: both clients reused the same connection
+    assert server.connections_used == 1  # one pool: both clients reused the same connection
     await paced.aclose()  # closing either closes the shared pool
     assert not http._senders
 

@@ -62,7 +62,7 @@ async def test_with_rate_limit_retries_is_a_twin_on_the_same_connections(loopbac
     with pytest.raises(RateLimitError):
         await paced.request(REQUEST)
     assert (await model.request(REQUEST)).message.content == "fine"  # the original still retries
-    assert len(server.requests) == 4 and server.connections_accepted == 1
+    assert len(server.requests) == 4 and server.connections_used == 1
     async for _ in paced.stream(REQUEST):  # streams too, on the same pool
         break
     await model.aclose()

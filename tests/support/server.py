@@ -26,6 +26,8 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes
+    peer: tuple[str, int] | None = None
+    """The client's address and port: requests with the same one came over the same connection."""
 
     @property
     def json(self) -> Any:
@@ -110,7 +112,8 @@ class LoopbackServer:
             def _serve(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
-                request = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                request = Request(self.command, self.path, headers, body, tuple(self.client_address[:2]))
                 server.requests.append(request)
                 reply = server._handler(request)
                 server._send(self, reply)
@@ -169,6 +172,12 @@ class LoopbackServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    @property
+    def connections_used(self) -> int:
+        """How many connections carried requests (unlike ``connections_accepted``, a stray connection
+        that sent nothing, such as another process probing ports on a busy machine, does not count)."""
+        return len({r.peer for r in self.requests})
 
     def bodies(self, path_suffix: str = "") -> list[Any]:
         """Decoded JSON bodies of the recorded requests whose path ends with ``path_suffix``."""
