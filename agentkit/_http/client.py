@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import functools
 import json
 import logging
@@ -255,7 +254,10 @@ class HTTPClient:
         """
         if enabled == self.retry_rate_limits:
             return self
-        clone = copy.copy(self)  # the same _senders dict: one pool per event loop for both
+        # the same _senders dict: one pool per event loop for both. Not copy.copy(): it goes through
+        # copyreg, where agentkit.ray registers a reducer that leaves the connections behind (for pickling)
+        clone = object.__new__(HTTPClient)
+        clone.__dict__.update(self.__dict__)
         clone.retry_rate_limits = enabled
         return clone
 

@@ -80,6 +80,22 @@ async def test_retry_rate_limits_false_still_retries_other_statuses(loopback, no
     await http.aclose()
 
 
+async def test_the_twin_shares_the_pool_once_clients_are_picklable(loopback):
+    """agentkit.ray makes HTTP clients picklable (copyreg: their settings go, not their connections); the
+    rate-limit twin must still share its original's pool (it was made with copy.copy, which copyreg's
+    reducer served: after importing agentkit.ray every twin opened connections of its own)."""
+    import pickle
+
+    from agentkit._http import pickling
+
+    pickling.register()  # what importing agentkit.ray does
+    http = client(loopback([OK], spec=None))
+    paced = http.with_retry_rate_limits(False)
+    assert paced._senders is http._senders and paced.retry_rate_limits is False
+    assert pickle.loads(pickle.dumps(http))._senders is not http._senders  # pickled: its own, empty
+    await http.aclose()
+
+
 async def test_with_retry_rate_limits_shares_the_connection_pool(loopback, no_waits):
     server = loopback([OK, SLOW_DOWN, SLOW_DOWN, OK], spec=None)
     http = client(server)
