@@ -16,6 +16,24 @@ for _var in ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "MISTRAL_API_KEY", "OPENAI_
     os.environ.pop(_var, None)
 
 
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """A PostgreSQL server of the test run's own (initdb + pg_ctl in a temporary folder), started once."""
+    from tests.sessions.services import postgres_server
+
+    with postgres_server() as dsn:
+        yield dsn
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A redis-server of the test run's own (no persistence), started once for sessions, limiters and the CLI."""
+    from tests.sessions.services import redis_server
+
+    with redis_server() as url:
+        yield url
+
+
 @pytest.fixture
 def loopback() -> Iterator[Callable[..., LoopbackServer]]:
     """Start loopback servers: ``server = loopback(handler_or_replies, spec="openai")``.

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,14 +13,7 @@ pytest.importorskip("redis")
 
 from redis import Redis
 
-from tests.sessions.services import redis_server
 from tests.test_cli import BATCH_FILE, assert_one_line_error, invoke, write
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    with redis_server() as url:
-        yield url
 
 
 def test_batch_paces_its_requests_through_the_shared_budget(tmp_path: Path, redis_url: str) -> None:

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +28,10 @@ from agentkit.errors import RateLimiterUnavailable
 from agentkit.models import OpenAICompatible
 from agentkit.ratelimit import Limiter, RedisRateLimiter, limited_model
 from agentkit.testing import TestModel
-from tests.sessions.services import free_port, redis_server
+from tests.sessions.services import free_port
 from tests.support.server import LoopbackServer, Reply, Request, chat_completion
 
 ROOT = Path(__file__).parent.parent
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    with redis_server() as url:
-        yield url
 
 
 @pytest.fixture

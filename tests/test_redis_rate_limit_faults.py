@@ -19,15 +19,9 @@ import pytest
 
 from agentkit.errors import RateLimiterUnavailable, UserError
 from agentkit.ratelimit import RedisRateLimiter
-from tests.sessions.services import free_port, redis_server
+from tests.sessions.services import free_port
 
 pytest.importorskip("redis", reason="RedisRateLimiter needs the redis extra")
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    with redis_server() as url:
-        yield url
 
 
 @pytest.fixture

@@ -4,32 +4,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from agentkit.sessions import Session
-from tests.sessions.services import postgres_server, redis_server
 from tests.sessions.writer import open_session
 
 STORES = ["memory", "sqlite", "postgres", "redis"]
 PERSISTENT = ["sqlite", "postgres", "redis"]
-
-
-@pytest.fixture(scope="session")
-def postgres_dsn() -> Iterator[str]:
-    """A PostgreSQL server of the test run's own (initdb + pg_ctl in a temporary folder)."""
-    with postgres_server() as dsn:
-        yield dsn
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """A redis-server of the test run's own (no persistence)."""
-    with redis_server() as url:
-        yield url
 
 
 @dataclass
