@@ -7,19 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
-import socket
-import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 
 import pytest
 
 from agentkit.errors import RateLimiterUnavailable, UserError
 from agentkit.ratelimit import RedisRateLimiter
-from tests.sessions.services import free_port
+from tests.sessions.services import free_port, redis_server
 
 pytest.importorskip("redis", reason="RedisRateLimiter needs the redis extra")
 
@@ -37,29 +33,6 @@ async def make(redis_url: str) -> AsyncIterator[object]:
     yield limiter
     for one in made:
         await one.aclose()
-
-
-@contextmanager
-def redis_on(port: int) -> Iterator[None]:
-    """A redis-server on 127.0.0.1:``port`` (no persistence) until the block ends."""
-    binary = shutil.which("redis-server")
-    assert binary
-    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(64).startswith(b"+PONG"):
-                        break
-            except OSError:
-                time.sleep(0.05)
-        yield
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 async def test_a_request_cancelled_while_it_waits_gives_its_slot_back(make) -> None:
@@ -92,7 +65,7 @@ async def test_the_limiter_carries_on_after_its_scripts_are_flushed_and_after_re
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
     limiter = make(url, requests_per_minute=600, timeout=2)
-    with redis_on(port):
+    with redis_server(port):
         await limiter.acquire()
         from redis.asyncio import Redis
 
@@ -102,7 +75,7 @@ async def test_the_limiter_carries_on_after_its_scripts_are_flushed_and_after_re
         await limiter.acquire()
     with pytest.raises(RateLimiterUnavailable):
         await limiter.acquire()  # Redis is away
-    with redis_on(port):  # back, empty: its connections and scripts are new
+    with redis_server(port):  # back, empty: its connections and scripts are new
         await limiter.acquire()
         assert 0 < (await limiter.status()).next_slot_in <= 0.1
 

@@ -88,13 +88,13 @@ def postgres_server() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def redis_server() -> Iterator[str]:
-    """Start redis-server (no persistence); yield its URL; stop it."""
+def redis_server(port: int | None = None) -> Iterator[str]:
+    """Start redis-server (no persistence) on ``port`` (a free one by default); yield its URL; stop it."""
     binary = shutil.which("redis-server")
     if not binary:
         missing("Redis (redis-server)", "apt-get install redis-server")
     assert binary
-    port = free_port()
+    port = port or free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"],
         stdout=subprocess.PIPE,
