@@ -106,23 +106,15 @@ def _connect(path: str) -> sqlite3.Connection:
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     connection = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
     try:
-        connection.execute("PRAGMA journal_mode = WAL")
+        # timeout=0 (writes wait in busy()): so must opening, or a process that opens the file while
+        # another creates or migrates it gets "database is locked" and its runs go unrecorded
+        busy(lambda: connection.execute("PRAGMA journal_mode = WAL"), BUSY_TIMEOUT)
         connection.execute("PRAGMA synchronous = NORMAL")
-        version = _version(connection)
+        version = busy(lambda: _version(connection), BUSY_TIMEOUT)
         if version > SCHEMA_VERSION:
             raise UserError(f"The run log {path} was written by a newer agentkit (schema {version}): upgrade agentkit.")
         if version < SCHEMA_VERSION:
-            with immediate(connection):
-                version = _version(connection)  # again, under the lock: another process may have done it
-                for statement in (s for old in range(version or SCHEMA_VERSION, SCHEMA_VERSION) for s in _MIGRATIONS[old]):
-                    connection.execute(statement)
-                for statement in _SCHEMA:
-                    connection.execute(statement)
-                connection.execute(
-                    "INSERT INTO runlog_meta (key, value) VALUES ('schema_version', ?)"
-                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (str(SCHEMA_VERSION),),
-                )
+            busy(lambda: _migrate(connection), BUSY_TIMEOUT)
     except sqlite3.DatabaseError as e:
         connection.close()
         raise UserError(f"{path} is not an agentkit run log ({e}): choose another file.") from e
@@ -130,6 +122,21 @@ def _connect(path: str) -> sqlite3.Connection:
         connection.close()
         raise
     return connection
+
+
+def _migrate(connection: sqlite3.Connection) -> None:
+    """Create or upgrade the tables to :data:`SCHEMA_VERSION`, under the file's write lock."""
+    with immediate(connection):
+        version = _version(connection)  # again, under the lock: another process may have done it
+        for statement in (s for old in range(version or SCHEMA_VERSION, SCHEMA_VERSION) for s in _MIGRATIONS[old]):
+            connection.execute(statement)
+        for statement in _SCHEMA:
+            connection.execute(statement)
+        connection.execute(
+            "INSERT INTO runlog_meta (key, value) VALUES ('schema_version', ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (str(SCHEMA_VERSION),),
+        )
 
 
 def _version(connection: sqlite3.Connection) -> int:
